@@ -1,0 +1,304 @@
+//! `DimensionId`, `Capacity`, `ScalingStatus` and `Dimension`: the resource of
+//! CONTRACT.md, with every invariant checked once, at parse time.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The longest id we accept, in bytes.
+pub const MAX_ID_BYTES: usize = 255;
+
+/// One path segment naming a dimension: 1–255 bytes, no control characters,
+/// no `/` or `\`, and not `.` or `..`. Never used as a file name as is.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DimensionId(String);
+
+/// Why a string is not a `DimensionId`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("scalableTargetDimensionId must not be empty")]
+    Empty,
+    #[error("scalableTargetDimensionId is {0} bytes long; the limit is {MAX_ID_BYTES}")]
+    TooLong(usize),
+    #[error("scalableTargetDimensionId must not contain '/' or '\\'")]
+    Separator,
+    #[error("scalableTargetDimensionId must not contain control characters")]
+    Control,
+    #[error("scalableTargetDimensionId must not be '.' or '..'")]
+    Dots,
+}
+
+impl DimensionId {
+    /// Parses an id taken from a (percent-decoded) path segment.
+    ///
+    /// # Errors
+    /// Returns the first rule the string breaks.
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        if raw.is_empty() {
+            return Err(IdError::Empty);
+        }
+        if raw.len() > MAX_ID_BYTES {
+            return Err(IdError::TooLong(raw.len()));
+        }
+        if raw == "." || raw == ".." {
+            return Err(IdError::Dots);
+        }
+        for c in raw.chars() {
+            if c == '/' || c == '\\' {
+                return Err(IdError::Separator);
+            }
+            if c.is_control() || is_invisible_format(c) {
+                return Err(IdError::Control);
+            }
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Unicode line/paragraph separators and bidi controls are not `is_control`
+/// but can still rewrite a log line; treat them as control characters.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+impl fmt::Display for DimensionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for DimensionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl Serialize for DimensionId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for DimensionId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A capacity: a finite number >= 0, written as a JSON double.
+#[derive(Clone, Copy, PartialEq, PartialOrd, Serialize)]
+#[serde(transparent)]
+pub struct Capacity(f64);
+
+impl Capacity {
+    /// # Errors
+    /// Returns the value back when it is negative, NaN or infinite.
+    pub fn new(value: f64) -> Result<Self, f64> {
+        if value.is_finite() && value >= 0.0 {
+            // -0.0 would print as "-0.0": normalise it.
+            Ok(Self(value + 0.0))
+        } else {
+            Err(value)
+        }
+    }
+
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Capacity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = f64::deserialize(d)?;
+        Self::new(v).map_err(|v| serde::de::Error::custom(format!("capacity must be a finite number >= 0, got {v}")))
+    }
+}
+
+impl fmt::Display for Capacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Always show a decimal point, as the reference log and JSON do (2.0).
+        if self.0.fract() == 0.0 && self.0.abs() < 1e15 {
+            write!(f, "{:.1}", self.0)
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
+impl fmt::Debug for Capacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Where a scaling activity stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ScalingStatus {
+    Pending,
+    InProgress,
+    Successful,
+    Failed,
+}
+
+impl ScalingStatus {
+    pub const ALL: [ScalingStatus; 4] = [Self::Pending, Self::InProgress, Self::Successful, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::InProgress => "InProgress",
+            Self::Successful => "Successful",
+            Self::Failed => "Failed",
+        }
+    }
+
+    /// Parses the exact (case-sensitive) name AAS uses.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+impl fmt::Display for ScalingStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The values a dimension gets when it is created on first touch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Defaults {
+    pub version: String,
+    pub resource_name: String,
+    pub dimension_name: String,
+    pub desired_capacity: Capacity,
+    pub actual_capacity: Capacity,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            version: "MyVersion".into(),
+            resource_name: "MyService".into(),
+            dimension_name: "MyDimension".into(),
+            desired_capacity: Capacity(1.0),
+            actual_capacity: Capacity(1.0),
+        }
+    }
+}
+
+/// One scalable target dimension, as stored and as sent (field names and
+/// order follow CONTRACT.md; `revision` is internal and not serialised).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dimension {
+    pub scalable_target_dimension_id: DimensionId,
+    pub version: String,
+    pub resource_name: String,
+    pub dimension_name: String,
+    pub desired_capacity: Capacity,
+    pub actual_capacity: Capacity,
+    pub scaling_status: ScalingStatus,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub failure_reason: Option<String>,
+    /// Increases by one with every stored change; 0 before the first write.
+    #[serde(skip)]
+    pub revision: u64,
+}
+
+impl Dimension {
+    /// A new dimension with the configured defaults, `Successful`.
+    pub fn new(id: DimensionId, defaults: &Defaults) -> Self {
+        Self {
+            scalable_target_dimension_id: id,
+            version: defaults.version.clone(),
+            resource_name: defaults.resource_name.clone(),
+            dimension_name: defaults.dimension_name.clone(),
+            desired_capacity: defaults.desired_capacity,
+            actual_capacity: defaults.actual_capacity,
+            scaling_status: ScalingStatus::Successful,
+            failure_reason: None,
+            revision: 0,
+        }
+    }
+
+    pub fn id(&self) -> &DimensionId {
+        &self.scalable_target_dimension_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn ids_follow_the_contract() {
+        assert!(DimensionId::parse("1-23456789").is_ok());
+        assert!(DimensionId::parse("a b:c%d.e~").is_ok());
+        assert!(DimensionId::parse("é…").is_ok());
+        assert_eq!(DimensionId::parse(""), Err(IdError::Empty));
+        assert_eq!(DimensionId::parse("."), Err(IdError::Dots));
+        assert_eq!(DimensionId::parse(".."), Err(IdError::Dots));
+        assert!(DimensionId::parse("...").is_ok());
+        assert_eq!(DimensionId::parse("../etc"), Err(IdError::Separator));
+        assert_eq!(DimensionId::parse("a\\b"), Err(IdError::Separator));
+        assert_eq!(DimensionId::parse("a\nb"), Err(IdError::Control));
+        assert_eq!(DimensionId::parse("a\u{0}b"), Err(IdError::Control));
+        assert_eq!(DimensionId::parse("a\u{2028}b"), Err(IdError::Control));
+        assert!(DimensionId::parse(&"x".repeat(255)).is_ok());
+        assert_eq!(DimensionId::parse(&"x".repeat(256)), Err(IdError::TooLong(256)));
+        // 128 two-byte characters are 256 bytes: the limit is in bytes.
+        assert_eq!(DimensionId::parse(&"é".repeat(128)), Err(IdError::TooLong(256)));
+    }
+
+    #[test]
+    fn capacities_are_finite_and_not_negative() {
+        assert!(Capacity::new(0.0).is_ok());
+        assert!(Capacity::new(2.5).is_ok());
+        assert!(Capacity::new(-1.0).is_err());
+        assert!(Capacity::new(f64::NAN).is_err());
+        assert!(Capacity::new(f64::INFINITY).is_err());
+        assert_eq!(Capacity::new(-0.0).map(|c| c.to_string()), Ok("0.0".to_string()));
+        assert_eq!(Capacity(2.0).to_string(), "2.0");
+        assert_eq!(Capacity(2.5).to_string(), "2.5");
+    }
+
+    #[test]
+    fn dimension_serialises_as_the_documented_example() {
+        let id = DimensionId::parse("1-23456789").unwrap_or_else(|e| panic!("{e}"));
+        let d = Dimension::new(id, &Defaults::default());
+        let v = serde_json::to_value(&d).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            v,
+            serde_json::json!({"scalableTargetDimensionId": "1-23456789", "scalingStatus": "Successful",
+                "resourceName": "MyService", "desiredCapacity": 1.0, "actualCapacity": 1.0,
+                "dimensionName": "MyDimension", "version": "MyVersion"})
+        );
+        let text = serde_json::to_string(&d).unwrap_or_else(|e| panic!("{e}"));
+        assert!(text.contains("\"desiredCapacity\":1.0"), "{text}");
+    }
+
+    proptest! {
+        #[test]
+        fn parsed_ids_never_contain_a_separator_or_control(raw in any::<String>()) {
+            if let Ok(id) = DimensionId::parse(&raw) {
+                let s = id.as_str();
+                prop_assert!(!s.contains('/') && !s.contains('\\'));
+                prop_assert!(!s.chars().any(char::is_control));
+                prop_assert!(s != "." && s != "..");
+                prop_assert!(!s.is_empty() && s.len() <= MAX_ID_BYTES);
+                prop_assert_eq!(s, raw.as_str());
+            }
+        }
+
+        #[test]
+        fn status_names_round_trip(i in 0usize..4) {
+            let s = ScalingStatus::ALL[i];
+            prop_assert_eq!(ScalingStatus::parse(s.as_str()), Some(s));
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Pure transitions of a dimension in demo and production mode
+//! (CONTRACT.md, "Modes"). `apply` takes the stored dimension (if any) and an
+//! event and returns the new dimension with the list of changed fields.
+
+use super::dimension::{Defaults, Dimension, DimensionId, ScalingStatus};
+use super::patch::Patch;
+use serde_json::Value;
+use std::fmt;
+
+/// The reason a simulated failure reports.
+pub const SIMULATED_FAILURE: &str = "simulated failure: crest runs in demo mode with simulate_failure on";
+
+/// How GET and PATCH change a dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// GETs advance the simulated scaling; PATCH only sets desiredCapacity.
+    Demo { simulate_failure: bool },
+    /// GET never changes state; the scaler reports progress by PATCH.
+    Production,
+}
+
+/// What happened to a dimension.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    Get,
+    Patch(&'a Patch),
+}
+
+/// The rules for dimensions that do not exist yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub mode: Mode,
+    /// Unknown ids are 404 instead of being created on first touch.
+    pub strict: bool,
+    pub defaults: Defaults,
+}
+
+/// Why an event cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("no scalable target dimension {0:?}; crest runs in strict mode, so dimensions must be registered first")]
+    NotFound(DimensionId),
+    #[error(
+        "failureReason is only kept with scalingStatus Failed and the dimension is {0}; send \"scalingStatus\": \"Failed\" with it"
+    )]
+    ReasonWithoutFailed(ScalingStatus),
+}
+
+/// One changed field, for logs and history. Values are JSON, so strings are
+/// quoted and escaped (no log injection).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub field: &'static str,
+    pub old: Value,
+    pub new: Value,
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |v: &Value, f: &mut fmt::Formatter<'_>| match (self.field, v) {
+            ("scalingStatus", Value::String(s)) => f.write_str(s),
+            _ => write!(f, "{v}"),
+        };
+        write!(f, "{}: ", self.field)?;
+        show(&self.old, f)?;
+        f.write_str(" -> ")?;
+        show(&self.new, f)
+    }
+}
+
+/// Formats changes as the reference log did: `a: 1.0 -> 2.0  b: x -> y`.
+pub struct Changes<'a>(pub &'a [Change]);
+
+impl fmt::Display for Changes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, c) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("  ")?;
+            }
+            write!(f, "{c}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The result of an event: the dimension to answer with, what changed, and
+/// whether the store must write it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub dimension: Dimension,
+    pub changes: Vec<Change>,
+    pub created: bool,
+}
+
+impl Outcome {
+    /// True when the store must persist `dimension`.
+    pub fn must_write(&self) -> bool {
+        self.created || !self.changes.is_empty()
+    }
+}
+
+/// Applies `event` to the stored dimension `current` (None: not stored yet).
+/// When something changes, the revision goes up by one.
+///
+/// # Errors
+/// `NotFound` in strict mode for an unknown id; `ReasonWithoutFailed` when a
+/// production PATCH sets only a failureReason on a dimension that has not failed.
+pub fn apply(
+    current: Option<&Dimension>,
+    id: &DimensionId,
+    event: Event<'_>,
+    policy: &Policy,
+) -> Result<Outcome, TransitionError> {
+    let (old, created) = match current {
+        Some(d) => (d.clone(), false),
+        None if policy.strict => return Err(TransitionError::NotFound(id.clone())),
+        None => (Dimension::new(id.clone(), &policy.defaults), true),
+    };
+    let new = transition(&old, event, policy.mode)?;
+    let changes = diff(&old, &new);
+    let mut dimension = new;
+    if created || !changes.is_empty() {
+        dimension.revision = old.revision + 1;
+    }
+    Ok(Outcome { dimension, changes, created })
+}
+
+/// The new state of `d` after `event` in `mode`.
+///
+/// # Errors
+/// See [`apply`].
+pub fn transition(d: &Dimension, event: Event<'_>, mode: Mode) -> Result<Dimension, TransitionError> {
+    let mut n = d.clone();
+    match (mode, event) {
+        (Mode::Production, Event::Get) => {}
+        (Mode::Demo { simulate_failure }, Event::Get) => match d.scaling_status {
+            ScalingStatus::Successful => {}
+            ScalingStatus::Pending => n.scaling_status = ScalingStatus::InProgress,
+            ScalingStatus::InProgress | ScalingStatus::Failed if simulate_failure => {
+                n.scaling_status = ScalingStatus::Failed;
+                if n.failure_reason.is_none() {
+                    n.failure_reason = Some(SIMULATED_FAILURE.to_owned());
+                }
+            }
+            ScalingStatus::InProgress | ScalingStatus::Failed => {
+                n.scaling_status = ScalingStatus::Successful;
+                n.actual_capacity = d.desired_capacity;
+                n.failure_reason = None;
+            }
+        },
+        (Mode::Demo { .. }, Event::Patch(p)) => {
+            if let Some(desired) = p.desired_capacity.filter(|v| *v != d.desired_capacity) {
+                n.desired_capacity = desired;
+                n.scaling_status = ScalingStatus::Pending;
+                n.failure_reason = None;
+            }
+        }
+        (Mode::Production, Event::Patch(p)) => {
+            if let Some(actual) = p.actual_capacity {
+                n.actual_capacity = actual;
+            }
+            if let Some(desired) = p.desired_capacity.filter(|v| *v != d.desired_capacity) {
+                // A new scaling activity: the body's status does not count.
+                n.desired_capacity = desired;
+                n.scaling_status = ScalingStatus::Pending;
+                n.failure_reason = None;
+                return Ok(n);
+            }
+            if let Some(status) = p.scaling_status {
+                n.scaling_status = status;
+                if status != ScalingStatus::Failed {
+                    n.failure_reason = None;
+                }
+            }
+            if let Some(reason) = &p.failure_reason {
+                if n.scaling_status != ScalingStatus::Failed {
+                    return Err(TransitionError::ReasonWithoutFailed(n.scaling_status));
+                }
+                n.failure_reason = Some(reason.clone());
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// The fields that differ between `old` and `new`, in contract order.
+pub fn diff(old: &Dimension, new: &Dimension) -> Vec<Change> {
+    let mut out = Vec::new();
+    let mut push = |field, o: Value, n: Value| {
+        if o != n {
+            out.push(Change { field, old: o, new: n });
+        }
+    };
+    push("version", old.version.clone().into(), new.version.clone().into());
+    push("resourceName", old.resource_name.clone().into(), new.resource_name.clone().into());
+    push("dimensionName", old.dimension_name.clone().into(), new.dimension_name.clone().into());
+    push("desiredCapacity", old.desired_capacity.get().into(), new.desired_capacity.get().into());
+    push("actualCapacity", old.actual_capacity.get().into(), new.actual_capacity.get().into());
+    push("scalingStatus", old.scaling_status.as_str().into(), new.scaling_status.as_str().into());
+    push("failureReason", old.failure_reason.clone().into(), new.failure_reason.clone().into());
+    out
+}
+
+#[cfg(test)]
+#[path = "lifecycle_tests.rs"]
+mod tests;

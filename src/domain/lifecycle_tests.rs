@@ -1,0 +1,204 @@
+//! Every transition of both modes, table-driven, plus properties.
+
+use super::*;
+use crate::domain::{Capacity, Defaults, Dimension, DimensionId, Patch, ScalingStatus};
+use ScalingStatus::{Failed, InProgress, Pending, Successful};
+use proptest::prelude::*;
+
+const DEMO: Mode = Mode::Demo { simulate_failure: false };
+const DEMO_FAIL: Mode = Mode::Demo { simulate_failure: true };
+const PROD: Mode = Mode::Production;
+
+fn cap(v: f64) -> Capacity {
+    Capacity::new(v).unwrap()
+}
+
+fn dim(status: ScalingStatus, desired: f64, actual: f64) -> Dimension {
+    let mut d = Dimension::new(DimensionId::parse("d-1").unwrap(), &Defaults::default());
+    d.scaling_status = status;
+    d.desired_capacity = cap(desired);
+    d.actual_capacity = cap(actual);
+    if status == Failed {
+        d.failure_reason = Some("old reason".into());
+    }
+    d.revision = 7;
+    d
+}
+
+fn patch(desired: Option<f64>, actual: Option<f64>, status: Option<ScalingStatus>, reason: Option<&str>) -> Patch {
+    Patch {
+        desired_capacity: desired.map(cap),
+        actual_capacity: actual.map(cap),
+        scaling_status: status,
+        failure_reason: reason.map(str::to_owned),
+    }
+}
+
+/// (mode, from status, desired, actual) -> (to status, actual, has reason)
+#[test]
+fn get_transitions() {
+    let table = [
+        (DEMO, Successful, Successful, 1.0, false),
+        (DEMO, Pending, InProgress, 1.0, false),
+        (DEMO, InProgress, Successful, 2.0, false),
+        (DEMO, Failed, Successful, 2.0, false),
+        (DEMO_FAIL, Successful, Successful, 1.0, false),
+        (DEMO_FAIL, Pending, InProgress, 1.0, false),
+        (DEMO_FAIL, InProgress, Failed, 1.0, true),
+        (DEMO_FAIL, Failed, Failed, 1.0, true),
+        (PROD, Successful, Successful, 1.0, false),
+        (PROD, Pending, Pending, 1.0, false),
+        (PROD, InProgress, InProgress, 1.0, false),
+        (PROD, Failed, Failed, 1.0, true),
+    ];
+    for (mode, from, to, actual, reason) in table {
+        let d = dim(from, 2.0, 1.0);
+        let n = transition(&d, Event::Get, mode).unwrap();
+        assert_eq!(n.scaling_status, to, "{mode:?} {from}");
+        assert_eq!(n.actual_capacity.get(), actual, "{mode:?} {from}");
+        assert_eq!(n.desired_capacity.get(), 2.0);
+        assert_eq!(n.failure_reason.is_some(), reason, "{mode:?} {from}");
+    }
+    let failed = transition(&dim(InProgress, 2.0, 1.0), Event::Get, DEMO_FAIL).unwrap();
+    assert_eq!(failed.failure_reason.as_deref(), Some(SIMULATED_FAILURE));
+}
+
+#[test]
+fn demo_patch_sets_only_a_new_desired_capacity() {
+    for from in ScalingStatus::ALL {
+        for mode in [DEMO, DEMO_FAIL] {
+            let d = dim(from, 2.0, 1.0);
+            let n = transition(&d, Event::Patch(&patch(Some(3.0), None, None, None)), mode).unwrap();
+            assert_eq!((n.scaling_status, n.desired_capacity.get(), n.failure_reason.clone()), (Pending, 3.0, None));
+            let same = transition(&d, Event::Patch(&patch(Some(2.0), None, None, None)), mode).unwrap();
+            assert_eq!(same, d, "same desired changes nothing");
+            let other =
+                transition(&d, Event::Patch(&patch(None, Some(9.0), Some(Successful), None)), mode).unwrap();
+            assert_eq!(other, d, "demo mode ignores other fields");
+        }
+    }
+}
+
+#[test]
+fn production_patch_table() {
+    // (from, patch, to status, desired, actual, reason)
+    let table: Vec<(ScalingStatus, Patch, ScalingStatus, f64, f64, Option<&str>)> = vec![
+        (Successful, patch(Some(3.0), None, None, None), Pending, 3.0, 1.0, None),
+        (Successful, patch(Some(3.0), None, Some(Successful), None), Pending, 3.0, 1.0, None),
+        (Failed, patch(Some(3.0), Some(2.0), Some(Failed), Some("x")), Pending, 3.0, 2.0, None),
+        (Pending, patch(Some(2.0), None, Some(InProgress), None), InProgress, 2.0, 1.0, None),
+        (InProgress, patch(None, Some(2.0), Some(Successful), None), Successful, 2.0, 2.0, None),
+        (InProgress, patch(None, None, Some(Failed), Some("quota")), Failed, 2.0, 1.0, Some("quota")),
+        (InProgress, patch(None, None, Some(Failed), None), Failed, 2.0, 1.0, None),
+        (Failed, patch(None, None, None, Some("new")), Failed, 2.0, 1.0, Some("new")),
+        (Failed, patch(None, None, Some(Failed), None), Failed, 2.0, 1.0, Some("old reason")),
+        (Failed, patch(None, None, Some(Pending), None), Pending, 2.0, 1.0, None),
+        (Successful, patch(None, Some(5.0), None, None), Successful, 2.0, 5.0, None),
+    ];
+    for (from, p, to, desired, actual, reason) in table {
+        let n = transition(&dim(from, 2.0, 1.0), Event::Patch(&p), PROD).unwrap();
+        assert_eq!(n.scaling_status, to, "{from} {p:?}");
+        assert_eq!(n.desired_capacity.get(), desired, "{from} {p:?}");
+        assert_eq!(n.actual_capacity.get(), actual, "{from} {p:?}");
+        assert_eq!(n.failure_reason.as_deref(), reason, "{from} {p:?}");
+    }
+    let err = transition(&dim(InProgress, 2.0, 1.0), Event::Patch(&patch(None, None, None, Some("x"))), PROD);
+    assert_eq!(err, Err(TransitionError::ReasonWithoutFailed(InProgress)));
+}
+
+fn policy(mode: Mode, strict: bool) -> Policy {
+    Policy { mode, strict, defaults: Defaults::default() }
+}
+
+#[test]
+fn apply_creates_on_first_touch_unless_strict() {
+    let id = DimensionId::parse("new").unwrap();
+    let o = apply(None, &id, Event::Get, &policy(DEMO, false)).unwrap();
+    assert!(o.created && o.must_write() && o.changes.is_empty());
+    assert_eq!(o.dimension.revision, 1);
+    assert_eq!(o.dimension.scaling_status, Successful);
+    assert_eq!(apply(None, &id, Event::Get, &policy(PROD, true)), Err(TransitionError::NotFound(id.clone())));
+    let p = patch(Some(2.0), None, None, None);
+    let o = apply(None, &id, Event::Patch(&p), &policy(DEMO, false)).unwrap();
+    assert_eq!(o.dimension.scaling_status, Pending);
+    assert_eq!(o.changes.len(), 2);
+}
+
+#[test]
+fn apply_reports_changes_like_the_reference_log() {
+    let d = dim(Successful, 1.0, 1.0);
+    let p = patch(Some(2.0), None, None, None);
+    let o = apply(Some(&d), d.id(), Event::Patch(&p), &policy(DEMO, false)).unwrap();
+    assert_eq!(Changes(&o.changes).to_string(), "desiredCapacity: 1.0 -> 2.0  scalingStatus: Successful -> Pending");
+    assert_eq!(o.dimension.revision, 8);
+    let o = apply(Some(&d), d.id(), Event::Get, &policy(DEMO, false)).unwrap();
+    assert!(!o.must_write());
+    assert_eq!(o.dimension.revision, 7, "no change, no new revision");
+}
+
+#[test]
+fn user_strings_in_changes_are_escaped() {
+    let mut d = dim(Failed, 1.0, 1.0);
+    d.failure_reason = None;
+    let p = patch(None, None, None, Some("line\nInjected: yes"));
+    let o = apply(Some(&d), d.id(), Event::Patch(&p), &policy(PROD, false)).unwrap();
+    let text = Changes(&o.changes).to_string();
+    assert_eq!(text, r#"failureReason: null -> "line\nInjected: yes""#);
+}
+
+fn any_status() -> impl Strategy<Value = ScalingStatus> {
+    prop::sample::select(ScalingStatus::ALL.to_vec())
+}
+
+fn any_dim() -> impl Strategy<Value = Dimension> {
+    (any_status(), 0.0..1e6f64, 0.0..1e6f64).prop_map(|(s, d, a)| dim(s, d, a))
+}
+
+proptest! {
+    #[test]
+    fn demo_without_failures_succeeds_within_two_gets(d in any_dim(), desired in 0.0..1e6f64) {
+        let p = patch(Some(desired), None, None, None);
+        let mut n = transition(&d, Event::Patch(&p), DEMO).unwrap();
+        for _ in 0..2 {
+            n = transition(&n, Event::Get, DEMO).unwrap();
+        }
+        prop_assert_eq!(n.scaling_status, Successful);
+        prop_assert_eq!(n.actual_capacity, n.desired_capacity);
+        prop_assert_eq!(n.desired_capacity.get(), desired);
+        prop_assert!(n.failure_reason.is_none());
+    }
+
+    #[test]
+    fn demo_with_failures_ends_failed_with_a_reason(d in any_dim(), desired in 1e6..2e6f64) {
+        let p = patch(Some(desired), None, None, None);
+        let mut n = transition(&d, Event::Patch(&p), DEMO_FAIL).unwrap();
+        for _ in 0..3 {
+            n = transition(&n, Event::Get, DEMO_FAIL).unwrap();
+        }
+        prop_assert_eq!(n.scaling_status, Failed);
+        prop_assert!(n.failure_reason.is_some());
+    }
+
+    #[test]
+    fn production_get_never_changes_state(d in any_dim()) {
+        let o = apply(Some(&d), d.id(), Event::Get, &policy(PROD, false)).unwrap();
+        prop_assert_eq!(&o.dimension, &d);
+        prop_assert!(!o.must_write());
+    }
+
+    #[test]
+    fn failure_reason_only_with_failed(
+        d in any_dim(), mode in prop::sample::select(vec![DEMO, DEMO_FAIL, PROD]),
+        desired in prop::option::of(0.0..10.0f64), actual in prop::option::of(0.0..10.0f64),
+        status in prop::option::of(any_status()), reason in prop::option::of("[a-z]{1,8}"),
+    ) {
+        let p = patch(desired, actual, status, reason.as_deref());
+        for event in [Event::Get, Event::Patch(&p)] {
+            if let Ok(n) = transition(&d, event, mode) {
+                prop_assert!(n.failure_reason.is_none() || n.scaling_status == Failed);
+                let changes = diff(&d, &n);
+                prop_assert_eq!(changes.is_empty(), n == d);
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The pure core: what a scalable target dimension is and how it changes.
+//! Nothing here knows about HTTP, storage or async.
+
+pub mod dimension;
+pub mod lifecycle;
+pub mod patch;
+
+pub use dimension::{Capacity, Defaults, Dimension, DimensionId, IdError, ScalingStatus};
+pub use lifecycle::{Change, Changes, Event, Mode, Outcome, Policy, TransitionError};
+pub use patch::{Patch, PatchError};
