@@ -1,4 +1,10 @@
 //! crest: the backend endpoint AWS Application Auto Scaling calls for a
 //! custom resource. See README.md and ../shared/CONTRACT.md.
 
+pub mod app;
+pub mod config;
 pub mod domain;
+pub mod http;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;

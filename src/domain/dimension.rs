@@ -114,7 +114,9 @@ impl Capacity {
 impl<'de> Deserialize<'de> for Capacity {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = f64::deserialize(d)?;
-        Self::new(v).map_err(|v| serde::de::Error::custom(format!("capacity must be a finite number >= 0, got {v}")))
+        Self::new(v).map_err(|v| {
+            serde::de::Error::custom(format!("capacity must be a finite number >= 0, got {v}"))
+        })
     }
 }
 
@@ -145,7 +147,12 @@ pub enum ScalingStatus {
 }
 
 impl ScalingStatus {
-    pub const ALL: [ScalingStatus; 4] = [Self::Pending, Self::InProgress, Self::Successful, Self::Failed];
+    pub const ALL: [ScalingStatus; 4] = [
+        Self::Pending,
+        Self::InProgress,
+        Self::Successful,
+        Self::Failed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -250,9 +257,15 @@ mod tests {
         assert_eq!(DimensionId::parse("a\u{0}b"), Err(IdError::Control));
         assert_eq!(DimensionId::parse("a\u{2028}b"), Err(IdError::Control));
         assert!(DimensionId::parse(&"x".repeat(255)).is_ok());
-        assert_eq!(DimensionId::parse(&"x".repeat(256)), Err(IdError::TooLong(256)));
+        assert_eq!(
+            DimensionId::parse(&"x".repeat(256)),
+            Err(IdError::TooLong(256))
+        );
         // 128 two-byte characters are 256 bytes: the limit is in bytes.
-        assert_eq!(DimensionId::parse(&"é".repeat(128)), Err(IdError::TooLong(256)));
+        assert_eq!(
+            DimensionId::parse(&"é".repeat(128)),
+            Err(IdError::TooLong(256))
+        );
     }
 
     #[test]
@@ -262,7 +275,10 @@ mod tests {
         assert!(Capacity::new(-1.0).is_err());
         assert!(Capacity::new(f64::NAN).is_err());
         assert!(Capacity::new(f64::INFINITY).is_err());
-        assert_eq!(Capacity::new(-0.0).map(|c| c.to_string()), Ok("0.0".to_string()));
+        assert_eq!(
+            Capacity::new(-0.0).map(|c| c.to_string()),
+            Ok("0.0".to_string())
+        );
         assert_eq!(Capacity(2.0).to_string(), "2.0");
         assert_eq!(Capacity(2.5).to_string(), "2.5");
     }

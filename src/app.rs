@@ -1,0 +1,120 @@
+//! `App`: opens the store, registers configured dimensions, binds the
+//! listener, and serves until the shutdown token is cancelled.
+
+use crate::config::Config;
+use crate::domain::{Event, Mode, Policy, lifecycle};
+use crate::http::{AppState, router};
+use crate::store::{self, Store};
+use anyhow::Context;
+use axum::Router;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A crest server, bound and ready to run.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    store: Arc<dyn Store>,
+    shutdown_timeout: Duration,
+}
+
+impl App {
+    /// Opens the store, creates the dimensions of `register`, binds `listen`.
+    ///
+    /// # Errors
+    /// The store cannot be opened, or the address cannot be bound.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = store::open(config.store.expose()).await?;
+        let policy = Policy {
+            mode: config.mode,
+            strict: config.strict,
+            defaults: config.defaults.clone(),
+        };
+        register(&*store, &config, &policy).await?;
+        let listener = match TcpListener::bind(config.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                store.close().await;
+                return Err(e).with_context(|| {
+                    format!(
+                        "listen: cannot bind {} (--listen, CREST_LISTEN)",
+                        config.listen
+                    )
+                });
+            }
+        };
+        let state = AppState {
+            store: store.clone(),
+            policy: Arc::new(policy),
+        };
+        let router = router(state, config.request_timeout);
+        tracing::info!(
+            listen = %listener.local_addr()?, store = %config.store, mode = ?config.mode, strict = config.strict,
+            "crest ready"
+        );
+        Ok(Self {
+            listener,
+            router,
+            store,
+            shutdown_timeout: config.shutdown_timeout,
+        })
+    }
+
+    /// The bound address (port 0 resolved).
+    ///
+    /// # Errors
+    /// Only if the OS cannot report it.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` is cancelled, then lets in-flight requests
+    /// finish for at most the shutdown timeout and closes the store.
+    ///
+    /// # Errors
+    /// The server failed.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let graceful = shutdown.clone();
+        let mut server = tokio::spawn(
+            axum::serve(self.listener, self.router)
+                .with_graceful_shutdown(async move { graceful.cancelled().await })
+                .into_future(),
+        );
+        let result = tokio::select! {
+            r = &mut server => r,
+            () = shutdown.cancelled() => match tokio::time::timeout(self.shutdown_timeout, &mut server).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!(timeout = ?self.shutdown_timeout, "in-flight requests did not finish in time; closing");
+                    server.abort();
+                    Ok(Ok(()))
+                }
+            },
+        };
+        self.store.close().await;
+        tracing::info!("crest stopped");
+        result
+            .context("server task failed")?
+            .context("server failed")
+    }
+}
+
+/// Creates each configured dimension if it does not exist yet (strict mode's
+/// way to know ids up front). Existing dimensions are left alone.
+async fn register(store: &dyn Store, config: &Config, policy: &Policy) -> anyhow::Result<()> {
+    let create = Policy {
+        mode: Mode::Production,
+        strict: false,
+        ..policy.clone()
+    };
+    for id in &config.register {
+        let transition = |current: Option<&_>| lifecycle::apply(current, id, Event::Get, &create);
+        store::change(store, id, &transition)
+            .await
+            .with_context(|| format!("register: cannot create {id:?}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,407 @@
+//! One `Config` for `crest serve`: defaults < config file (`--config`,
+//! `CREST_CONFIG`) < `CREST_*` environment < flags. Every value is validated
+//! here, and an error names the flag, variable and file key to fix. Loading
+//! has no side effects.
+
+use crate::domain::{Capacity, Defaults, DimensionId, Mode};
+use clap::Args;
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Flags of `crest serve`. Each is also `CREST_<NAME>` and a config file key.
+#[derive(Debug, Default, Clone, Args)]
+pub struct ServeArgs {
+    /// TOML config file (every key documented in config/crest.toml).
+    #[arg(long, env = "CREST_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// Settings that can come from flags, environment or the config file.
+#[derive(Debug, Default, Clone, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address for the HTTP API [default: 127.0.0.1:8080].
+    #[arg(long, env = "CREST_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// State store: memory:, file:DIR or sqlite:PATH [default: sqlite:./data/crest.db].
+    #[arg(long, env = "CREST_STORE", value_name = "URL", hide_env_values = true)]
+    pub store: Option<String>,
+    /// demo (GETs advance a simulated scaling) or production (the scaler reports by PATCH) [default: demo].
+    #[arg(long, env = "CREST_MODE", value_name = "MODE")]
+    pub mode: Option<String>,
+    /// Demo mode: end simulated scalings in Failed instead of Successful.
+    #[arg(long, env = "CREST_SIMULATE_FAILURE", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new(), value_name = "BOOL")]
+    pub simulate_failure: Option<bool>,
+    /// Unknown ids answer 404 instead of being created on first touch.
+    #[arg(long, env = "CREST_STRICT", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new(), value_name = "BOOL")]
+    pub strict: Option<bool>,
+    /// Dimensions to create at start if missing (repeatable; env: comma-separated).
+    #[arg(
+        long = "register",
+        env = "CREST_REGISTER",
+        value_name = "ID",
+        value_delimiter = ','
+    )]
+    #[serde(default)]
+    pub register: Vec<String>,
+    #[command(flatten)]
+    #[serde(default)]
+    pub defaults: DefaultSettings,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "CREST_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Log filter, e.g. info or crest=debug,tower_http=info [default: info].
+    #[arg(long, env = "CREST_LOG_LEVEL", value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// Longest time one request may take, e.g. 30s [default: 30s].
+    #[arg(long, env = "CREST_REQUEST_TIMEOUT", value_name = "DURATION")]
+    pub request_timeout: Option<String>,
+    /// On SIGTERM/SIGINT, how long in-flight requests may finish [default: 10s].
+    #[arg(long, env = "CREST_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
+    pub shutdown_timeout: Option<String>,
+}
+
+/// Values for dimensions created on first touch (`[defaults]` in the file).
+#[derive(Debug, Default, Clone, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultSettings {
+    /// version of new dimensions [default: MyVersion].
+    #[arg(
+        long = "default-version",
+        env = "CREST_DEFAULT_VERSION",
+        value_name = "TEXT"
+    )]
+    pub version: Option<String>,
+    /// resourceName of new dimensions [default: MyService].
+    #[arg(
+        long = "default-resource-name",
+        env = "CREST_DEFAULT_RESOURCE_NAME",
+        value_name = "TEXT"
+    )]
+    pub resource_name: Option<String>,
+    /// dimensionName of new dimensions [default: MyDimension].
+    #[arg(
+        long = "default-dimension-name",
+        env = "CREST_DEFAULT_DIMENSION_NAME",
+        value_name = "TEXT"
+    )]
+    pub dimension_name: Option<String>,
+    /// desiredCapacity of new dimensions [default: 1.0].
+    #[arg(
+        long = "default-desired-capacity",
+        env = "CREST_DEFAULT_DESIRED_CAPACITY",
+        value_name = "NUMBER"
+    )]
+    pub desired_capacity: Option<f64>,
+    /// actualCapacity of new dimensions [default: 1.0].
+    #[arg(
+        long = "default-actual-capacity",
+        env = "CREST_DEFAULT_ACTUAL_CAPACITY",
+        value_name = "NUMBER"
+    )]
+    pub actual_capacity: Option<f64>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A store URL whose credentials never reach `Debug` or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreUrl(String);
+
+impl StoreUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL with credentials: only for opening the store.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", crate::store::redact_url(&self.0))
+    }
+}
+
+impl fmt::Display for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::store::redact_url(&self.0))
+    }
+}
+
+/// The validated configuration of `crest serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub store: StoreUrl,
+    pub mode: Mode,
+    pub strict: bool,
+    pub defaults: Defaults,
+    pub register: Vec<DimensionId>,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub request_timeout: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+/// A configuration problem; the text names the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+fn bad(key: &str, flag: &str, problem: impl fmt::Display) -> ConfigError {
+    let env = format!(
+        "CREST_{}",
+        flag.trim_start_matches("--")
+            .replace('-', "_")
+            .to_uppercase()
+    );
+    ConfigError(format!("config key {key} ({flag}, {env}): {problem}"))
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            store: StoreUrl::new("sqlite:./data/crest.db"),
+            mode: Mode::Demo {
+                simulate_failure: false,
+            },
+            strict: false,
+            defaults: Defaults::default(),
+            register: Vec::new(),
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            request_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the config file named by `args` (if any) and merges it under
+    /// the flags and environment already in `args`.
+    ///
+    /// # Errors
+    /// An unreadable or invalid file, or an invalid value.
+    pub fn load(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => Self::read_file(path)?,
+            None => Settings::default(),
+        };
+        Self::from_settings(args.settings.clone().or(file))
+    }
+
+    fn read_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!(
+                "config file {} (--config, CREST_CONFIG): {e}",
+                path.display()
+            ))
+        })?;
+        toml::from_str(&text)
+            .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
+    }
+
+    /// Validates merged settings, filling defaults.
+    ///
+    /// # Errors
+    /// The first invalid value, naming its key, flag and variable.
+    pub fn from_settings(s: Settings) -> Result<Self, ConfigError> {
+        let mut c = Self::default();
+        if let Some(v) = s.listen {
+            c.listen = v.parse().map_err(|e| {
+                bad(
+                    "listen",
+                    "--listen",
+                    format!("{v:?} is not an address like 127.0.0.1:8080 ({e})"),
+                )
+            })?;
+        }
+        if let Some(v) = s.store {
+            if v.trim().is_empty() {
+                return Err(bad(
+                    "store",
+                    "--store",
+                    "must not be empty; e.g. sqlite:./data/crest.db",
+                ));
+            }
+            c.store = StoreUrl::new(v);
+        }
+        let simulate_failure = s.simulate_failure.unwrap_or(false);
+        c.mode = match s.mode.as_deref() {
+            None | Some("demo") => Mode::Demo { simulate_failure },
+            Some("production") => Mode::Production,
+            Some(other) => {
+                return Err(bad(
+                    "mode",
+                    "--mode",
+                    format!("{other:?} is not one of demo, production"),
+                ));
+            }
+        };
+        if c.mode == Mode::Production && simulate_failure {
+            return Err(bad(
+                "simulate_failure",
+                "--simulate-failure",
+                "only applies in demo mode; remove it or set mode = \"demo\"",
+            ));
+        }
+        c.strict = s.strict.unwrap_or(false);
+        c.register = s
+            .register
+            .iter()
+            .map(|raw| {
+                DimensionId::parse(raw)
+                    .map_err(|e| bad("register", "--register", format!("{raw:?}: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        c.defaults = defaults(s.defaults)?;
+        c.log_format = match s.log_format.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(bad(
+                    "log_format",
+                    "--log-format",
+                    format!("{other:?} is not one of text, json"),
+                ));
+            }
+        };
+        if let Some(v) = s.log_level {
+            tracing_subscriber::EnvFilter::try_new(&v)
+                .map_err(|e| bad("log_level", "--log-level", format!("{v:?}: {e}")))?;
+            c.log_level = v;
+        }
+        if let Some(v) = s.request_timeout {
+            c.request_timeout = duration(&v, "request_timeout", "--request-timeout")?;
+        }
+        if let Some(v) = s.shutdown_timeout {
+            c.shutdown_timeout = duration(&v, "shutdown_timeout", "--shutdown-timeout")?;
+        }
+        Ok(c)
+    }
+}
+
+fn duration(v: &str, key: &str, flag: &str) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(v).map_err(|e| {
+        bad(
+            key,
+            flag,
+            format!("{v:?} is not a duration like 10s or 500ms ({e})"),
+        )
+    })?;
+    if d.is_zero() {
+        return Err(bad(key, flag, "must be longer than 0s"));
+    }
+    Ok(d)
+}
+
+fn defaults(s: DefaultSettings) -> Result<Defaults, ConfigError> {
+    let mut d = Defaults::default();
+    let text = |v: Option<String>, key: &str, flag: &str| -> Result<Option<String>, ConfigError> {
+        match v {
+            Some(t) if t.is_empty() || t.chars().any(char::is_control) => Err(bad(
+                key,
+                flag,
+                "must be non-empty text without control characters",
+            )),
+            other => Ok(other),
+        }
+    };
+    let cap = |v: Option<f64>, key: &str, flag: &str| -> Result<Option<Capacity>, ConfigError> {
+        v.map(|x| {
+            Capacity::new(x)
+                .map_err(|x| bad(key, flag, format!("must be a finite number >= 0, got {x}")))
+        })
+        .transpose()
+    };
+    if let Some(v) = text(s.version, "defaults.version", "--default-version")? {
+        d.version = v;
+    }
+    if let Some(v) = text(
+        s.resource_name,
+        "defaults.resource_name",
+        "--default-resource-name",
+    )? {
+        d.resource_name = v;
+    }
+    if let Some(v) = text(
+        s.dimension_name,
+        "defaults.dimension_name",
+        "--default-dimension-name",
+    )? {
+        d.dimension_name = v;
+    }
+    if let Some(v) = cap(
+        s.desired_capacity,
+        "defaults.desired_capacity",
+        "--default-desired-capacity",
+    )? {
+        d.desired_capacity = v;
+    }
+    if let Some(v) = cap(
+        s.actual_capacity,
+        "defaults.actual_capacity",
+        "--default-actual-capacity",
+    )? {
+        d.actual_capacity = v;
+    }
+    Ok(d)
+}
+
+impl Settings {
+    /// Field by field: `self` where set, else `lower`.
+    fn or(self, lower: Settings) -> Settings {
+        Settings {
+            listen: self.listen.or(lower.listen),
+            store: self.store.or(lower.store),
+            mode: self.mode.or(lower.mode),
+            simulate_failure: self.simulate_failure.or(lower.simulate_failure),
+            strict: self.strict.or(lower.strict),
+            register: if self.register.is_empty() {
+                lower.register
+            } else {
+                self.register
+            },
+            defaults: DefaultSettings {
+                version: self.defaults.version.or(lower.defaults.version),
+                resource_name: self.defaults.resource_name.or(lower.defaults.resource_name),
+                dimension_name: self
+                    .defaults
+                    .dimension_name
+                    .or(lower.defaults.dimension_name),
+                desired_capacity: self
+                    .defaults
+                    .desired_capacity
+                    .or(lower.defaults.desired_capacity),
+                actual_capacity: self
+                    .defaults
+                    .actual_capacity
+                    .or(lower.defaults.actual_capacity),
+            },
+            log_format: self.log_format.or(lower.log_format),
+            log_level: self.log_level.or(lower.log_level),
+            request_timeout: self.request_timeout.or(lower.request_timeout),
+            shutdown_timeout: self.shutdown_timeout.or(lower.shutdown_timeout),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,0 +1,130 @@
+//! Precedence (flags over file over defaults) and errors that name the key.
+//! The environment layer is tested through the real binary in tests/api.
+
+use super::*;
+use clap::Parser;
+use std::io::Write;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: ServeArgs,
+}
+
+fn load(flags: &[&str], file: Option<&str>) -> Result<Config, ConfigError> {
+    let mut tmp = tempfile::NamedTempFile::new().unwrap();
+    let mut argv = vec!["crest".to_string()];
+    if let Some(text) = file {
+        tmp.write_all(text.as_bytes()).unwrap();
+        argv.extend(["--config".into(), tmp.path().display().to_string()]);
+    }
+    argv.extend(flags.iter().map(|s| s.to_string()));
+    let cli = Cli::try_parse_from(argv).map_err(|e| ConfigError(e.to_string()))?;
+    Config::load(&cli.args)
+}
+
+#[test]
+fn defaults_match_the_contract() {
+    let c = load(&[], None).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.store.expose(), "sqlite:./data/crest.db");
+    assert_eq!(
+        c.mode,
+        Mode::Demo {
+            simulate_failure: false
+        }
+    );
+    assert!(!c.strict);
+    assert_eq!(c.defaults, Defaults::default());
+}
+
+#[test]
+fn flags_override_the_file_and_the_file_overrides_defaults() {
+    let file = r#"
+        listen = "127.0.0.1:9000"
+        mode = "production"
+        strict = true
+        store = "memory:"
+        register = ["a", "b"]
+        [defaults]
+        version = "v2"
+        desired_capacity = 3.0
+    "#;
+    let c = load(
+        &["--listen", "0.0.0.0:7000", "--default-version", "v3"],
+        Some(file),
+    )
+    .unwrap();
+    assert_eq!(c.listen.to_string(), "0.0.0.0:7000");
+    assert_eq!(c.mode, Mode::Production);
+    assert!(c.strict);
+    assert_eq!(c.store.expose(), "memory:");
+    assert_eq!(c.register.len(), 2);
+    assert_eq!(c.defaults.version, "v3");
+    assert_eq!(c.defaults.desired_capacity.get(), 3.0);
+    let c = load(
+        &["--strict=false", "--simulate-failure", "--mode", "demo"],
+        Some(file),
+    )
+    .unwrap();
+    assert!(!c.strict);
+    assert_eq!(
+        c.mode,
+        Mode::Demo {
+            simulate_failure: true
+        }
+    );
+}
+
+#[test]
+fn errors_name_the_setting() {
+    let cases: &[(&[&str], Option<&str>, &str)] = &[
+        (
+            &["--listen", "nowhere"],
+            None,
+            "config key listen (--listen, CREST_LISTEN)",
+        ),
+        (
+            &["--mode", "fast"],
+            None,
+            "config key mode (--mode, CREST_MODE): \"fast\" is not one of demo, production",
+        ),
+        (&["--log-format", "xml"], None, "log_format"),
+        (&["--request-timeout", "soon"], None, "request_timeout"),
+        (
+            &["--shutdown-timeout", "0s"],
+            None,
+            "must be longer than 0s",
+        ),
+        (&["--register", "../x"], None, "register"),
+        (
+            &["--default-desired-capacity=-1"],
+            None,
+            "defaults.desired_capacity",
+        ),
+        (
+            &["--mode", "production", "--simulate-failure"],
+            None,
+            "only applies in demo mode",
+        ),
+        (&[], Some("listn = \"x\""), "unknown field `listn`"),
+        (
+            &[],
+            Some("[defaults]\ndesired_capacity = \"two\""),
+            "desired_capacity",
+        ),
+        (&[], Some("strict = 3"), "strict"),
+    ];
+    for (flags, file, want) in cases {
+        let err = load(flags, *file).expect_err(want).to_string();
+        assert!(err.contains(want), "{flags:?} {file:?}: {err}");
+    }
+}
+
+#[test]
+fn debug_never_shows_the_store_password() {
+    let c = load(&["--store", "postgres://crest:hunter2@db/crest"], None).unwrap();
+    let text = format!("{c:?}");
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("postgres://***@db/crest"), "{text}");
+}

@@ -1,0 +1,89 @@
+//! `GET`/`HEAD`/`PATCH /v1/scalableTargetDimensions/{id}`: decode, run the
+//! pure transition in the store, encode, and log what changed.
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{Id, PatchBody};
+use crate::domain::{
+    Changes, Dimension, DimensionId, Event, Mode, Outcome, Patch, Policy, lifecycle,
+};
+use crate::store;
+use axum::Json;
+use axum::extract::State;
+use axum::http::Method;
+use tracing::{info, instrument};
+
+/// GET advances demo mode; HEAD mirrors GET's headers without changing state.
+#[instrument(skip_all, fields(id = ?id))]
+pub async fn get(
+    State(state): State<AppState>,
+    method: Method,
+    Id(id): Id,
+) -> Result<Json<Dimension>, ApiError> {
+    if method == Method::HEAD {
+        return peek(&state, &id).await.map(Json);
+    }
+    info!(method = "GET", "request");
+    let outcome = run(&state, "GET", id, None).await?;
+    Ok(Json(outcome.dimension))
+}
+
+/// PATCH sets desiredCapacity (AAS) or reports progress (the scaler).
+#[instrument(skip_all, fields(id = ?id))]
+pub async fn patch(
+    State(state): State<AppState>,
+    Id(id): Id,
+    PatchBody(patch): PatchBody,
+) -> Result<Json<Dimension>, ApiError> {
+    info!(method = "PATCH", body = %patch.to_json(), "request");
+    let outcome = run(&state, "PATCH", id, Some(patch)).await?;
+    Ok(Json(outcome.dimension))
+}
+
+/// Other methods: 405 with `Allow`.
+pub async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed(method.to_string())
+}
+
+/// The dimension as GET would show it before any demo step, without writing.
+async fn peek(state: &AppState, id: &DimensionId) -> Result<Dimension, ApiError> {
+    let current = state.store.get(id).await?;
+    let read_only = Policy {
+        mode: Mode::Production,
+        ..(*state.policy).clone()
+    };
+    Ok(lifecycle::apply(current.as_ref(), id, Event::Get, &read_only)?.dimension)
+}
+
+/// Runs one event through the store in its own task, so a client that hangs
+/// up cannot cancel a change half-way; logs each changed field.
+async fn run(
+    state: &AppState,
+    method: &'static str,
+    id: DimensionId,
+    patch: Option<Patch>,
+) -> Result<Outcome, ApiError> {
+    let policy = state.policy.clone();
+    let store = state.store.clone();
+    let task_id = id.clone();
+    let task = tokio::spawn(async move {
+        let transition = |current: Option<&Dimension>| {
+            let event = match &patch {
+                Some(p) => Event::Patch(p),
+                None => Event::Get,
+            };
+            lifecycle::apply(current, &task_id, event, &policy)
+        };
+        store::change(&*store, &task_id, &transition).await
+    });
+    let outcome = task
+        .await
+        .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))??;
+    if outcome.created {
+        info!(method, "dimension created");
+    }
+    if !outcome.changes.is_empty() {
+        info!(method, changes = %Changes(&outcome.changes), "dimension changed");
+    }
+    Ok(outcome)
+}

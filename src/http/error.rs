@@ -1,0 +1,106 @@
+//! `ApiError`: the one error type at the HTTP edge. Every error answers JSON
+//! `{"message": ...}`; the causes of 500/503 are logged, never sent.
+
+use crate::domain::{IdError, PatchError, TransitionError};
+use crate::store::{StoreError, UpdateError};
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// What a request did wrong, or what went wrong serving it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method {0} is not allowed here; use {ALLOWED}")]
+    MethodNotAllowed(String),
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("request took longer than {0:?}; try again")]
+    Timeout(std::time::Duration),
+    /// The store cannot answer; the detail is logged only.
+    #[error("state store unavailable; try again shortly")]
+    Unavailable(String),
+    /// A bug or corrupt data; the detail is logged only.
+    #[error("internal error; see crest's log")]
+    Internal(String),
+}
+
+/// The methods a dimension accepts, for `Allow`.
+pub const ALLOWED: &str = "GET, HEAD, PATCH";
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Timeout(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Unavailable(detail) => tracing::warn!(error = %detail, "store unavailable"),
+            Self::Internal(detail) => tracing::error!(error = %detail, "internal error"),
+            _ => {}
+        }
+        let mut response =
+            (self.status(), Json(json!({ "message": self.to_string() }))).into_response();
+        if let Self::MethodNotAllowed(_) = self {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(ALLOWED));
+        }
+        response
+    }
+}
+
+impl From<IdError> for ApiError {
+    fn from(e: IdError) -> Self {
+        Self::BadRequest(format!("invalid id in the path: {e}"))
+    }
+}
+
+impl From<PatchError> for ApiError {
+    fn from(e: PatchError) -> Self {
+        Self::BadRequest(e.to_string())
+    }
+}
+
+impl From<TransitionError> for ApiError {
+    fn from(e: TransitionError) -> Self {
+        match e {
+            TransitionError::NotFound(_) => Self::NotFound(e.to_string()),
+            TransitionError::ReasonWithoutFailed(_) => Self::BadRequest(e.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => Self::Unavailable(e.to_string()),
+            StoreError::Corrupt(_) | StoreError::Open(_) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<UpdateError> for ApiError {
+    fn from(e: UpdateError) -> Self {
+        match e {
+            UpdateError::Rejected(t) => t.into(),
+            UpdateError::Store(s) => s.into(),
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! `file:DIR` — one JSON document per dimension. The file name is the SHA-256
+//! of the id (never the id itself), writes are atomic and durable (temp file,
+//! fsync, rename, fsync of the directory), and an exclusive lock on
+//! `DIR/.crest.lock` keeps a second crest process out. The directory is read
+//! once at open into a cache; afterwards every write goes to disk first.
+
+use super::{Store, StoreError, Transition, UpdateError};
+use crate::domain::{Dimension, DimensionId, Outcome};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+const LOCK_FILE: &str = ".crest.lock";
+const DOC_SUFFIX: &str = ".json";
+const TMP_SUFFIX: &str = ".tmp";
+
+type Slot = Arc<tokio::sync::Mutex<Option<Dimension>>>;
+
+pub struct FileStore {
+    dir: PathBuf,
+    /// Holds the exclusive lock for as long as the store lives.
+    lock: Mutex<Option<File>>,
+    slots: Mutex<HashMap<DimensionId, Slot>>,
+}
+
+/// The document on disk: the dimension plus its revision.
+#[derive(Serialize, Deserialize)]
+struct Doc {
+    revision: u64,
+    #[serde(flatten)]
+    dimension: Dimension,
+}
+
+fn file_name(id: &DimensionId) -> String {
+    let hash = Sha256::digest(id.as_str().as_bytes());
+    let mut name = String::with_capacity(64 + DOC_SUFFIX.len());
+    for b in hash {
+        name.push_str(&format!("{b:02x}"));
+    }
+    name.push_str(DOC_SUFFIX);
+    name
+}
+
+fn io_err(what: &str, path: &Path, e: std::io::Error) -> StoreError {
+    StoreError::Unavailable(format!("{what} {}: {e}", path.display()))
+}
+
+impl FileStore {
+    /// Opens (creating if needed) and locks `dir`, then loads every document.
+    ///
+    /// # Errors
+    /// `Open` when the directory cannot be created, is locked by another
+    /// process, or holds a document that is not a crest dimension.
+    pub async fn open(dir: &str) -> Result<Self, StoreError> {
+        if dir.is_empty() {
+            return Err(StoreError::Open(
+                "store: file: needs a directory, e.g. file:/var/lib/crest/state".into(),
+            ));
+        }
+        let dir = PathBuf::from(dir);
+        tokio::task::spawn_blocking(move || Self::open_blocking(dir))
+            .await
+            .map_err(|e| StoreError::Open(format!("store: opening the file store failed: {e}")))?
+    }
+
+    fn open_blocking(dir: PathBuf) -> Result<Self, StoreError> {
+        let open_err = |what: &str, e: std::io::Error| {
+            StoreError::Open(format!(
+                "store: cannot {what} {} for the file store: {e}",
+                dir.display()
+            ))
+        };
+        fs::create_dir_all(&dir).map_err(|e| open_err("create", e))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let mut lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(|e| open_err("open the lock file in", e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = lock.read_to_string(&mut holder);
+                let holder = holder.trim();
+                let holder = if holder.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pid {holder})")
+                };
+                return Err(StoreError::Open(format!(
+                    "store: {} is already used by another crest process{holder}; \
+                     two processes must not share a file store (use sqlite: or postgres: for that)",
+                    dir.display()
+                )));
+            }
+            Err(TryLockError::Error(e)) => return Err(open_err("lock", e)),
+        }
+        lock.set_len(0)
+            .and_then(|()| writeln!(lock, "{}", std::process::id()))
+            .map_err(|e| open_err("write", e))?;
+
+        let mut slots = HashMap::new();
+        for entry in fs::read_dir(&dir).map_err(|e| open_err("read", e))? {
+            let entry = entry.map_err(|e| open_err("read", e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let path = entry.path();
+            if name.ends_with(TMP_SUFFIX) {
+                // A write that crashed before its rename: the old document stands.
+                let _ = fs::remove_file(&path);
+                continue;
+            }
+            if !name.ends_with(DOC_SUFFIX) {
+                continue;
+            }
+            let bytes = fs::read(&path).map_err(|e| open_err("read", e))?;
+            let doc: Doc = serde_json::from_slice(&bytes).map_err(|e| {
+                StoreError::Open(format!(
+                    "store: {} is not a crest dimension document ({e}); move it out of the store directory",
+                    path.display()
+                ))
+            })?;
+            if file_name(doc.dimension.id()) != name {
+                return Err(StoreError::Open(format!(
+                    "store: {} holds dimension {:?}, which belongs in another file; move it out of the store directory",
+                    path.display(),
+                    doc.dimension.id()
+                )));
+            }
+            let mut dimension = doc.dimension;
+            dimension.revision = doc.revision;
+            slots.insert(
+                dimension.id().clone(),
+                Arc::new(tokio::sync::Mutex::new(Some(dimension))),
+            );
+        }
+        Ok(Self {
+            dir,
+            lock: Mutex::new(Some(lock)),
+            slots: Mutex::new(slots),
+        })
+    }
+
+    fn slot(&self, id: &DimensionId, create: bool) -> Option<Slot> {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if create {
+            Some(slots.entry(id.clone()).or_default().clone())
+        } else {
+            slots.get(id).cloned()
+        }
+    }
+
+    /// Drops an empty slot nobody else holds (e.g. after a strict-mode 404),
+    /// so unknown ids do not grow the cache. Safe: a new holder must take the
+    /// map lock, which we hold, to clone the slot.
+    fn forget_if_empty(&self, id: &DimensionId, slot: &Slot) {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if Arc::strong_count(slot) == 2 && slot.try_lock().is_ok_and(|s| s.is_none()) {
+            slots.remove(id);
+        }
+    }
+
+    fn write_blocking(dir: &Path, dimension: &Dimension) -> Result<(), StoreError> {
+        let name = file_name(dimension.id());
+        let path = dir.join(&name);
+        let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
+        let doc = serde_json::to_vec_pretty(&Doc {
+            revision: dimension.revision,
+            dimension: dimension.clone(),
+        })
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode dimension: {e}")))?;
+        let result = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
+            f.write_all(&doc)?;
+            f.sync_all()?;
+            fs::rename(&tmp, &path)?;
+            File::open(dir)?.sync_all()
+        })();
+        result.map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            io_err("cannot write", &path, e)
+        })
+    }
+}
+
+#[async_trait]
+impl Store for FileStore {
+    async fn get(&self, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
+        let Some(slot) = self.slot(id, false) else {
+            return Ok(None);
+        };
+        let current = slot.lock().await.clone();
+        Ok(current)
+    }
+
+    async fn update(
+        &self,
+        id: &DimensionId,
+        transition: &Transition<'_>,
+    ) -> Result<Outcome, UpdateError> {
+        let Some(slot) = self.slot(id, true) else {
+            return Err(StoreError::Unavailable("file store slot missing".into()).into());
+        };
+        let result = async {
+            let mut current = slot.lock().await;
+            let outcome = transition(current.as_ref())?;
+            if outcome.must_write() {
+                let dir = self.dir.clone();
+                let dimension = outcome.dimension.clone();
+                tokio::task::spawn_blocking(move || Self::write_blocking(&dir, &dimension))
+                    .await
+                    .map_err(|e| {
+                        StoreError::Unavailable(format!("file write task failed: {e}"))
+                    })??;
+                *current = Some(outcome.dimension.clone());
+            }
+            Ok(outcome)
+        }
+        .await;
+        self.forget_if_empty(id, &slot);
+        result
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || {
+            fs::metadata(dir.join(LOCK_FILE)).map_err(|e| io_err("cannot stat", &dir, e))
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("file ping task failed: {e}")))??;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        // Dropping the file releases the lock.
+        drop(
+            self.lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+    }
+
+    fn kind(&self) -> &'static str {
+        "file"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_never_contain_the_id() {
+        for raw in ["..%2f", "a b", "CON", "x".repeat(255).as_str()] {
+            let id = DimensionId::parse(raw).unwrap();
+            let name = file_name(&id);
+            assert_eq!(name.len(), 64 + DOC_SUFFIX.len());
+            assert!(
+                name.trim_end_matches(DOC_SUFFIX)
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit()),
+                "{name}"
+            );
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! `sqlite:PATH` — sqlx with WAL and `synchronous=FULL` (a commit is on disk
+//! before we answer 200). Migrations from `migrations/sqlite/` run at open.
+//! Every change is one `BEGIN IMMEDIATE` transaction on a single writer
+//! connection; reads use a separate read-only pool.
+
+use super::{Store, StoreError, Transition, UpdateError};
+use crate::domain::{Capacity, Dimension, DimensionId, Outcome, ScalingStatus};
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, SqliteConnection};
+use std::path::Path;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+const SELECT: &str = "SELECT id, revision, version, resource_name, dimension_name, desired_capacity, \
+                      actual_capacity, scaling_status, failure_reason FROM dimensions WHERE id = ?";
+
+const UPSERT: &str = "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, \
+    desired_capacity, actual_capacity, scaling_status, failure_reason, updated_at) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+    ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, version = excluded.version, \
+    resource_name = excluded.resource_name, dimension_name = excluded.dimension_name, \
+    desired_capacity = excluded.desired_capacity, actual_capacity = excluded.actual_capacity, \
+    scaling_status = excluded.scaling_status, failure_reason = excluded.failure_reason, \
+    updated_at = excluded.updated_at";
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+fn corrupt(id: &str, what: &str) -> StoreError {
+    StoreError::Corrupt(format!("sqlite row {id:?}: {what}"))
+}
+
+fn decode(row: &SqliteRow) -> Result<Dimension, StoreError> {
+    let raw_id: String = row.try_get("id").map_err(unavailable)?;
+    let id = DimensionId::parse(&raw_id).map_err(|e| corrupt(&raw_id, &e.to_string()))?;
+    let capacity = |col: &str| -> Result<Capacity, StoreError> {
+        let v: f64 = row.try_get(col).map_err(unavailable)?;
+        Capacity::new(v).map_err(|v| corrupt(&raw_id, &format!("{col} is {v}")))
+    };
+    let status: String = row.try_get("scaling_status").map_err(unavailable)?;
+    let revision: i64 = row.try_get("revision").map_err(unavailable)?;
+    Ok(Dimension {
+        scalable_target_dimension_id: id,
+        version: row.try_get("version").map_err(unavailable)?,
+        resource_name: row.try_get("resource_name").map_err(unavailable)?,
+        dimension_name: row.try_get("dimension_name").map_err(unavailable)?,
+        desired_capacity: capacity("desired_capacity")?,
+        actual_capacity: capacity("actual_capacity")?,
+        scaling_status: ScalingStatus::parse(&status)
+            .ok_or_else(|| corrupt(&raw_id, &format!("scaling_status is {status:?}")))?,
+        failure_reason: row.try_get("failure_reason").map_err(unavailable)?,
+        revision: u64::try_from(revision).map_err(|_| corrupt(&raw_id, "negative revision"))?,
+    })
+}
+
+async fn fetch(
+    conn: &mut SqliteConnection,
+    id: &DimensionId,
+) -> Result<Option<Dimension>, StoreError> {
+    let row = sqlx::query(SELECT)
+        .bind(id.as_str())
+        .fetch_optional(conn)
+        .await
+        .map_err(unavailable)?;
+    row.as_ref().map(decode).transpose()
+}
+
+async fn write(conn: &mut SqliteConnection, d: &Dimension) -> Result<(), StoreError> {
+    let revision =
+        i64::try_from(d.revision).map_err(|_| corrupt(d.id().as_str(), "revision overflow"))?;
+    sqlx::query(UPSERT)
+        .bind(d.id().as_str())
+        .bind(revision)
+        .bind(&d.version)
+        .bind(&d.resource_name)
+        .bind(&d.dimension_name)
+        .bind(d.desired_capacity.get())
+        .bind(d.actual_capacity.get())
+        .bind(d.scaling_status.as_str())
+        .bind(d.failure_reason.as_deref())
+        .execute(conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    ///
+    /// # Errors
+    /// `Open` naming the path and the cause.
+    pub async fn open(path: &str) -> Result<Self, StoreError> {
+        if path.is_empty() {
+            return Err(StoreError::Open(
+                "store: sqlite: needs a path, e.g. sqlite:./data/crest.db".into(),
+            ));
+        }
+        let open_err = |e: &dyn std::fmt::Display| {
+            StoreError::Open(format!("store: cannot open sqlite:{path}: {e}"))
+        };
+        if let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|e| open_err(&e))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| open_err(&e))?;
+        MIGRATOR.run(&writer).await.map_err(|e| open_err(&e))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(|e| open_err(&e))?;
+        Ok(Self { writer, reader })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn get(&self, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
+        let mut conn = self.reader.acquire().await.map_err(unavailable)?;
+        fetch(&mut conn, id).await
+    }
+
+    async fn update(
+        &self,
+        id: &DimensionId,
+        transition: &Transition<'_>,
+    ) -> Result<Outcome, UpdateError> {
+        // Dropping the transaction (error or cancellation) rolls it back.
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
+        let current = fetch(&mut tx, id).await?;
+        let outcome = transition(current.as_ref())?;
+        if outcome.must_write() {
+            write(&mut tx, &outcome.dimension).await?;
+            tx.commit().await.map_err(unavailable)?;
+        }
+        Ok(outcome)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+}
