@@ -104,7 +104,15 @@ fn demo_patch_sets_only_a_new_desired_capacity() {
 #[test]
 fn production_patch_table() {
     // (from, patch, to status, desired, actual, reason)
-    let table: Vec<(ScalingStatus, Patch, ScalingStatus, f64, f64, Option<&str>)> = vec![
+    type Row = (
+        ScalingStatus,
+        Patch,
+        ScalingStatus,
+        f64,
+        f64,
+        Option<&'static str>,
+    );
+    let table: Vec<Row> = vec![
         (
             Successful,
             patch(Some(3.0), None, None, None),

@@ -125,6 +125,26 @@ impl Patch {
     }
 }
 
+impl Patch {
+    /// The patch as compact JSON, for logs (strings escaped).
+    pub fn to_json(&self) -> Value {
+        let mut map = Map::new();
+        if let Some(v) = self.desired_capacity {
+            map.insert("desiredCapacity".into(), v.get().into());
+        }
+        if let Some(v) = self.actual_capacity {
+            map.insert("actualCapacity".into(), v.get().into());
+        }
+        if let Some(v) = self.scaling_status {
+            map.insert("scalingStatus".into(), v.as_str().into());
+        }
+        if let Some(v) = &self.failure_reason {
+            map.insert("failureReason".into(), v.clone().into());
+        }
+        Value::Object(map)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,25 +218,5 @@ mod tests {
             parse(json!({"failureReason": long})),
             Err(PatchError::ReasonTooLong(_))
         ));
-    }
-}
-
-impl Patch {
-    /// The patch as compact JSON, for logs (strings escaped).
-    pub fn to_json(&self) -> Value {
-        let mut map = Map::new();
-        if let Some(v) = self.desired_capacity {
-            map.insert("desiredCapacity".into(), v.get().into());
-        }
-        if let Some(v) = self.actual_capacity {
-            map.insert("actualCapacity".into(), v.get().into());
-        }
-        if let Some(v) = self.scaling_status {
-            map.insert("scalingStatus".into(), v.as_str().into());
-        }
-        if let Some(v) = &self.failure_reason {
-            map.insert("failureReason".into(), v.clone().into());
-        }
-        Value::Object(map)
     }
 }

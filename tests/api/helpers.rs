@@ -1,0 +1,147 @@
+//! `spawn_app`: the real server in-process on port 0, with a fresh store per
+//! test (temp directory, removed on drop), and a raw HTTP helper for paths a
+//! URL library would normalise.
+
+use crest::app::App;
+use crest::config::{Config, StoreUrl};
+use std::net::SocketAddr;
+use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Memory,
+    File,
+    Sqlite,
+}
+
+impl StoreKind {
+    pub fn url(self, dir: &std::path::Path) -> String {
+        match self {
+            Self::Memory => "memory:".into(),
+            Self::File => format!("file:{}", dir.join("state").display()),
+            Self::Sqlite => format!("sqlite:{}", dir.join("crest.db").display()),
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub dir: TempDir,
+    token: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+/// A config for tests: port 0 and the store of `kind` in `dir`.
+pub fn test_config(kind: StoreKind, dir: &std::path::Path) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        store: StoreUrl::new(kind.url(dir)),
+        ..Config::default()
+    }
+}
+
+pub async fn spawn_app(kind: StoreKind, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(kind, dir.path());
+    tweak(&mut config);
+    spawn_with(config, dir).await
+}
+
+/// Starts crest with `config`; `dir` is kept alive (and removed) with the app.
+pub async fn spawn_with(config: Config, dir: TempDir) -> TestApp {
+    let app = App::build(config).await.expect("crest starts");
+    let addr = app.local_addr().unwrap();
+    let token = CancellationToken::new();
+    let handle = tokio::spawn(app.run_until_stopped(token.clone()));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    TestApp {
+        addr,
+        client,
+        dir,
+        token,
+        handle,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn dim_url(&self, id: &str) -> String {
+        self.url(&format!("/v1/scalableTargetDimensions/{id}"))
+    }
+
+    pub async fn get(&self, id: &str) -> (u16, serde_json::Value) {
+        let r = self.client.get(self.dim_url(id)).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    pub async fn patch(&self, id: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let r = self
+            .client
+            .patch(self.dim_url(id))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    /// Stops the server (graceful) and returns its temp directory.
+    pub async fn stop(self) -> TempDir {
+        self.token.cancel();
+        self.handle.await.unwrap().unwrap();
+        self.dir
+    }
+}
+
+/// Sends `head` (request line and headers, no final blank line) and `body`
+/// over a fresh connection; returns the status and the body as text.
+pub async fn raw(addr: SocketAddr, head: &str, body: &str) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{head}\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (headers, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = headers
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, headers.to_ascii_lowercase(), body.to_owned())
+}
+
+/// Generates one `#[tokio::test]` per store for each named `async fn(StoreKind)`.
+#[macro_export]
+macro_rules! store_tests {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::helpers::StoreKind::Memory).await })*
+        }
+        mod file {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::helpers::StoreKind::File).await })*
+        }
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::helpers::StoreKind::Sqlite).await })*
+        }
+    };
+}
