@@ -6,4 +6,5 @@ mod errors;
 mod helpers;
 mod process;
 mod restart;
+mod shutdown;
 mod walkthrough;
