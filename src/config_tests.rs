@@ -128,3 +128,25 @@ fn debug_never_shows_the_store_password() {
     assert!(!text.contains("hunter2"), "{text}");
     assert!(text.contains("postgres://***@db/crest"), "{text}");
 }
+
+/// The shipped config files are valid, and crest.toml equals the defaults.
+#[test]
+fn shipped_config_files_load() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    for name in ["crest.toml", "demo.toml", "production.toml"] {
+        let path = dir.join(name).display().to_string();
+        let c = load(&["--config", &path], None).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if name == "production.toml" {
+            assert_eq!(c.mode, Mode::Production);
+            assert!(c.strict && !c.register.is_empty());
+        }
+        if name == "crest.toml" {
+            let d = Config::default();
+            assert_eq!(
+                format!("{c:?}"),
+                format!("{d:?}"),
+                "crest.toml documents the defaults"
+            );
+        }
+    }
+}

@@ -14,7 +14,7 @@ use axum::http::Method;
 use tracing::{info, instrument};
 
 /// GET advances demo mode; HEAD mirrors GET's headers without changing state.
-#[instrument(skip_all, fields(id = ?id))]
+#[instrument(skip_all, fields(id = %id))]
 pub async fn get(
     State(state): State<AppState>,
     method: Method,
@@ -29,7 +29,7 @@ pub async fn get(
 }
 
 /// PATCH sets desiredCapacity (AAS) or reports progress (the scaler).
-#[instrument(skip_all, fields(id = ?id))]
+#[instrument(skip_all, fields(id = %id))]
 pub async fn patch(
     State(state): State<AppState>,
     Id(id): Id,
@@ -42,7 +42,10 @@ pub async fn patch(
 
 /// Other methods: 405 with `Allow`.
 pub async fn method_not_allowed(method: Method) -> ApiError {
-    ApiError::MethodNotAllowed(method.to_string())
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        allow: "GET, HEAD, PATCH",
+    }
 }
 
 /// The dimension as GET would show it before any demo step, without writing.

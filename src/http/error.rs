@@ -15,8 +15,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("method {0} is not allowed here; use {ALLOWED}")]
-    MethodNotAllowed(String),
+    #[error("method {method} is not allowed here; use {allow}")]
+    MethodNotAllowed { method: String, allow: &'static str },
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{0}")]
@@ -31,15 +31,12 @@ pub enum ApiError {
     Internal(String),
 }
 
-/// The methods a dimension accepts, for `Allow`.
-pub const ALLOWED: &str = "GET, HEAD, PATCH";
-
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Timeout(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -57,10 +54,10 @@ impl IntoResponse for ApiError {
         }
         let mut response =
             (self.status(), Json(json!({ "message": self.to_string() }))).into_response();
-        if let Self::MethodNotAllowed(_) = self {
+        if let Self::MethodNotAllowed { allow, .. } = self {
             response
                 .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static(ALLOWED));
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
         }
         response
     }

@@ -25,3 +25,11 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         ))),
     }
 }
+
+/// Other methods on the health routes: 405 with `Allow`.
+pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        allow: "GET, HEAD",
+    }
+}

@@ -34,8 +34,8 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .fallback(dimensions::method_not_allowed);
     Router::new()
         .route("/v1/scalableTargetDimensions/{id}", dimension)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .route("/healthz", get(health::healthz).fallback(health::method_not_allowed))
+        .route("/readyz", get(health::readyz).fallback(health::method_not_allowed))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(middleware::from_fn_with_state(request_timeout, timeout))

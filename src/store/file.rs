@@ -97,7 +97,7 @@ impl FileStore {
                 };
                 return Err(StoreError::Open(format!(
                     "store: {} is already used by another crest process{holder}; \
-                     two processes must not share a file store (use sqlite: or postgres: for that)",
+                     stop it first: a file store belongs to one process at a time",
                     dir.display()
                 )));
             }
