@@ -27,40 +27,24 @@ impl App {
     /// # Errors
     /// The store cannot be opened, or the address cannot be bound.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let store = store::open(config.store.expose()).await?;
-        let policy = Policy {
-            mode: config.mode,
-            strict: config.strict,
-            defaults: config.defaults.clone(),
-        };
+        let store = store::open(config.store.expose(), &config.store_options).await?;
+        let policy = Policy { mode: config.mode, strict: config.strict, defaults: config.defaults.clone() };
         register(&*store, &config, &policy).await?;
         let listener = match TcpListener::bind(config.listen).await {
             Ok(l) => l,
             Err(e) => {
                 store.close().await;
-                return Err(e).with_context(|| {
-                    format!(
-                        "listen: cannot bind {} (--listen, CREST_LISTEN)",
-                        config.listen
-                    )
-                });
+                return Err(e)
+                    .with_context(|| format!("listen: cannot bind {} (--listen, CREST_LISTEN)", config.listen));
             }
         };
-        let state = AppState {
-            store: store.clone(),
-            policy: Arc::new(policy),
-        };
+        let state = AppState { store: store.clone(), policy: Arc::new(policy) };
         let router = router(state, config.request_timeout);
         tracing::info!(
             listen = %listener.local_addr()?, store = %config.store, mode = ?config.mode, strict = config.strict,
             "crest ready"
         );
-        Ok(Self {
-            listener,
-            router,
-            store,
-            shutdown_timeout: config.shutdown_timeout,
-        })
+        Ok(Self { listener, router, store, shutdown_timeout: config.shutdown_timeout })
     }
 
     /// The bound address (port 0 resolved).
@@ -96,25 +80,17 @@ impl App {
         };
         self.store.close().await;
         tracing::info!("crest stopped");
-        result
-            .context("server task failed")?
-            .context("server failed")
+        result.context("server task failed")?.context("server failed")
     }
 }
 
 /// Creates each configured dimension if it does not exist yet (strict mode's
 /// way to know ids up front). Existing dimensions are left alone.
 async fn register(store: &dyn Store, config: &Config, policy: &Policy) -> anyhow::Result<()> {
-    let create = Policy {
-        mode: Mode::Production,
-        strict: false,
-        ..policy.clone()
-    };
+    let create = Policy { mode: Mode::Production, strict: false, ..policy.clone() };
     for id in &config.register {
         let transition = |current: Option<&_>| lifecycle::apply(current, id, Event::Get, &create);
-        store::change(store, id, &transition)
-            .await
-            .with_context(|| format!("register: cannot create {id:?}"))?;
+        store::change(store, id, &transition).await.with_context(|| format!("register: cannot create {id:?}"))?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! has no side effects.
 
 use crate::domain::{Capacity, Defaults, DimensionId, Mode};
+use crate::store::StoreOptions;
 use clap::Args;
 use serde::Deserialize;
 use std::fmt;
@@ -31,6 +32,15 @@ pub struct Settings {
     /// State store: memory:, file:DIR or sqlite:PATH [default: sqlite:./data/crest.db].
     #[arg(long, env = "CREST_STORE", value_name = "URL", hide_env_values = true)]
     pub store: Option<String>,
+    /// Database pool size (postgres) [default: 10].
+    #[arg(long, env = "CREST_STORE_MAX_CONNECTIONS", value_name = "N")]
+    pub store_max_connections: Option<u32>,
+    /// How long a request waits for a database connection before 503 [default: 5s].
+    #[arg(long, env = "CREST_STORE_ACQUIRE_TIMEOUT", value_name = "DURATION")]
+    pub store_acquire_timeout: Option<String>,
+    /// The longest one SQL statement or lock wait may take (postgres) [default: 5s].
+    #[arg(long, env = "CREST_STORE_STATEMENT_TIMEOUT", value_name = "DURATION")]
+    pub store_statement_timeout: Option<String>,
     /// demo (GETs advance a simulated scaling) or production (the scaler reports by PATCH) [default: demo].
     #[arg(long, env = "CREST_MODE", value_name = "MODE")]
     pub mode: Option<String>,
@@ -43,12 +53,7 @@ pub struct Settings {
           value_parser = clap::builder::BoolishValueParser::new(), value_name = "BOOL")]
     pub strict: Option<bool>,
     /// Dimensions to create at start if missing (repeatable; env: comma-separated).
-    #[arg(
-        long = "register",
-        env = "CREST_REGISTER",
-        value_name = "ID",
-        value_delimiter = ','
-    )]
+    #[arg(long = "register", env = "CREST_REGISTER", value_name = "ID", value_delimiter = ',')]
     #[serde(default)]
     pub register: Vec<String>,
     #[command(flatten)]
@@ -73,39 +78,19 @@ pub struct Settings {
 #[serde(deny_unknown_fields)]
 pub struct DefaultSettings {
     /// version of new dimensions [default: MyVersion].
-    #[arg(
-        long = "default-version",
-        env = "CREST_DEFAULT_VERSION",
-        value_name = "TEXT"
-    )]
+    #[arg(long = "default-version", env = "CREST_DEFAULT_VERSION", value_name = "TEXT")]
     pub version: Option<String>,
     /// resourceName of new dimensions [default: MyService].
-    #[arg(
-        long = "default-resource-name",
-        env = "CREST_DEFAULT_RESOURCE_NAME",
-        value_name = "TEXT"
-    )]
+    #[arg(long = "default-resource-name", env = "CREST_DEFAULT_RESOURCE_NAME", value_name = "TEXT")]
     pub resource_name: Option<String>,
     /// dimensionName of new dimensions [default: MyDimension].
-    #[arg(
-        long = "default-dimension-name",
-        env = "CREST_DEFAULT_DIMENSION_NAME",
-        value_name = "TEXT"
-    )]
+    #[arg(long = "default-dimension-name", env = "CREST_DEFAULT_DIMENSION_NAME", value_name = "TEXT")]
     pub dimension_name: Option<String>,
     /// desiredCapacity of new dimensions [default: 1.0].
-    #[arg(
-        long = "default-desired-capacity",
-        env = "CREST_DEFAULT_DESIRED_CAPACITY",
-        value_name = "NUMBER"
-    )]
+    #[arg(long = "default-desired-capacity", env = "CREST_DEFAULT_DESIRED_CAPACITY", value_name = "NUMBER")]
     pub desired_capacity: Option<f64>,
     /// actualCapacity of new dimensions [default: 1.0].
-    #[arg(
-        long = "default-actual-capacity",
-        env = "CREST_DEFAULT_ACTUAL_CAPACITY",
-        value_name = "NUMBER"
-    )]
+    #[arg(long = "default-actual-capacity", env = "CREST_DEFAULT_ACTUAL_CAPACITY", value_name = "NUMBER")]
     pub actual_capacity: Option<f64>,
 }
 
@@ -148,6 +133,7 @@ impl fmt::Display for StoreUrl {
 pub struct Config {
     pub listen: SocketAddr,
     pub store: StoreUrl,
+    pub store_options: StoreOptions,
     pub mode: Mode,
     pub strict: bool,
     pub defaults: Defaults,
@@ -164,12 +150,7 @@ pub struct Config {
 pub struct ConfigError(String);
 
 fn bad(key: &str, flag: &str, problem: impl fmt::Display) -> ConfigError {
-    let env = format!(
-        "CREST_{}",
-        flag.trim_start_matches("--")
-            .replace('-', "_")
-            .to_uppercase()
-    );
+    let env = format!("CREST_{}", flag.trim_start_matches("--").replace('-', "_").to_uppercase());
     ConfigError(format!("config key {key} ({flag}, {env}): {problem}"))
 }
 
@@ -178,9 +159,8 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             store: StoreUrl::new("sqlite:./data/crest.db"),
-            mode: Mode::Demo {
-                simulate_failure: false,
-            },
+            store_options: StoreOptions::default(),
+            mode: Mode::Demo { simulate_failure: false },
             strict: false,
             defaults: Defaults::default(),
             register: Vec::new(),
@@ -207,14 +187,9 @@ impl Config {
     }
 
     fn read_file(path: &Path) -> Result<Settings, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError(format!(
-                "config file {} (--config, CREST_CONFIG): {e}",
-                path.display()
-            ))
-        })?;
-        toml::from_str(&text)
-            .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("config file {} (--config, CREST_CONFIG): {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
     }
 
     /// Validates merged settings, filling defaults.
@@ -224,34 +199,34 @@ impl Config {
     pub fn from_settings(s: Settings) -> Result<Self, ConfigError> {
         let mut c = Self::default();
         if let Some(v) = s.listen {
-            c.listen = v.parse().map_err(|e| {
-                bad(
-                    "listen",
-                    "--listen",
-                    format!("{v:?} is not an address like 127.0.0.1:8080 ({e})"),
-                )
-            })?;
+            c.listen = v
+                .parse()
+                .map_err(|e| bad("listen", "--listen", format!("{v:?} is not an address like 127.0.0.1:8080 ({e})")))?;
         }
         if let Some(v) = s.store {
             if v.trim().is_empty() {
-                return Err(bad(
-                    "store",
-                    "--store",
-                    "must not be empty; e.g. sqlite:./data/crest.db",
-                ));
+                return Err(bad("store", "--store", "must not be empty; e.g. sqlite:./data/crest.db"));
             }
             c.store = StoreUrl::new(v);
+        }
+        if let Some(n) = s.store_max_connections {
+            if n == 0 {
+                return Err(bad("store_max_connections", "--store-max-connections", "must be at least 1"));
+            }
+            c.store_options.max_connections = n;
+        }
+        if let Some(v) = s.store_acquire_timeout {
+            c.store_options.acquire_timeout = duration(&v, "store_acquire_timeout", "--store-acquire-timeout")?;
+        }
+        if let Some(v) = s.store_statement_timeout {
+            c.store_options.statement_timeout = duration(&v, "store_statement_timeout", "--store-statement-timeout")?;
         }
         let simulate_failure = s.simulate_failure.unwrap_or(false);
         c.mode = match s.mode.as_deref() {
             None | Some("demo") => Mode::Demo { simulate_failure },
             Some("production") => Mode::Production,
             Some(other) => {
-                return Err(bad(
-                    "mode",
-                    "--mode",
-                    format!("{other:?} is not one of demo, production"),
-                ));
+                return Err(bad("mode", "--mode", format!("{other:?} is not one of demo, production")));
             }
         };
         if c.mode == Mode::Production && simulate_failure {
@@ -265,21 +240,14 @@ impl Config {
         c.register = s
             .register
             .iter()
-            .map(|raw| {
-                DimensionId::parse(raw)
-                    .map_err(|e| bad("register", "--register", format!("{raw:?}: {e}")))
-            })
+            .map(|raw| DimensionId::parse(raw).map_err(|e| bad("register", "--register", format!("{raw:?}: {e}"))))
             .collect::<Result<_, _>>()?;
         c.defaults = defaults(s.defaults)?;
         c.log_format = match s.log_format.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
             Some(other) => {
-                return Err(bad(
-                    "log_format",
-                    "--log-format",
-                    format!("{other:?} is not one of text, json"),
-                ));
+                return Err(bad("log_format", "--log-format", format!("{other:?} is not one of text, json")));
             }
         };
         if let Some(v) = s.log_level {
@@ -298,13 +266,8 @@ impl Config {
 }
 
 fn duration(v: &str, key: &str, flag: &str) -> Result<Duration, ConfigError> {
-    let d = humantime::parse_duration(v).map_err(|e| {
-        bad(
-            key,
-            flag,
-            format!("{v:?} is not a duration like 10s or 500ms ({e})"),
-        )
-    })?;
+    let d = humantime::parse_duration(v)
+        .map_err(|e| bad(key, flag, format!("{v:?} is not a duration like 10s or 500ms ({e})")))?;
     if d.is_zero() {
         return Err(bad(key, flag, "must be longer than 0s"));
     }
@@ -315,50 +278,29 @@ fn defaults(s: DefaultSettings) -> Result<Defaults, ConfigError> {
     let mut d = Defaults::default();
     let text = |v: Option<String>, key: &str, flag: &str| -> Result<Option<String>, ConfigError> {
         match v {
-            Some(t) if t.is_empty() || t.chars().any(char::is_control) => Err(bad(
-                key,
-                flag,
-                "must be non-empty text without control characters",
-            )),
+            Some(t) if t.is_empty() || t.chars().any(char::is_control) => {
+                Err(bad(key, flag, "must be non-empty text without control characters"))
+            }
             other => Ok(other),
         }
     };
     let cap = |v: Option<f64>, key: &str, flag: &str| -> Result<Option<Capacity>, ConfigError> {
-        v.map(|x| {
-            Capacity::new(x)
-                .map_err(|x| bad(key, flag, format!("must be a finite number >= 0, got {x}")))
-        })
-        .transpose()
+        v.map(|x| Capacity::new(x).map_err(|x| bad(key, flag, format!("must be a finite number >= 0, got {x}"))))
+            .transpose()
     };
     if let Some(v) = text(s.version, "defaults.version", "--default-version")? {
         d.version = v;
     }
-    if let Some(v) = text(
-        s.resource_name,
-        "defaults.resource_name",
-        "--default-resource-name",
-    )? {
+    if let Some(v) = text(s.resource_name, "defaults.resource_name", "--default-resource-name")? {
         d.resource_name = v;
     }
-    if let Some(v) = text(
-        s.dimension_name,
-        "defaults.dimension_name",
-        "--default-dimension-name",
-    )? {
+    if let Some(v) = text(s.dimension_name, "defaults.dimension_name", "--default-dimension-name")? {
         d.dimension_name = v;
     }
-    if let Some(v) = cap(
-        s.desired_capacity,
-        "defaults.desired_capacity",
-        "--default-desired-capacity",
-    )? {
+    if let Some(v) = cap(s.desired_capacity, "defaults.desired_capacity", "--default-desired-capacity")? {
         d.desired_capacity = v;
     }
-    if let Some(v) = cap(
-        s.actual_capacity,
-        "defaults.actual_capacity",
-        "--default-actual-capacity",
-    )? {
+    if let Some(v) = cap(s.actual_capacity, "defaults.actual_capacity", "--default-actual-capacity")? {
         d.actual_capacity = v;
     }
     Ok(d)
@@ -370,29 +312,19 @@ impl Settings {
         Settings {
             listen: self.listen.or(lower.listen),
             store: self.store.or(lower.store),
+            store_max_connections: self.store_max_connections.or(lower.store_max_connections),
+            store_acquire_timeout: self.store_acquire_timeout.or(lower.store_acquire_timeout),
+            store_statement_timeout: self.store_statement_timeout.or(lower.store_statement_timeout),
             mode: self.mode.or(lower.mode),
             simulate_failure: self.simulate_failure.or(lower.simulate_failure),
             strict: self.strict.or(lower.strict),
-            register: if self.register.is_empty() {
-                lower.register
-            } else {
-                self.register
-            },
+            register: if self.register.is_empty() { lower.register } else { self.register },
             defaults: DefaultSettings {
                 version: self.defaults.version.or(lower.defaults.version),
                 resource_name: self.defaults.resource_name.or(lower.defaults.resource_name),
-                dimension_name: self
-                    .defaults
-                    .dimension_name
-                    .or(lower.defaults.dimension_name),
-                desired_capacity: self
-                    .defaults
-                    .desired_capacity
-                    .or(lower.defaults.desired_capacity),
-                actual_capacity: self
-                    .defaults
-                    .actual_capacity
-                    .or(lower.defaults.actual_capacity),
+                dimension_name: self.defaults.dimension_name.or(lower.defaults.dimension_name),
+                desired_capacity: self.defaults.desired_capacity.or(lower.defaults.desired_capacity),
+                actual_capacity: self.defaults.actual_capacity.or(lower.defaults.actual_capacity),
             },
             log_format: self.log_format.or(lower.log_format),
             log_level: self.log_level.or(lower.log_level),

@@ -28,12 +28,7 @@ fn defaults_match_the_contract() {
     let c = load(&[], None).unwrap();
     assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(c.store.expose(), "sqlite:./data/crest.db");
-    assert_eq!(
-        c.mode,
-        Mode::Demo {
-            simulate_failure: false
-        }
-    );
+    assert_eq!(c.mode, Mode::Demo { simulate_failure: false });
     assert!(!c.strict);
     assert_eq!(c.defaults, Defaults::default());
 }
@@ -50,11 +45,7 @@ fn flags_override_the_file_and_the_file_overrides_defaults() {
         version = "v2"
         desired_capacity = 3.0
     "#;
-    let c = load(
-        &["--listen", "0.0.0.0:7000", "--default-version", "v3"],
-        Some(file),
-    )
-    .unwrap();
+    let c = load(&["--listen", "0.0.0.0:7000", "--default-version", "v3"], Some(file)).unwrap();
     assert_eq!(c.listen.to_string(), "0.0.0.0:7000");
     assert_eq!(c.mode, Mode::Production);
     assert!(c.strict);
@@ -62,57 +53,24 @@ fn flags_override_the_file_and_the_file_overrides_defaults() {
     assert_eq!(c.register.len(), 2);
     assert_eq!(c.defaults.version, "v3");
     assert_eq!(c.defaults.desired_capacity.get(), 3.0);
-    let c = load(
-        &["--strict=false", "--simulate-failure", "--mode", "demo"],
-        Some(file),
-    )
-    .unwrap();
+    let c = load(&["--strict=false", "--simulate-failure", "--mode", "demo"], Some(file)).unwrap();
     assert!(!c.strict);
-    assert_eq!(
-        c.mode,
-        Mode::Demo {
-            simulate_failure: true
-        }
-    );
+    assert_eq!(c.mode, Mode::Demo { simulate_failure: true });
 }
 
 #[test]
 fn errors_name_the_setting() {
     let cases: &[(&[&str], Option<&str>, &str)] = &[
-        (
-            &["--listen", "nowhere"],
-            None,
-            "config key listen (--listen, CREST_LISTEN)",
-        ),
-        (
-            &["--mode", "fast"],
-            None,
-            "config key mode (--mode, CREST_MODE): \"fast\" is not one of demo, production",
-        ),
+        (&["--listen", "nowhere"], None, "config key listen (--listen, CREST_LISTEN)"),
+        (&["--mode", "fast"], None, "config key mode (--mode, CREST_MODE): \"fast\" is not one of demo, production"),
         (&["--log-format", "xml"], None, "log_format"),
         (&["--request-timeout", "soon"], None, "request_timeout"),
-        (
-            &["--shutdown-timeout", "0s"],
-            None,
-            "must be longer than 0s",
-        ),
+        (&["--shutdown-timeout", "0s"], None, "must be longer than 0s"),
         (&["--register", "../x"], None, "register"),
-        (
-            &["--default-desired-capacity=-1"],
-            None,
-            "defaults.desired_capacity",
-        ),
-        (
-            &["--mode", "production", "--simulate-failure"],
-            None,
-            "only applies in demo mode",
-        ),
+        (&["--default-desired-capacity=-1"], None, "defaults.desired_capacity"),
+        (&["--mode", "production", "--simulate-failure"], None, "only applies in demo mode"),
         (&[], Some("listn = \"x\""), "unknown field `listn`"),
-        (
-            &[],
-            Some("[defaults]\ndesired_capacity = \"two\""),
-            "desired_capacity",
-        ),
+        (&[], Some("[defaults]\ndesired_capacity = \"two\""), "desired_capacity"),
         (&[], Some("strict = 3"), "strict"),
     ];
     for (flags, file, want) in cases {
@@ -142,11 +100,7 @@ fn shipped_config_files_load() {
         }
         if name == "crest.toml" {
             let d = Config::default();
-            assert_eq!(
-                format!("{c:?}"),
-                format!("{d:?}"),
-                "crest.toml documents the defaults"
-            );
+            assert_eq!(format!("{c:?}"), format!("{d:?}"), "crest.toml documents the defaults");
         }
     }
 }

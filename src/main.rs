@@ -17,33 +17,61 @@ struct Cli {
 enum Command {
     /// Serve the API (see config/crest.toml for every setting).
     Serve(ServeArgs),
+    /// Apply the store's schema migrations (sqlite, postgres) and exit.
+    /// Takes the same settings as `serve`; only the store ones matter.
+    Migrate(ServeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(&args),
+        Command::Migrate(args) => migrate(&args),
     }
 }
 
-fn serve(args: &ServeArgs) -> ExitCode {
+fn migrate(args: &ServeArgs) -> ExitCode {
+    let Some((config, runtime)) = start(args) else {
+        return ExitCode::from(2);
+    };
+    match runtime.block_on(crest::store::migrate(config.store.expose(), &config.store_options)) {
+        Ok(kind) => {
+            tracing::info!(store = %config.store, kind, "migrations applied");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("crest: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads the config, installs logging and builds the runtime; None after
+/// printing why not.
+fn start(args: &ServeArgs) -> Option<(Config, tokio::runtime::Runtime)> {
     let config = match Config::load(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("crest: {e}");
-            return ExitCode::from(2);
+            return None;
         }
     };
     if let Err(e) = crest::telemetry::init(config.log_format, &config.log_level) {
         eprintln!("crest: {e:#}");
-        return ExitCode::from(2);
+        return None;
     }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
+    match tokio::runtime::Runtime::new() {
+        Ok(r) => Some((config, r)),
         Err(e) => {
             eprintln!("crest: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            None
         }
+    }
+}
+
+fn serve(args: &ServeArgs) -> ExitCode {
+    let Some((config, runtime)) = start(args) else {
+        return ExitCode::from(2);
     };
     let result = runtime.block_on(async {
         let app = App::build(config).await?;

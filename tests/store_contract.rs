@@ -3,11 +3,12 @@
 //! no lost update under concurrency, and data surviving close/reopen.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crest::domain::{
-    Capacity, Defaults, Dimension, DimensionId, Outcome, TransitionError, lifecycle,
-};
-use crest::store::{self, Store, UpdateError};
+use crest::domain::{Capacity, Defaults, Dimension, DimensionId, Outcome, TransitionError, lifecycle};
+use crest::store::{self, Store, StoreOptions, UpdateError};
 use std::sync::Arc;
+
+#[path = "support/pg.rs"]
+mod pg;
 
 fn id(s: &str) -> DimensionId {
     DimensionId::parse(s).unwrap()
@@ -15,10 +16,7 @@ fn id(s: &str) -> DimensionId {
 
 /// desired := desired + 1 (creating the dimension at 0 first): a transition
 /// whose result depends on the state it read, so a lost update shows.
-fn increment(
-    current: Option<&Dimension>,
-    target: &DimensionId,
-) -> Result<Outcome, TransitionError> {
+fn increment(current: Option<&Dimension>, target: &DimensionId) -> Result<Outcome, TransitionError> {
     let old = current.cloned().unwrap_or_else(|| {
         let mut d = Dimension::new(target.clone(), &Defaults::default());
         d.desired_capacity = Capacity::new(0.0).unwrap();
@@ -28,52 +26,29 @@ fn increment(
     new.desired_capacity = Capacity::new(old.desired_capacity.get() + 1.0).unwrap();
     new.revision = old.revision + 1;
     let changes = lifecycle::diff(&old, &new);
-    Ok(Outcome {
-        dimension: new,
-        changes,
-        created: current.is_none(),
-    })
+    Ok(Outcome { dimension: new, changes, created: current.is_none() })
 }
 
 async fn contract(url: &str) {
-    let s = store::open(url).await.unwrap();
+    let s = store::open(url, &StoreOptions::default()).await.unwrap();
     s.ping().await.unwrap();
     let a = id("a");
     assert_eq!(s.get(&a).await.unwrap(), None);
 
     let o = s.update(&a, &|c| increment(c, &a)).await.unwrap();
     assert!(o.created);
-    assert_eq!(
-        (o.dimension.revision, o.dimension.desired_capacity.get()),
-        (1, 1.0)
-    );
+    assert_eq!((o.dimension.revision, o.dimension.desired_capacity.get()), (1, 1.0));
     let got = s.get(&a).await.unwrap().unwrap();
-    assert_eq!(
-        got, o.dimension,
-        "get returns what update wrote, revision included"
-    );
+    assert_eq!(got, o.dimension, "get returns what update wrote, revision included");
 
     // A transition that changes nothing writes nothing.
-    let same = s
-        .update(&a, &|c| {
-            Ok(Outcome {
-                dimension: c.unwrap().clone(),
-                changes: vec![],
-                created: false,
-            })
-        })
-        .await;
+    let same = s.update(&a, &|c| Ok(Outcome { dimension: c.unwrap().clone(), changes: vec![], created: false })).await;
     assert_eq!(same.unwrap().dimension.revision, 1);
 
     // A rejected transition leaves the stored state alone.
     let b = id("b");
-    let err = s
-        .update(&b, &|_| Err(TransitionError::NotFound(b.clone())))
-        .await;
-    assert!(matches!(
-        err,
-        Err(UpdateError::Rejected(TransitionError::NotFound(_)))
-    ));
+    let err = s.update(&b, &|_| Err(TransitionError::NotFound(b.clone()))).await;
+    assert!(matches!(err, Err(UpdateError::Rejected(TransitionError::NotFound(_)))));
     assert_eq!(s.get(&b).await.unwrap(), None);
 
     // 64 concurrent increments: none lost.
@@ -82,9 +57,7 @@ async fn contract(url: &str) {
     for _ in 0..64 {
         let s: Arc<dyn Store> = s.clone();
         let hot = hot.clone();
-        tasks.push(tokio::spawn(async move {
-            s.update(&hot, &|c| increment(c, &hot)).await.unwrap()
-        }));
+        tasks.push(tokio::spawn(async move { s.update(&hot, &|c| increment(c, &hot)).await.unwrap() }));
     }
     for t in tasks {
         t.await.unwrap();
@@ -93,9 +66,7 @@ async fn contract(url: &str) {
     assert_eq!((d.desired_capacity.get(), d.revision), (64.0, 64));
 
     // The fast path of store::change agrees with update.
-    let o = store::change(&*s, &hot, &|c| increment(c, &hot))
-        .await
-        .unwrap();
+    let o = store::change(&*s, &hot, &|c| increment(c, &hot)).await.unwrap();
     assert_eq!(o.dimension.revision, 65);
 
     // Strings with any characters round-trip.
@@ -103,7 +74,7 @@ async fn contract(url: &str) {
     let o = s
         .update(&odd, &|c| {
             let mut o = increment(c, &odd)?;
-            o.dimension.failure_reason = Some("line\nbreak \u{0} nul".into());
+            o.dimension.failure_reason = Some("line\nbreak \t tab ✓".into());
             o.dimension.scaling_status = crest::domain::ScalingStatus::Failed;
             Ok(o)
         })
@@ -114,14 +85,14 @@ async fn contract(url: &str) {
 }
 
 async fn survives_reopen(url: &str) {
-    let s = store::open(url).await.unwrap();
+    let s = store::open(url, &StoreOptions::default()).await.unwrap();
     let a = id("persist");
     for _ in 0..3 {
         s.update(&a, &|c| increment(c, &a)).await.unwrap();
     }
     s.close().await;
     drop(s);
-    let s = store::open(url).await.unwrap();
+    let s = store::open(url, &StoreOptions::default()).await.unwrap();
     let d = s.get(&a).await.unwrap().unwrap();
     assert_eq!((d.desired_capacity.get(), d.revision), (3.0, 3));
     s.close().await;
@@ -148,59 +119,79 @@ async fn sqlite_store_contract() {
     survives_reopen(&format!("sqlite:{}", dir.path().join("c.db").display())).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_contract() {
+    if !pg::available("postgres_store_contract").await {
+        return;
+    }
+    let db = pg::TestDb::create().await;
+    contract(&db.url).await;
+    survives_reopen(&db.url).await;
+}
+
+/// Several stores (as several replicas would) on one database, each with a
+/// small pool: no increment is lost across them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_never_lose_an_update() {
+    if !pg::available("postgres_replicas_never_lose_an_update").await {
+        return;
+    }
+    let db = pg::TestDb::create().await;
+    let options = StoreOptions { max_connections: 3, ..StoreOptions::default() };
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(store::open(&db.url, &options).await.unwrap());
+    }
+    let hot = id("shared");
+    let mut tasks = Vec::new();
+    for i in 0..90 {
+        let s = replicas[i % 3].clone();
+        let hot = hot.clone();
+        tasks.push(tokio::spawn(async move { s.update(&hot, &|c| increment(c, &hot)).await.unwrap() }));
+    }
+    let created = futures_count(tasks).await;
+    assert_eq!(created, 1, "exactly one replica created the row");
+    let d = replicas[0].get(&hot).await.unwrap().unwrap();
+    assert_eq!((d.desired_capacity.get(), d.revision), (90.0, 90));
+    for r in replicas {
+        r.close().await;
+    }
+}
+
+async fn futures_count(tasks: Vec<tokio::task::JoinHandle<Outcome>>) -> usize {
+    let mut created = 0;
+    for t in tasks {
+        created += usize::from(t.await.unwrap().created);
+    }
+    created
+}
+
 /// The file store never names a file after an id, removes interrupted
 /// writes, refuses a second opener, and refuses foreign documents.
 #[tokio::test]
 async fn file_store_layout_and_lock() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("file:{}", dir.path().display());
-    let s = store::open(&url).await.unwrap();
+    let s = store::open(&url, &StoreOptions::default()).await.unwrap();
     let evil = id("..%2F..%2Fetc%2Fpasswd");
     s.update(&evil, &|c| increment(c, &evil)).await.unwrap();
-    let names: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert_eq!(names.len(), 2, "{names:?}");
-    assert!(
-        names
-            .iter()
-            .all(|n| n == ".crest.lock" || (n.len() == 69 && n.ends_with(".json"))),
-        "{names:?}"
-    );
-    let second = store::open(&url)
-        .await
-        .err()
-        .expect("second open must fail")
-        .to_string();
-    assert!(
-        second.contains("already used by another crest process"),
-        "{second}"
-    );
+    assert!(names.iter().all(|n| n == ".crest.lock" || (n.len() == 69 && n.ends_with(".json"))), "{names:?}");
+    let second = store::open(&url, &StoreOptions::default()).await.err().expect("second open must fail").to_string();
+    assert!(second.contains("already used by another crest process"), "{second}");
     s.close().await;
     drop(s);
 
     std::fs::write(dir.path().join("x.json.tmp"), "half a wri").unwrap();
-    let s = store::open(&url).await.unwrap();
-    assert!(
-        !dir.path().join("x.json.tmp").exists(),
-        "interrupted write removed at open"
-    );
-    assert_eq!(
-        s.get(&evil).await.unwrap().unwrap().desired_capacity.get(),
-        1.0
-    );
+    let s = store::open(&url, &StoreOptions::default()).await.unwrap();
+    assert!(!dir.path().join("x.json.tmp").exists(), "interrupted write removed at open");
+    assert_eq!(s.get(&evil).await.unwrap().unwrap().desired_capacity.get(), 1.0);
     s.close().await;
     drop(s);
 
     std::fs::write(dir.path().join("junk.json"), "{}").unwrap();
-    let err = store::open(&url)
-        .await
-        .err()
-        .expect("junk must be refused")
-        .to_string();
-    assert!(
-        err.contains("junk.json is not a crest dimension document"),
-        "{err}"
-    );
+    let err = store::open(&url, &StoreOptions::default()).await.err().expect("junk must be refused").to_string();
+    assert!(err.contains("junk.json is not a crest dimension document"), "{err}");
 }

@@ -114,20 +114,14 @@ impl Capacity {
 impl<'de> Deserialize<'de> for Capacity {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = f64::deserialize(d)?;
-        Self::new(v).map_err(|v| {
-            serde::de::Error::custom(format!("capacity must be a finite number >= 0, got {v}"))
-        })
+        Self::new(v).map_err(|v| serde::de::Error::custom(format!("capacity must be a finite number >= 0, got {v}")))
     }
 }
 
 impl fmt::Display for Capacity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Always show a decimal point, as the reference log and JSON do (2.0).
-        if self.0.fract() == 0.0 && self.0.abs() < 1e15 {
-            write!(f, "{:.1}", self.0)
-        } else {
-            write!(f, "{}", self.0)
-        }
+        if self.0.fract() == 0.0 && self.0.abs() < 1e15 { write!(f, "{:.1}", self.0) } else { write!(f, "{}", self.0) }
     }
 }
 
@@ -147,12 +141,7 @@ pub enum ScalingStatus {
 }
 
 impl ScalingStatus {
-    pub const ALL: [ScalingStatus; 4] = [
-        Self::Pending,
-        Self::InProgress,
-        Self::Successful,
-        Self::Failed,
-    ];
+    pub const ALL: [ScalingStatus; 4] = [Self::Pending, Self::InProgress, Self::Successful, Self::Failed];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -257,15 +246,9 @@ mod tests {
         assert_eq!(DimensionId::parse("a\u{0}b"), Err(IdError::Control));
         assert_eq!(DimensionId::parse("a\u{2028}b"), Err(IdError::Control));
         assert!(DimensionId::parse(&"x".repeat(255)).is_ok());
-        assert_eq!(
-            DimensionId::parse(&"x".repeat(256)),
-            Err(IdError::TooLong(256))
-        );
+        assert_eq!(DimensionId::parse(&"x".repeat(256)), Err(IdError::TooLong(256)));
         // 128 two-byte characters are 256 bytes: the limit is in bytes.
-        assert_eq!(
-            DimensionId::parse(&"é".repeat(128)),
-            Err(IdError::TooLong(256))
-        );
+        assert_eq!(DimensionId::parse(&"é".repeat(128)), Err(IdError::TooLong(256)));
     }
 
     #[test]
@@ -275,10 +258,7 @@ mod tests {
         assert!(Capacity::new(-1.0).is_err());
         assert!(Capacity::new(f64::NAN).is_err());
         assert!(Capacity::new(f64::INFINITY).is_err());
-        assert_eq!(
-            Capacity::new(-0.0).map(|c| c.to_string()),
-            Ok("0.0".to_string())
-        );
+        assert_eq!(Capacity::new(-0.0).map(|c| c.to_string()), Ok("0.0".to_string()));
         assert_eq!(Capacity(2.0).to_string(), "2.0");
         assert_eq!(Capacity(2.5).to_string(), "2.5");
     }

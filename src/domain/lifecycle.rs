@@ -8,8 +8,7 @@ use serde_json::Value;
 use std::fmt;
 
 /// The reason a simulated failure reports.
-pub const SIMULATED_FAILURE: &str =
-    "simulated failure: crest runs in demo mode with simulate_failure on";
+pub const SIMULATED_FAILURE: &str = "simulated failure: crest runs in demo mode with simulate_failure on";
 
 /// How GET and PATCH change a dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,9 +38,7 @@ pub struct Policy {
 /// Why an event cannot be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
-    #[error(
-        "no scalable target dimension {0:?}; crest runs in strict mode, so dimensions must be registered first"
-    )]
+    #[error("no scalable target dimension {0:?}; crest runs in strict mode, so dimensions must be registered first")]
     NotFound(DimensionId),
     #[error(
         "failureReason is only kept with scalingStatus Failed and the dimension is {0}; send \"scalingStatus\": \"Failed\" with it"
@@ -125,22 +122,14 @@ pub fn apply(
     if created || !changes.is_empty() {
         dimension.revision = old.revision + 1;
     }
-    Ok(Outcome {
-        dimension,
-        changes,
-        created,
-    })
+    Ok(Outcome { dimension, changes, created })
 }
 
 /// The new state of `d` after `event` in `mode`.
 ///
 /// # Errors
 /// See [`apply`].
-pub fn transition(
-    d: &Dimension,
-    event: Event<'_>,
-    mode: Mode,
-) -> Result<Dimension, TransitionError> {
+pub fn transition(d: &Dimension, event: Event<'_>, mode: Mode) -> Result<Dimension, TransitionError> {
     let mut n = d.clone();
     match (mode, event) {
         (Mode::Production, Event::Get) => {}
@@ -199,48 +188,16 @@ pub fn diff(old: &Dimension, new: &Dimension) -> Vec<Change> {
     let mut out = Vec::new();
     let mut push = |field, o: Value, n: Value| {
         if o != n {
-            out.push(Change {
-                field,
-                old: o,
-                new: n,
-            });
+            out.push(Change { field, old: o, new: n });
         }
     };
-    push(
-        "version",
-        old.version.clone().into(),
-        new.version.clone().into(),
-    );
-    push(
-        "resourceName",
-        old.resource_name.clone().into(),
-        new.resource_name.clone().into(),
-    );
-    push(
-        "dimensionName",
-        old.dimension_name.clone().into(),
-        new.dimension_name.clone().into(),
-    );
-    push(
-        "desiredCapacity",
-        old.desired_capacity.get().into(),
-        new.desired_capacity.get().into(),
-    );
-    push(
-        "actualCapacity",
-        old.actual_capacity.get().into(),
-        new.actual_capacity.get().into(),
-    );
-    push(
-        "scalingStatus",
-        old.scaling_status.as_str().into(),
-        new.scaling_status.as_str().into(),
-    );
-    push(
-        "failureReason",
-        old.failure_reason.clone().into(),
-        new.failure_reason.clone().into(),
-    );
+    push("version", old.version.clone().into(), new.version.clone().into());
+    push("resourceName", old.resource_name.clone().into(), new.resource_name.clone().into());
+    push("dimensionName", old.dimension_name.clone().into(), new.dimension_name.clone().into());
+    push("desiredCapacity", old.desired_capacity.get().into(), new.desired_capacity.get().into());
+    push("actualCapacity", old.actual_capacity.get().into(), new.actual_capacity.get().into());
+    push("scalingStatus", old.scaling_status.as_str().into(), new.scaling_status.as_str().into());
+    push("failureReason", old.failure_reason.clone().into(), new.failure_reason.clone().into());
     out
 }
 

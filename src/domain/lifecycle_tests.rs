@@ -5,12 +5,8 @@ use crate::domain::{Capacity, Defaults, Dimension, DimensionId, Patch, ScalingSt
 use ScalingStatus::{Failed, InProgress, Pending, Successful};
 use proptest::prelude::*;
 
-const DEMO: Mode = Mode::Demo {
-    simulate_failure: false,
-};
-const DEMO_FAIL: Mode = Mode::Demo {
-    simulate_failure: true,
-};
+const DEMO: Mode = Mode::Demo { simulate_failure: false };
+const DEMO_FAIL: Mode = Mode::Demo { simulate_failure: true };
 const PROD: Mode = Mode::Production;
 
 fn cap(v: f64) -> Capacity {
@@ -29,12 +25,7 @@ fn dim(status: ScalingStatus, desired: f64, actual: f64) -> Dimension {
     d
 }
 
-fn patch(
-    desired: Option<f64>,
-    actual: Option<f64>,
-    status: Option<ScalingStatus>,
-    reason: Option<&str>,
-) -> Patch {
+fn patch(desired: Option<f64>, actual: Option<f64>, status: Option<ScalingStatus>, reason: Option<&str>) -> Patch {
     Patch {
         desired_capacity: desired.map(cap),
         actual_capacity: actual.map(cap),
@@ -77,25 +68,11 @@ fn demo_patch_sets_only_a_new_desired_capacity() {
     for from in ScalingStatus::ALL {
         for mode in [DEMO, DEMO_FAIL] {
             let d = dim(from, 2.0, 1.0);
-            let n =
-                transition(&d, Event::Patch(&patch(Some(3.0), None, None, None)), mode).unwrap();
-            assert_eq!(
-                (
-                    n.scaling_status,
-                    n.desired_capacity.get(),
-                    n.failure_reason.clone()
-                ),
-                (Pending, 3.0, None)
-            );
-            let same =
-                transition(&d, Event::Patch(&patch(Some(2.0), None, None, None)), mode).unwrap();
+            let n = transition(&d, Event::Patch(&patch(Some(3.0), None, None, None)), mode).unwrap();
+            assert_eq!((n.scaling_status, n.desired_capacity.get(), n.failure_reason.clone()), (Pending, 3.0, None));
+            let same = transition(&d, Event::Patch(&patch(Some(2.0), None, None, None)), mode).unwrap();
             assert_eq!(same, d, "same desired changes nothing");
-            let other = transition(
-                &d,
-                Event::Patch(&patch(None, Some(9.0), Some(Successful), None)),
-                mode,
-            )
-            .unwrap();
+            let other = transition(&d, Event::Patch(&patch(None, Some(9.0), Some(Successful), None)), mode).unwrap();
             assert_eq!(other, d, "demo mode ignores other fields");
         }
     }
@@ -104,103 +81,19 @@ fn demo_patch_sets_only_a_new_desired_capacity() {
 #[test]
 fn production_patch_table() {
     // (from, patch, to status, desired, actual, reason)
-    type Row = (
-        ScalingStatus,
-        Patch,
-        ScalingStatus,
-        f64,
-        f64,
-        Option<&'static str>,
-    );
+    type Row = (ScalingStatus, Patch, ScalingStatus, f64, f64, Option<&'static str>);
     let table: Vec<Row> = vec![
-        (
-            Successful,
-            patch(Some(3.0), None, None, None),
-            Pending,
-            3.0,
-            1.0,
-            None,
-        ),
-        (
-            Successful,
-            patch(Some(3.0), None, Some(Successful), None),
-            Pending,
-            3.0,
-            1.0,
-            None,
-        ),
-        (
-            Failed,
-            patch(Some(3.0), Some(2.0), Some(Failed), Some("x")),
-            Pending,
-            3.0,
-            2.0,
-            None,
-        ),
-        (
-            Pending,
-            patch(Some(2.0), None, Some(InProgress), None),
-            InProgress,
-            2.0,
-            1.0,
-            None,
-        ),
-        (
-            InProgress,
-            patch(None, Some(2.0), Some(Successful), None),
-            Successful,
-            2.0,
-            2.0,
-            None,
-        ),
-        (
-            InProgress,
-            patch(None, None, Some(Failed), Some("quota")),
-            Failed,
-            2.0,
-            1.0,
-            Some("quota"),
-        ),
-        (
-            InProgress,
-            patch(None, None, Some(Failed), None),
-            Failed,
-            2.0,
-            1.0,
-            None,
-        ),
-        (
-            Failed,
-            patch(None, None, None, Some("new")),
-            Failed,
-            2.0,
-            1.0,
-            Some("new"),
-        ),
-        (
-            Failed,
-            patch(None, None, Some(Failed), None),
-            Failed,
-            2.0,
-            1.0,
-            Some("old reason"),
-        ),
-        (
-            Failed,
-            patch(None, None, Some(Pending), None),
-            Pending,
-            2.0,
-            1.0,
-            None,
-        ),
-        (
-            Successful,
-            patch(None, Some(5.0), None, None),
-            Successful,
-            2.0,
-            5.0,
-            None,
-        ),
+        (Successful, patch(Some(3.0), None, None, None), Pending, 3.0, 1.0, None),
+        (Successful, patch(Some(3.0), None, Some(Successful), None), Pending, 3.0, 1.0, None),
+        (Failed, patch(Some(3.0), Some(2.0), Some(Failed), Some("x")), Pending, 3.0, 2.0, None),
+        (Pending, patch(Some(2.0), None, Some(InProgress), None), InProgress, 2.0, 1.0, None),
+        (InProgress, patch(None, Some(2.0), Some(Successful), None), Successful, 2.0, 2.0, None),
+        (InProgress, patch(None, None, Some(Failed), Some("quota")), Failed, 2.0, 1.0, Some("quota")),
+        (InProgress, patch(None, None, Some(Failed), None), Failed, 2.0, 1.0, None),
+        (Failed, patch(None, None, None, Some("new")), Failed, 2.0, 1.0, Some("new")),
+        (Failed, patch(None, None, Some(Failed), None), Failed, 2.0, 1.0, Some("old reason")),
+        (Failed, patch(None, None, Some(Pending), None), Pending, 2.0, 1.0, None),
+        (Successful, patch(None, Some(5.0), None, None), Successful, 2.0, 5.0, None),
     ];
     for (from, p, to, desired, actual, reason) in table {
         let n = transition(&dim(from, 2.0, 1.0), Event::Patch(&p), PROD).unwrap();
@@ -209,20 +102,12 @@ fn production_patch_table() {
         assert_eq!(n.actual_capacity.get(), actual, "{from} {p:?}");
         assert_eq!(n.failure_reason.as_deref(), reason, "{from} {p:?}");
     }
-    let err = transition(
-        &dim(InProgress, 2.0, 1.0),
-        Event::Patch(&patch(None, None, None, Some("x"))),
-        PROD,
-    );
+    let err = transition(&dim(InProgress, 2.0, 1.0), Event::Patch(&patch(None, None, None, Some("x"))), PROD);
     assert_eq!(err, Err(TransitionError::ReasonWithoutFailed(InProgress)));
 }
 
 fn policy(mode: Mode, strict: bool) -> Policy {
-    Policy {
-        mode,
-        strict,
-        defaults: Defaults::default(),
-    }
+    Policy { mode, strict, defaults: Defaults::default() }
 }
 
 #[test]
@@ -232,10 +117,7 @@ fn apply_creates_on_first_touch_unless_strict() {
     assert!(o.created && o.must_write() && o.changes.is_empty());
     assert_eq!(o.dimension.revision, 1);
     assert_eq!(o.dimension.scaling_status, Successful);
-    assert_eq!(
-        apply(None, &id, Event::Get, &policy(PROD, true)),
-        Err(TransitionError::NotFound(id.clone()))
-    );
+    assert_eq!(apply(None, &id, Event::Get, &policy(PROD, true)), Err(TransitionError::NotFound(id.clone())));
     let p = patch(Some(2.0), None, None, None);
     let o = apply(None, &id, Event::Patch(&p), &policy(DEMO, false)).unwrap();
     assert_eq!(o.dimension.scaling_status, Pending);
@@ -247,10 +129,7 @@ fn apply_reports_changes_like_the_reference_log() {
     let d = dim(Successful, 1.0, 1.0);
     let p = patch(Some(2.0), None, None, None);
     let o = apply(Some(&d), d.id(), Event::Patch(&p), &policy(DEMO, false)).unwrap();
-    assert_eq!(
-        Changes(&o.changes).to_string(),
-        "desiredCapacity: 1.0 -> 2.0  scalingStatus: Successful -> Pending"
-    );
+    assert_eq!(Changes(&o.changes).to_string(), "desiredCapacity: 1.0 -> 2.0  scalingStatus: Successful -> Pending");
     assert_eq!(o.dimension.revision, 8);
     let o = apply(Some(&d), d.id(), Event::Get, &policy(DEMO, false)).unwrap();
     assert!(!o.must_write());

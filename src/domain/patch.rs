@@ -26,15 +26,10 @@ pub enum PatchError {
     )]
     Empty,
     #[error("{field} must be a number, got {got}")]
-    NotANumber {
-        field: &'static str,
-        got: &'static str,
-    },
+    NotANumber { field: &'static str, got: &'static str },
     #[error("{field} must be a finite number >= 0, got {got}")]
     BadCapacity { field: &'static str, got: String },
-    #[error(
-        "scalingStatus must be a string, one of Pending, InProgress, Successful, Failed; got {0}"
-    )]
+    #[error("scalingStatus must be a string, one of Pending, InProgress, Successful, Failed; got {0}")]
     StatusNotAString(&'static str),
     #[error("scalingStatus must be one of Pending, InProgress, Successful, Failed; got {0:?}")]
     UnknownStatus(String),
@@ -42,9 +37,9 @@ pub enum PatchError {
     ReasonNotAString(&'static str),
     #[error("failureReason is {0} bytes long; the limit is {MAX_REASON_BYTES}")]
     ReasonTooLong(usize),
-    #[error(
-        "failureReason is only kept with scalingStatus Failed; send \"scalingStatus\": \"Failed\" with it"
-    )]
+    #[error("failureReason must not contain NUL characters (\\u0000)")]
+    ReasonHasNul,
+    #[error("failureReason is only kept with scalingStatus Failed; send \"scalingStatus\": \"Failed\" with it")]
     ReasonWithoutFailed,
 }
 
@@ -64,23 +59,12 @@ fn capacity(map: &Map<String, Value>, field: &'static str) -> Result<Option<Capa
         return Ok(None);
     };
     let Value::Number(n) = v else {
-        return Err(PatchError::NotANumber {
-            field,
-            got: kind(v),
-        });
+        return Err(PatchError::NotANumber { field, got: kind(v) });
     };
     // serde_json rejects NaN/Infinity literals and overflowing numbers when
     // parsing, so as_f64 only fails for exotic representations.
-    let x = n.as_f64().ok_or_else(|| PatchError::BadCapacity {
-        field,
-        got: n.to_string(),
-    })?;
-    Capacity::new(x)
-        .map(Some)
-        .map_err(|_| PatchError::BadCapacity {
-            field,
-            got: n.to_string(),
-        })
+    let x = n.as_f64().ok_or_else(|| PatchError::BadCapacity { field, got: n.to_string() })?;
+    Capacity::new(x).map(Some).map_err(|_| PatchError::BadCapacity { field, got: n.to_string() })
 }
 
 impl Patch {
@@ -106,18 +90,14 @@ impl Patch {
             Some(Value::String(s)) if s.len() > MAX_REASON_BYTES => {
                 return Err(PatchError::ReasonTooLong(s.len()));
             }
+            Some(Value::String(s)) if s.contains('\0') => return Err(PatchError::ReasonHasNul),
             Some(Value::String(s)) => Some(s.clone()),
             Some(v) => return Err(PatchError::ReasonNotAString(kind(v))),
         };
         if failure_reason.is_some() && scaling_status.is_some_and(|s| s != ScalingStatus::Failed) {
             return Err(PatchError::ReasonWithoutFailed);
         }
-        let patch = Self {
-            desired_capacity,
-            actual_capacity,
-            scaling_status,
-            failure_reason,
-        };
+        let patch = Self { desired_capacity, actual_capacity, scaling_status, failure_reason };
         if patch == Self::default() {
             return Err(PatchError::Empty);
         }
@@ -158,10 +138,7 @@ mod tests {
     fn accepts_known_fields_and_ignores_unknown_ones() {
         let p = parse(json!({"desiredCapacity": 2, "extra": [1]})).unwrap();
         assert_eq!(p.desired_capacity.map(Capacity::get), Some(2.0));
-        let p = parse(
-            json!({"actualCapacity": 3.5, "scalingStatus": "Failed", "failureReason": "quota"}),
-        )
-        .unwrap();
+        let p = parse(json!({"actualCapacity": 3.5, "scalingStatus": "Failed", "failureReason": "quota"})).unwrap();
         assert_eq!(p.actual_capacity.map(Capacity::get), Some(3.5));
         assert_eq!(p.scaling_status, Some(ScalingStatus::Failed));
         assert_eq!(p.failure_reason.as_deref(), Some("quota"));
@@ -173,50 +150,28 @@ mod tests {
             (json!([1]), "must be a JSON object"),
             (json!({}), "none of the fields"),
             (json!({"other": 1}), "none of the fields"),
-            (
-                json!({"desiredCapacity": "2"}),
-                "desiredCapacity must be a number, got a string",
-            ),
-            (
-                json!({"desiredCapacity": null}),
-                "desiredCapacity must be a number, got null",
-            ),
-            (
-                json!({"desiredCapacity": -1}),
-                "desiredCapacity must be a finite number >= 0, got -1",
-            ),
-            (
-                json!({"actualCapacity": -0.5}),
-                "actualCapacity must be a finite number >= 0, got -0.5",
-            ),
+            (json!({"desiredCapacity": "2"}), "desiredCapacity must be a number, got a string"),
+            (json!({"desiredCapacity": null}), "desiredCapacity must be a number, got null"),
+            (json!({"desiredCapacity": -1}), "desiredCapacity must be a finite number >= 0, got -1"),
+            (json!({"actualCapacity": -0.5}), "actualCapacity must be a finite number >= 0, got -0.5"),
             (
                 json!({"scalingStatus": "Done"}),
                 "scalingStatus must be one of Pending, InProgress, Successful, Failed; got \"Done\"",
             ),
             (json!({"scalingStatus": "successful"}), "got \"successful\""),
-            (
-                json!({"scalingStatus": 1}),
-                "scalingStatus must be a string",
-            ),
-            (
-                json!({"failureReason": 1}),
-                "failureReason must be a string, got a number",
-            ),
+            (json!({"scalingStatus": 1}), "scalingStatus must be a string"),
+            (json!({"failureReason": 1}), "failureReason must be a string, got a number"),
             (
                 json!({"scalingStatus": "Successful", "failureReason": "x"}),
                 "failureReason is only kept with scalingStatus Failed",
             ),
         ];
         for (body, want) in cases {
-            let err = parse(body.clone())
-                .expect_err(&body.to_string())
-                .to_string();
+            let err = parse(body.clone()).expect_err(&body.to_string()).to_string();
             assert!(err.contains(want), "{body}: {err:?} lacks {want:?}");
         }
+        assert_eq!(parse(json!({"failureReason": "a\u{0}b"})), Err(PatchError::ReasonHasNul));
         let long = "x".repeat(MAX_REASON_BYTES + 1);
-        assert!(matches!(
-            parse(json!({"failureReason": long})),
-            Err(PatchError::ReasonTooLong(_))
-        ));
+        assert!(matches!(parse(json!({"failureReason": long})), Err(PatchError::ReasonTooLong(_))));
     }
 }

@@ -4,9 +4,7 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Id, PatchBody};
-use crate::domain::{
-    Changes, Dimension, DimensionId, Event, Mode, Outcome, Patch, Policy, lifecycle,
-};
+use crate::domain::{Changes, Dimension, DimensionId, Event, Mode, Outcome, Patch, Policy, lifecycle};
 use crate::store;
 use axum::Json;
 use axum::extract::State;
@@ -15,11 +13,7 @@ use tracing::{info, instrument};
 
 /// GET advances demo mode; HEAD mirrors GET's headers without changing state.
 #[instrument(skip_all, fields(id = %id))]
-pub async fn get(
-    State(state): State<AppState>,
-    method: Method,
-    Id(id): Id,
-) -> Result<Json<Dimension>, ApiError> {
+pub async fn get(State(state): State<AppState>, method: Method, Id(id): Id) -> Result<Json<Dimension>, ApiError> {
     if method == Method::HEAD {
         return peek(&state, &id).await.map(Json);
     }
@@ -42,19 +36,13 @@ pub async fn patch(
 
 /// Other methods: 405 with `Allow`.
 pub async fn method_not_allowed(method: Method) -> ApiError {
-    ApiError::MethodNotAllowed {
-        method: method.to_string(),
-        allow: "GET, HEAD, PATCH",
-    }
+    ApiError::MethodNotAllowed { method: method.to_string(), allow: "GET, HEAD, PATCH" }
 }
 
 /// The dimension as GET would show it before any demo step, without writing.
 async fn peek(state: &AppState, id: &DimensionId) -> Result<Dimension, ApiError> {
     let current = state.store.get(id).await?;
-    let read_only = Policy {
-        mode: Mode::Production,
-        ..(*state.policy).clone()
-    };
+    let read_only = Policy { mode: Mode::Production, ..(*state.policy).clone() };
     Ok(lifecycle::apply(current.as_ref(), id, Event::Get, &read_only)?.dimension)
 }
 
@@ -79,9 +67,7 @@ async fn run(
         };
         store::change(&*store, &task_id, &transition).await
     });
-    let outcome = task
-        .await
-        .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))??;
+    let outcome = task.await.map_err(|e| ApiError::Internal(format!("store task failed: {e}")))??;
     if outcome.created {
         info!(method, "dimension created");
     }

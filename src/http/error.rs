@@ -52,12 +52,9 @@ impl IntoResponse for ApiError {
             Self::Internal(detail) => tracing::error!(error = %detail, "internal error"),
             _ => {}
         }
-        let mut response =
-            (self.status(), Json(json!({ "message": self.to_string() }))).into_response();
+        let mut response = (self.status(), Json(json!({ "message": self.to_string() }))).into_response();
         if let Self::MethodNotAllowed { allow, .. } = self {
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static(allow));
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
         }
         response
     }

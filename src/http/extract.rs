@@ -18,14 +18,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| {
-                ApiError::BadRequest(format!(
-                    "invalid id in the path: {}; an id is one path segment of printable UTF-8",
-                    e.body_text()
-                ))
-            })?;
+        let Path(raw) = Path::<String>::from_request_parts(parts, state).await.map_err(|e| {
+            ApiError::BadRequest(format!(
+                "invalid id in the path: {}; an id is one path segment of printable UTF-8",
+                e.body_text()
+            ))
+        })?;
         Ok(Self(DimensionId::parse(&raw)?))
     }
 }
@@ -43,25 +41,15 @@ fn check_content_type(parts: &Parts) -> Result<(), ApiError> {
         return Ok(());
     };
     let text = value.to_str().unwrap_or("");
-    let essence = text
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let ok = essence == "application/json"
         || essence == "application/x-www-form-urlencoded"
         || (essence.starts_with("application/") && essence.ends_with("+json"));
     if ok {
         Ok(())
     } else {
-        let shown = String::from_utf8_lossy(value.as_bytes())
-            .chars()
-            .take(100)
-            .collect::<String>();
-        Err(ApiError::UnsupportedMediaType(format!(
-            "Content-Type {shown:?} is not supported; {SEND_JSON}"
-        )))
+        let shown = String::from_utf8_lossy(value.as_bytes()).chars().take(100).collect::<String>();
+        Err(ApiError::UnsupportedMediaType(format!("Content-Type {shown:?} is not supported; {SEND_JSON}")))
     }
 }
 
@@ -72,22 +60,22 @@ impl<S: Send + Sync> FromRequest<S> for PatchBody {
         let (parts, body) = req.into_parts();
         check_content_type(&parts)?;
         let req = Request::from_parts(parts, body);
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e: BytesRejection| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge(BODY_LIMIT)
-                } else {
-                    ApiError::BadRequest(format!("cannot read the request body: {}", e.body_text()))
-                }
-            })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(BODY_LIMIT)
+            } else {
+                ApiError::BadRequest(format!("cannot read the request body: {}", e.body_text()))
+            }
+        })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::BadRequest(format!(
                 "request body is empty; {SEND_JSON}, e.g. {{\"desiredCapacity\": 2.0}}"
             )));
         }
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::BadRequest(format!("request body is not valid JSON ({e}); {SEND_JSON}, e.g. {{\"desiredCapacity\": 2.0}}"))
+            ApiError::BadRequest(format!(
+                "request body is not valid JSON ({e}); {SEND_JSON}, e.g. {{\"desiredCapacity\": 2.0}}"
+            ))
         })?;
         Ok(Self(Patch::from_json(&value)?))
     }

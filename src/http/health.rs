@@ -16,20 +16,13 @@ pub async fn healthz() -> Json<Value> {
 
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => Ok(Json(
-            json!({ "status": "ready", "store": state.store.kind() }),
-        )),
+        Ok(Ok(())) => Ok(Json(json!({ "status": "ready", "store": state.store.kind() }))),
         Ok(Err(e)) => Err(e.into()),
-        Err(_) => Err(ApiError::Unavailable(format!(
-            "store did not answer within {READY_TIMEOUT:?}"
-        ))),
+        Err(_) => Err(ApiError::Unavailable(format!("store did not answer within {READY_TIMEOUT:?}"))),
     }
 }
 
 /// Other methods on the health routes: 405 with `Allow`.
 pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
-    ApiError::MethodNotAllowed {
-        method: method.to_string(),
-        allow: "GET, HEAD",
-    }
+    ApiError::MethodNotAllowed { method: method.to_string(), allow: "GET, HEAD" }
 }

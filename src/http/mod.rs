@@ -29,9 +29,7 @@ pub struct AppState {
 
 /// The API router. `request_timeout` bounds each request (503 JSON after it).
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
-    let dimension = get(dimensions::get)
-        .patch(dimensions::patch)
-        .fallback(dimensions::method_not_allowed);
+    let dimension = get(dimensions::get).patch(dimensions::patch).fallback(dimensions::method_not_allowed);
     Router::new()
         .route("/v1/scalableTargetDimensions/{id}", dimension)
         .route("/healthz", get(health::healthz).fallback(health::method_not_allowed))

@@ -58,9 +58,7 @@ impl FileStore {
     /// process, or holds a document that is not a crest dimension.
     pub async fn open(dir: &str) -> Result<Self, StoreError> {
         if dir.is_empty() {
-            return Err(StoreError::Open(
-                "store: file: needs a directory, e.g. file:/var/lib/crest/state".into(),
-            ));
+            return Err(StoreError::Open("store: file: needs a directory, e.g. file:/var/lib/crest/state".into()));
         }
         let dir = PathBuf::from(dir);
         tokio::task::spawn_blocking(move || Self::open_blocking(dir))
@@ -70,10 +68,7 @@ impl FileStore {
 
     fn open_blocking(dir: PathBuf) -> Result<Self, StoreError> {
         let open_err = |what: &str, e: std::io::Error| {
-            StoreError::Open(format!(
-                "store: cannot {what} {} for the file store: {e}",
-                dir.display()
-            ))
+            StoreError::Open(format!("store: cannot {what} {} for the file store: {e}", dir.display()))
         };
         fs::create_dir_all(&dir).map_err(|e| open_err("create", e))?;
         let lock_path = dir.join(LOCK_FILE);
@@ -90,11 +85,7 @@ impl FileStore {
                 let mut holder = String::new();
                 let _ = lock.read_to_string(&mut holder);
                 let holder = holder.trim();
-                let holder = if holder.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (pid {holder})")
-                };
+                let holder = if holder.is_empty() { String::new() } else { format!(" (pid {holder})") };
                 return Err(StoreError::Open(format!(
                     "store: {} is already used by another crest process{holder}; \
                      stop it first: a file store belongs to one process at a time",
@@ -103,9 +94,7 @@ impl FileStore {
             }
             Err(TryLockError::Error(e)) => return Err(open_err("lock", e)),
         }
-        lock.set_len(0)
-            .and_then(|()| writeln!(lock, "{}", std::process::id()))
-            .map_err(|e| open_err("write", e))?;
+        lock.set_len(0).and_then(|()| writeln!(lock, "{}", std::process::id())).map_err(|e| open_err("write", e))?;
 
         let mut slots = HashMap::new();
         for entry in fs::read_dir(&dir).map_err(|e| open_err("read", e))? {
@@ -137,25 +126,14 @@ impl FileStore {
             }
             let mut dimension = doc.dimension;
             dimension.revision = doc.revision;
-            slots.insert(
-                dimension.id().clone(),
-                Arc::new(tokio::sync::Mutex::new(Some(dimension))),
-            );
+            slots.insert(dimension.id().clone(), Arc::new(tokio::sync::Mutex::new(Some(dimension))));
         }
-        Ok(Self {
-            dir,
-            lock: Mutex::new(Some(lock)),
-            slots: Mutex::new(slots),
-        })
+        Ok(Self { dir, lock: Mutex::new(Some(lock)), slots: Mutex::new(slots) })
     }
 
     fn slot(&self, id: &DimensionId, create: bool) -> Option<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        if create {
-            Some(slots.entry(id.clone()).or_default().clone())
-        } else {
-            slots.get(id).cloned()
-        }
+        if create { Some(slots.entry(id.clone()).or_default().clone()) } else { slots.get(id).cloned() }
     }
 
     /// Drops an empty slot nobody else holds (e.g. after a strict-mode 404),
@@ -172,17 +150,10 @@ impl FileStore {
         let name = file_name(dimension.id());
         let path = dir.join(&name);
         let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
-        let doc = serde_json::to_vec_pretty(&Doc {
-            revision: dimension.revision,
-            dimension: dimension.clone(),
-        })
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode dimension: {e}")))?;
+        let doc = serde_json::to_vec_pretty(&Doc { revision: dimension.revision, dimension: dimension.clone() })
+            .map_err(|e| StoreError::Corrupt(format!("cannot encode dimension: {e}")))?;
         let result = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&tmp)?;
+            let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
             f.write_all(&doc)?;
             f.sync_all()?;
             fs::rename(&tmp, &path)?;
@@ -205,11 +176,7 @@ impl Store for FileStore {
         Ok(current)
     }
 
-    async fn update(
-        &self,
-        id: &DimensionId,
-        transition: &Transition<'_>,
-    ) -> Result<Outcome, UpdateError> {
+    async fn update(&self, id: &DimensionId, transition: &Transition<'_>) -> Result<Outcome, UpdateError> {
         let Some(slot) = self.slot(id, true) else {
             return Err(StoreError::Unavailable("file store slot missing".into()).into());
         };
@@ -221,9 +188,7 @@ impl Store for FileStore {
                 let dimension = outcome.dimension.clone();
                 tokio::task::spawn_blocking(move || Self::write_blocking(&dir, &dimension))
                     .await
-                    .map_err(|e| {
-                        StoreError::Unavailable(format!("file write task failed: {e}"))
-                    })??;
+                    .map_err(|e| StoreError::Unavailable(format!("file write task failed: {e}")))??;
                 *current = Some(outcome.dimension.clone());
             }
             Ok(outcome)
@@ -245,12 +210,7 @@ impl Store for FileStore {
 
     async fn close(&self) {
         // Dropping the file releases the lock.
-        drop(
-            self.lock
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
+        drop(self.lock.lock().unwrap_or_else(PoisonError::into_inner).take());
     }
 
     fn kind(&self) -> &'static str {
@@ -268,12 +228,7 @@ mod tests {
             let id = DimensionId::parse(raw).unwrap();
             let name = file_name(&id);
             assert_eq!(name.len(), 64 + DOC_SUFFIX.len());
-            assert!(
-                name.trim_end_matches(DOC_SUFFIX)
-                    .chars()
-                    .all(|c| c.is_ascii_hexdigit()),
-                "{name}"
-            );
+            assert!(name.trim_end_matches(DOC_SUFFIX).chars().all(|c| c.is_ascii_hexdigit()), "{name}");
         }
     }
 }

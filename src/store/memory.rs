@@ -15,9 +15,7 @@ impl MemoryStore {
     fn lock(&self) -> MutexGuard<'_, HashMap<DimensionId, Dimension>> {
         // A panic while holding the lock cannot leave a half-written entry
         // (insert is the last step), so a poisoned map is still consistent.
-        self.map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -27,11 +25,7 @@ impl Store for MemoryStore {
         Ok(self.lock().get(id).cloned())
     }
 
-    async fn update(
-        &self,
-        id: &DimensionId,
-        transition: &Transition<'_>,
-    ) -> Result<Outcome, UpdateError> {
+    async fn update(&self, id: &DimensionId, transition: &Transition<'_>) -> Result<Outcome, UpdateError> {
         let mut map = self.lock();
         let outcome = transition(map.get(id))?;
         if outcome.must_write() {

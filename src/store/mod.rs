@@ -4,20 +4,22 @@
 
 mod file;
 mod memory;
+mod postgres;
 mod sqlite;
 
 pub use file::FileStore;
 pub use memory::MemoryStore;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::domain::{Dimension, DimensionId, Outcome, TransitionError};
 use async_trait::async_trait;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A pure transition: the stored dimension (None if absent) to the outcome.
 /// It may run more than once (retries), so it must not have side effects.
-pub type Transition<'a> =
-    dyn Fn(Option<&Dimension>) -> Result<Outcome, TransitionError> + Send + Sync + 'a;
+pub type Transition<'a> = dyn Fn(Option<&Dimension>) -> Result<Outcome, TransitionError> + Send + Sync + 'a;
 
 /// A store-level failure. The text is for logs; callers get a generic answer.
 #[derive(Debug, thiserror::Error)]
@@ -56,11 +58,7 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// # Errors
     /// `Rejected` when the transition refuses; `Store` when nothing was written.
-    async fn update(
-        &self,
-        id: &DimensionId,
-        transition: &Transition<'_>,
-    ) -> Result<Outcome, UpdateError>;
+    async fn update(&self, id: &DimensionId, transition: &Transition<'_>) -> Result<Outcome, UpdateError>;
 
     /// Checks that the store answers (for `/readyz`).
     ///
@@ -81,11 +79,7 @@ pub trait Store: Send + Sync + 'static {
 ///
 /// # Errors
 /// As [`Store::update`].
-pub async fn change(
-    store: &dyn Store,
-    id: &DimensionId,
-    transition: &Transition<'_>,
-) -> Result<Outcome, UpdateError> {
+pub async fn change(store: &dyn Store, id: &DimensionId, transition: &Transition<'_>) -> Result<Outcome, UpdateError> {
     let current = store.get(id).await?;
     let outcome = transition(current.as_ref())?;
     if !outcome.must_write() {
@@ -94,11 +88,29 @@ pub async fn change(
     store.update(id, transition).await
 }
 
-/// Opens the store named by `url`: `memory:`, `file:DIR` or `sqlite:PATH`.
+/// Connection settings for the database stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Pool size (postgres).
+    pub max_connections: u32,
+    /// How long a request waits for a connection before answering 503.
+    pub acquire_timeout: Duration,
+    /// The longest one SQL statement (or lock wait) may take (postgres).
+    pub statement_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { max_connections: 10, acquire_timeout: Duration::from_secs(5), statement_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// Opens the store named by `url`: `memory:`, `file:DIR`, `sqlite:PATH` or
+/// `postgres://user:password@host:port/db?sslmode=…`.
 ///
 /// # Errors
 /// `Open` with a message naming the `store` setting and what to change.
-pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     if url == "memory:" || url == "memory" {
         return Ok(Arc::new(MemoryStore::default()));
     }
@@ -108,28 +120,55 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     }
     if let Some(path) = url.strip_prefix("sqlite:") {
         let path = path.strip_prefix("//").unwrap_or(path);
-        return Ok(Arc::new(SqliteStore::open(path).await?));
+        return Ok(Arc::new(SqliteStore::open(path, options).await?));
     }
-    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        return Err(StoreError::Open(
-            "store: postgres is not available in this build yet; use sqlite:PATH or file:DIR"
-                .into(),
-        ));
+    if is_postgres(url) {
+        return Ok(Arc::new(PostgresStore::open(url, options).await?));
     }
     Err(StoreError::Open(format!(
-        "store: unknown store URL {:?}; use memory:, file:DIR or sqlite:PATH",
+        "store: unknown store URL {:?}; use memory:, file:DIR, sqlite:PATH or postgres://user:password@host:port/db",
         redact_url(url)
     )))
 }
 
-/// A store URL safe to log: any `user:password@` part is masked.
+/// Applies the schema migrations of the store at `url` (opening it does)
+/// and closes it again: `crest migrate`.
+///
+/// # Errors
+/// As [`open`].
+pub async fn migrate(url: &str, options: &StoreOptions) -> Result<&'static str, StoreError> {
+    let store = open(url, options).await?;
+    let kind = store.kind();
+    store.close().await;
+    Ok(kind)
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// A store URL safe to log: a `user:password@` part and any `password=`
+/// query parameter are masked.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+            format!("{}://***@{}", &base[..scheme], &base[at + 1..])
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => p.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
     }
+    out
 }
 
 #[cfg(test)]
@@ -138,13 +177,7 @@ mod tests {
 
     #[test]
     fn redacts_credentials() {
-        assert_eq!(
-            redact_url("postgres://u:secret@h/db"),
-            "postgres://***@h/db"
-        );
-        assert_eq!(
-            redact_url("sqlite:./data/crest.db"),
-            "sqlite:./data/crest.db"
-        );
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://***@h/db");
+        assert_eq!(redact_url("sqlite:./data/crest.db"), "sqlite:./data/crest.db");
     }
 }

@@ -3,12 +3,11 @@
 //! Every change is one `BEGIN IMMEDIATE` transaction on a single writer
 //! connection; reads use a separate read-only pool.
 
-use super::{Store, StoreError, Transition, UpdateError};
+use super::{Store, StoreError, StoreOptions, Transition, UpdateError};
 use crate::domain::{Capacity, Dimension, DimensionId, Outcome, ScalingStatus};
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, SqliteConnection};
 use std::path::Path;
@@ -64,21 +63,13 @@ fn decode(row: &SqliteRow) -> Result<Dimension, StoreError> {
     })
 }
 
-async fn fetch(
-    conn: &mut SqliteConnection,
-    id: &DimensionId,
-) -> Result<Option<Dimension>, StoreError> {
-    let row = sqlx::query(SELECT)
-        .bind(id.as_str())
-        .fetch_optional(conn)
-        .await
-        .map_err(unavailable)?;
+async fn fetch(conn: &mut SqliteConnection, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
+    let row = sqlx::query(SELECT).bind(id.as_str()).fetch_optional(conn).await.map_err(unavailable)?;
     row.as_ref().map(decode).transpose()
 }
 
 async fn write(conn: &mut SqliteConnection, d: &Dimension) -> Result<(), StoreError> {
-    let revision =
-        i64::try_from(d.revision).map_err(|_| corrupt(d.id().as_str(), "revision overflow"))?;
+    let revision = i64::try_from(d.revision).map_err(|_| corrupt(d.id().as_str(), "revision overflow"))?;
     sqlx::query(UPSERT)
         .bind(d.id().as_str())
         .bind(revision)
@@ -100,22 +91,15 @@ impl SqliteStore {
     ///
     /// # Errors
     /// `Open` naming the path and the cause.
-    pub async fn open(path: &str) -> Result<Self, StoreError> {
+    pub async fn open(path: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         if path.is_empty() {
-            return Err(StoreError::Open(
-                "store: sqlite: needs a path, e.g. sqlite:./data/crest.db".into(),
-            ));
+            return Err(StoreError::Open("store: sqlite: needs a path, e.g. sqlite:./data/crest.db".into()));
         }
-        let open_err = |e: &dyn std::fmt::Display| {
-            StoreError::Open(format!("store: cannot open sqlite:{path}: {e}"))
-        };
-        if let Some(parent) = Path::new(path)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
+        let open_err = |e: &dyn std::fmt::Display| StoreError::Open(format!("store: cannot open sqlite:{path}: {e}"));
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| open_err(&e))?;
         }
-        let options = SqliteConnectOptions::new()
+        let connect = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -124,15 +108,15 @@ impl SqliteStore {
             .foreign_keys(true);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.clone())
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect.clone())
             .await
             .map_err(|e| open_err(&e))?;
         MIGRATOR.run(&writer).await.map_err(|e| open_err(&e))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.read_only(true))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect.read_only(true))
             .await
             .map_err(|e| open_err(&e))?;
         Ok(Self { writer, reader })
@@ -146,17 +130,9 @@ impl Store for SqliteStore {
         fetch(&mut conn, id).await
     }
 
-    async fn update(
-        &self,
-        id: &DimensionId,
-        transition: &Transition<'_>,
-    ) -> Result<Outcome, UpdateError> {
+    async fn update(&self, id: &DimensionId, transition: &Transition<'_>) -> Result<Outcome, UpdateError> {
         // Dropping the transaction (error or cancellation) rolls it back.
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(unavailable)?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
         let current = fetch(&mut tx, id).await?;
         let outcome = transition(current.as_ref())?;
         if outcome.must_write() {
@@ -167,10 +143,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(unavailable)?;
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(unavailable)?;
         Ok(())
     }
 

@@ -14,32 +14,17 @@ async fn two_concurrent_gets_always_finish_the_scaling(kind: StoreKind) {
     for round in 0..ROUNDS {
         let desired = (round + 2) as f64;
         let (s, b) = app.patch("race", json!({"desiredCapacity": desired})).await;
-        assert_eq!(
-            (s, b["scalingStatus"].as_str()),
-            (200, Some("Pending")),
-            "round {round}"
-        );
+        assert_eq!((s, b["scalingStatus"].as_str()), (200, Some("Pending")), "round {round}");
         let (a, b) = tokio::join!(app.get("race"), app.get("race"));
         assert_eq!((a.0, b.0), (200, 200));
-        let mut seen = [
-            a.1["scalingStatus"].as_str().unwrap(),
-            b.1["scalingStatus"].as_str().unwrap(),
-        ];
+        let mut seen = [a.1["scalingStatus"].as_str().unwrap(), b.1["scalingStatus"].as_str().unwrap()];
         seen.sort_unstable();
-        assert_eq!(
-            seen,
-            ["InProgress", "Successful"],
-            "round {round}: {a:?} {b:?}"
-        );
+        assert_eq!(seen, ["InProgress", "Successful"], "round {round}: {a:?} {b:?}");
         let r = app.client.head(app.dim_url("race")).send().await.unwrap();
         assert_eq!(r.status(), 200);
         let (_, now) = app.get("race").await;
         assert_eq!(now["scalingStatus"], "Successful", "round {round}");
-        assert_eq!(
-            now["actualCapacity"].as_f64(),
-            Some(desired),
-            "round {round}"
-        );
+        assert_eq!(now["actualCapacity"].as_f64(), Some(desired), "round {round}");
     }
     app.stop().await;
 }
@@ -53,8 +38,7 @@ async fn thirty_two_clients_hammering_one_id(kind: StoreKind) {
         tasks.push(tokio::spawn(async move {
             for i in 0..20 {
                 let (s, b) = if i % 3 == 0 {
-                    app.patch("hot", json!({"desiredCapacity": (client * 100 + i) as f64}))
-                        .await
+                    app.patch("hot", json!({"desiredCapacity": (client * 100 + i) as f64})).await
                 } else {
                     app.get("hot").await
                 };
@@ -70,7 +54,4 @@ async fn thirty_two_clients_hammering_one_id(kind: StoreKind) {
     app.stop().await;
 }
 
-crate::store_tests!(
-    two_concurrent_gets_always_finish_the_scaling,
-    thirty_two_clients_hammering_one_id
-);
+crate::store_tests!(two_concurrent_gets_always_finish_the_scaling, thirty_two_clients_hammering_one_id);

@@ -5,288 +5,45 @@ use crate::helpers::{StoreKind, raw, spawn_app};
 const P: &str = "/v1/scalableTargetDimensions/e-1";
 
 /// (method, path, content type, body, status, substring of the message)
-type Case = (
-    &'static str,
-    &'static str,
-    Option<&'static str>,
-    &'static str,
-    u16,
-    &'static str,
-);
+type Case = (&'static str, &'static str, Option<&'static str>, &'static str, u16, &'static str);
+#[rustfmt::skip]
 const CASES: &[Case] = &[
-    (
-        "PATCH",
-        P,
-        Some("application/json"),
-        "{nope",
-        400,
-        "request body is not valid JSON",
-    ),
-    (
-        "PATCH",
-        P,
-        Some("application/json"),
-        "",
-        400,
-        "request body is empty",
-    ),
-    (
-        "PATCH",
-        P,
-        Some("application/json"),
-        "[2.0]",
-        400,
-        "must be a JSON object",
-    ),
-    (
-        "PATCH",
-        P,
-        Some("application/json"),
-        "{}",
-        400,
-        "none of the fields desiredCapacity",
-    ),
-    (
-        "PATCH",
-        P,
-        Some("application/json"),
-        r#"{"foo":1}"#,
-        400,
-        "none of the fields",
-    ),
-    (
-        "PATCH",
-        P,
-        Some("application/json"),
-        r#"{"desiredCapacity":"2"}"#,
-        400,
-        "desiredCapacity must be a number, got a string",
-    ),
-    (
-        "PATCH",
-        P,
-        Some("application/json"),
-        r#"{"desiredCapacity":-1}"#,
-        400,
-        "desiredCapacity must be a finite number >= 0, got -1",
-    ),
-    (
-        "PATCH",
-        P,
-        Some("application/json"),
-        r#"{"actualCapacity":-0.5}"#,
-        400,
-        "actualCapacity must be a finite number >= 0",
-    ),
-    (
-        "PATCH",
-        P,
-        Some("application/json"),
-        r#"{"desiredCapacity":NaN}"#,
-        400,
-        "not valid JSON",
-    ),
-    (
-        "PATCH",
-        P,
-        Some("application/json"),
-        r#"{"desiredCapacity":Infinity}"#,
-        400,
-        "not valid JSON",
-    ),
-    (
-        "PATCH",
-        P,
-        Some("application/json"),
-        r#"{"desiredCapacity":1e999}"#,
-        400,
-        "not valid JSON",
-    ),
-    (
-        "PATCH",
-        P,
-        Some("application/json"),
-        r#"{"scalingStatus":"Done"}"#,
-        400,
-        "scalingStatus must be one of Pending, InProgress, Successful, Failed",
-    ),
-    (
-        "PATCH",
-        P,
-        Some("application/json"),
-        r#"{"scalingStatus":null}"#,
-        400,
-        "scalingStatus must be a string",
-    ),
-    (
-        "PATCH",
-        P,
-        Some("application/json"),
-        r#"{"failureReason":7}"#,
-        400,
-        "failureReason must be a string",
-    ),
-    (
-        "PATCH",
-        P,
-        Some("text/plain"),
-        r#"{"desiredCapacity":2}"#,
-        415,
-        "Content-Type: application/json",
-    ),
-    (
-        "PATCH",
-        P,
-        Some("application/xml"),
-        "<d>2</d>",
-        415,
-        "Content-Type \\\"application/xml\\\" is not supported",
-    ),
-    (
-        "PATCH",
-        P,
-        Some("multipart/form-data; boundary=x"),
-        "--x--",
-        415,
-        "Content-Type: application/json",
-    ),
-    (
-        "PATCH",
-        P,
-        Some("application/x-www-form-urlencoded"),
-        "desiredCapacity=2",
-        400,
-        "not valid JSON",
-    ),
-    (
-        "DELETE",
-        P,
-        None,
-        "",
-        405,
-        "method DELETE is not allowed here; use GET, HEAD, PATCH",
-    ),
-    (
-        "POST",
-        P,
-        Some("application/json"),
-        "{}",
-        405,
-        "method POST is not allowed",
-    ),
-    (
-        "PUT",
-        P,
-        Some("application/json"),
-        "{}",
-        405,
-        "method PUT is not allowed",
-    ),
-    (
-        "GET",
-        "/v1/scalableTargetDimensions/..",
-        None,
-        "",
-        400,
-        "must not be '.' or '..'",
-    ),
-    (
-        "GET",
-        "/v1/scalableTargetDimensions/%2e%2E",
-        None,
-        "",
-        400,
-        "must not be '.' or '..'",
-    ),
-    (
-        "GET",
-        "/v1/scalableTargetDimensions/.",
-        None,
-        "",
-        400,
-        "must not be '.' or '..'",
-    ),
-    (
-        "GET",
-        "/v1/scalableTargetDimensions/..%2Fetc%2Fpasswd",
-        None,
-        "",
-        400,
-        "must not contain '/'",
-    ),
-    (
-        "GET",
-        "/v1/scalableTargetDimensions/a%5Cb",
-        None,
-        "",
-        400,
-        "must not contain '/' or '\\\\'",
-    ),
-    (
-        "GET",
-        "/v1/scalableTargetDimensions/a%0AInjected",
-        None,
-        "",
-        400,
-        "control characters",
-    ),
-    (
-        "GET",
-        "/v1/scalableTargetDimensions/a%00b",
-        None,
-        "",
-        400,
-        "control characters",
-    ),
-    (
-        "GET",
-        "/v1/scalableTargetDimensions/%FF%FE",
-        None,
-        "",
-        400,
-        "invalid id in the path",
-    ),
-    (
-        "GET",
-        "/v1/scalableTargetDimensions/",
-        None,
-        "",
-        404,
-        "no route for",
-    ),
-    (
-        "GET",
-        "/v1/scalableTargetDimensions/a/b",
-        None,
-        "",
-        404,
-        "no route for",
-    ),
-    (
-        "GET",
-        "/v1/scalableTargetDimensions",
-        None,
-        "",
-        404,
-        "the API is /v1/scalableTargetDimensions/{id}",
-    ),
+    ("PATCH", P, Some("application/json"), "{nope", 400, "request body is not valid JSON"),
+    ("PATCH", P, Some("application/json"), "", 400, "request body is empty"),
+    ("PATCH", P, Some("application/json"), "[2.0]", 400, "must be a JSON object"),
+    ("PATCH", P, Some("application/json"), "{}", 400, "none of the fields desiredCapacity"),
+    ("PATCH", P, Some("application/json"), r#"{"foo":1}"#, 400, "none of the fields"),
+    ("PATCH", P, Some("application/json"), r#"{"desiredCapacity":"2"}"#, 400, "desiredCapacity must be a number, got a string"),
+    ("PATCH", P, Some("application/json"), r#"{"desiredCapacity":-1}"#, 400, "desiredCapacity must be a finite number >= 0, got -1"),
+    ("PATCH", P, Some("application/json"), r#"{"actualCapacity":-0.5}"#, 400, "actualCapacity must be a finite number >= 0"),
+    ("PATCH", P, Some("application/json"), r#"{"desiredCapacity":NaN}"#, 400, "not valid JSON"),
+    ("PATCH", P, Some("application/json"), r#"{"desiredCapacity":Infinity}"#, 400, "not valid JSON"),
+    ("PATCH", P, Some("application/json"), r#"{"desiredCapacity":1e999}"#, 400, "not valid JSON"),
+    ("PATCH", P, Some("application/json"), r#"{"scalingStatus":"Done"}"#, 400, "scalingStatus must be one of Pending, InProgress, Successful, Failed"),
+    ("PATCH", P, Some("application/json"), r#"{"scalingStatus":null}"#, 400, "scalingStatus must be a string"),
+    ("PATCH", P, Some("application/json"), r#"{"failureReason":7}"#, 400, "failureReason must be a string"),
+    ("PATCH", P, Some("application/json"), r#"{"scalingStatus":"Failed","failureReason":"a\u0000b"}"#, 400, "must not contain NUL"),
+    ("PATCH", P, Some("text/plain"), r#"{"desiredCapacity":2}"#, 415, "Content-Type: application/json"),
+    ("PATCH", P, Some("application/xml"), "<d>2</d>", 415, "Content-Type \\\"application/xml\\\" is not supported"),
+    ("PATCH", P, Some("multipart/form-data; boundary=x"), "--x--", 415, "Content-Type: application/json"),
+    ("PATCH", P, Some("application/x-www-form-urlencoded"), "desiredCapacity=2", 400, "not valid JSON"),
+    ("DELETE", P, None, "", 405, "method DELETE is not allowed here; use GET, HEAD, PATCH"),
+    ("POST", P, Some("application/json"), "{}", 405, "method POST is not allowed"),
+    ("PUT", P, Some("application/json"), "{}", 405, "method PUT is not allowed"),
+    ("GET", "/v1/scalableTargetDimensions/..", None, "", 400, "must not be '.' or '..'"),
+    ("GET", "/v1/scalableTargetDimensions/%2e%2E", None, "", 400, "must not be '.' or '..'"),
+    ("GET", "/v1/scalableTargetDimensions/.", None, "", 400, "must not be '.' or '..'"),
+    ("GET", "/v1/scalableTargetDimensions/..%2Fetc%2Fpasswd", None, "", 400, "must not contain '/'"),
+    ("GET", "/v1/scalableTargetDimensions/a%5Cb", None, "", 400, "must not contain '/' or '\\\\'"),
+    ("GET", "/v1/scalableTargetDimensions/a%0AInjected", None, "", 400, "control characters"),
+    ("GET", "/v1/scalableTargetDimensions/a%00b", None, "", 400, "control characters"),
+    ("GET", "/v1/scalableTargetDimensions/%FF%FE", None, "", 400, "invalid id in the path"),
+    ("GET", "/v1/scalableTargetDimensions/", None, "", 404, "no route for"),
+    ("GET", "/v1/scalableTargetDimensions/a/b", None, "", 404, "no route for"),
+    ("GET", "/v1/scalableTargetDimensions", None, "", 404, "the API is /v1/scalableTargetDimensions/{id}"),
     ("GET", "/nowhere", None, "", 404, "no route for"),
-    (
-        "POST",
-        "/healthz",
-        None,
-        "",
-        405,
-        "method POST is not allowed here; use GET, HEAD",
-    ),
-    (
-        "DELETE",
-        "/readyz",
-        None,
-        "",
-        405,
-        "method DELETE is not allowed here; use GET, HEAD",
-    ),
+    ("POST", "/healthz", None, "", 405, "method POST is not allowed here; use GET, HEAD"),
+    ("DELETE", "/readyz", None, "", 405, "method DELETE is not allowed here; use GET, HEAD"),
 ];
 
 async fn every_error_is_json_with_a_precise_message(kind: StoreKind) {
@@ -298,34 +55,18 @@ async fn every_error_is_json_with_a_precise_message(kind: StoreKind) {
         }
         let (got, headers, text) = raw(app.addr, &head, body).await;
         assert_eq!(got, *status, "{method} {path} {body}: {text}");
-        assert!(
-            headers.contains("content-type: application/json"),
-            "{method} {path}: {headers}"
-        );
-        let json: serde_json::Value =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
-        let message = json["message"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no message in {text}"));
-        assert!(
-            text.contains(want),
-            "{method} {path} {body}: {message:?} lacks {want:?}"
-        );
+        assert!(headers.contains("content-type: application/json"), "{method} {path}: {headers}");
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let message = json["message"].as_str().unwrap_or_else(|| panic!("no message in {text}"));
+        assert!(text.contains(want), "{method} {path} {body}: {message:?} lacks {want:?}");
         if *status == 405 {
-            let allow = if path.starts_with("/v1/") {
-                "allow: get, head, patch"
-            } else {
-                "allow: get, head"
-            };
+            let allow = if path.starts_with("/v1/") { "allow: get, head, patch" } else { "allow: get, head" };
             assert!(headers.contains(allow), "{headers}");
         }
     }
     // Nothing above created or changed the dimension.
     let (_, b) = app.get("e-1").await;
-    assert_eq!(
-        (b["scalingStatus"].as_str(), b["desiredCapacity"].as_f64()),
-        (Some("Successful"), Some(1.0))
-    );
+    assert_eq!((b["scalingStatus"].as_str(), b["desiredCapacity"].as_f64()), (Some("Successful"), Some(1.0)));
     app.stop().await;
 }
 
@@ -336,48 +77,29 @@ async fn id_length_limit(kind: StoreKind) {
     assert_eq!(app.get(&ok).await.0, 200);
     let (s, b) = app.get(&"x".repeat(256)).await;
     assert_eq!(s, 400);
-    assert!(
-        b["message"]
-            .as_str()
-            .unwrap()
-            .contains("256 bytes long; the limit is 255"),
-        "{b}"
-    );
+    assert!(b["message"].as_str().unwrap().contains("256 bytes long; the limit is 255"), "{b}");
     // Percent-encoded spaces and unicode are fine, and the id comes back decoded.
     let (s, b) = app.get("my%20service%C3%A9").await;
-    assert_eq!(
-        (s, b["scalableTargetDimensionId"].as_str()),
-        (200, Some("my serviceé"))
-    );
+    assert_eq!((s, b["scalableTargetDimensionId"].as_str()), (200, Some("my serviceé")));
     app.stop().await;
 }
 
 /// Accepted content types: JSON with parameters, none at all, +json.
 async fn accepted_content_types(kind: StoreKind) {
     let app = spawn_app(kind, |_| {}).await;
-    for (i, ctype) in [
-        Some("application/json; charset=utf-8"),
-        Some("Application/JSON"),
-        None,
-        Some("application/merge-patch+json"),
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, ctype) in
+        [Some("application/json; charset=utf-8"), Some("Application/JSON"), None, Some("application/merge-patch+json")]
+            .into_iter()
+            .enumerate()
     {
         let mut head = format!("PATCH {P} HTTP/1.1");
         if let Some(c) = ctype {
             head.push_str(&format!("\r\nContent-Type: {c}"));
         }
-        let body = format!(
-            r#"{{"desiredCapacity": {}.0, "unknownField": true}}"#,
-            i + 2
-        );
+        let body = format!(r#"{{"desiredCapacity": {}.0, "unknownField": true}}"#, i + 2);
         let (status, _, text) = raw(app.addr, &head, &body).await;
         assert_eq!(status, 200, "{ctype:?}: {text}");
-        assert!(
-            text.contains(&format!(r#""desiredCapacity":{}.0"#, i + 2)),
-            "{text}"
-        );
+        assert!(text.contains(&format!(r#""desiredCapacity":{}.0"#, i + 2)), "{text}");
     }
     app.stop().await;
 }
@@ -397,13 +119,7 @@ async fn body_limit(kind: StoreKind) {
         .unwrap();
     assert_eq!(r.status(), 413);
     let b: serde_json::Value = r.json().await.unwrap();
-    assert!(
-        b["message"]
-            .as_str()
-            .unwrap()
-            .contains("larger than 65536 bytes"),
-        "{b}"
-    );
+    assert!(b["message"].as_str().unwrap().contains("larger than 65536 bytes"), "{b}");
     let small = format!(r#"{{"desiredCapacity": 2.0}}{}"#, " ".repeat(60 * 1024));
     let r = app
         .client
@@ -417,9 +133,4 @@ async fn body_limit(kind: StoreKind) {
     app.stop().await;
 }
 
-crate::store_tests!(
-    every_error_is_json_with_a_precise_message,
-    id_length_limit,
-    accepted_content_types,
-    body_limit
-);
+crate::store_tests!(every_error_is_json_with_a_precise_message, id_length_limit, accepted_content_types, body_limit);

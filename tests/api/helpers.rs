@@ -38,11 +38,7 @@ pub struct TestApp {
 
 /// A config for tests: port 0 and the store of `kind` in `dir`.
 pub fn test_config(kind: StoreKind, dir: &std::path::Path) -> Config {
-    Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        store: StoreUrl::new(kind.url(dir)),
-        ..Config::default()
-    }
+    Config { listen: "127.0.0.1:0".parse().unwrap(), store: StoreUrl::new(kind.url(dir)), ..Config::default() }
 }
 
 pub async fn spawn_app(kind: StoreKind, tweak: impl FnOnce(&mut Config)) -> TestApp {
@@ -58,17 +54,8 @@ pub async fn spawn_with(config: Config, dir: TempDir) -> TestApp {
     let addr = app.local_addr().unwrap();
     let token = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(token.clone()));
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()
-        .unwrap();
-    TestApp {
-        addr,
-        client,
-        dir,
-        token,
-        handle,
-    }
+    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+    TestApp { addr, client, dir, token, handle }
 }
 
 impl TestApp {
@@ -87,13 +74,7 @@ impl TestApp {
     }
 
     pub async fn patch(&self, id: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-        let r = self
-            .client
-            .patch(self.dim_url(id))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = self.client.patch(self.dim_url(id)).json(&body).send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap())
     }
@@ -110,20 +91,13 @@ impl TestApp {
 /// over a fresh connection; returns the status and the body as text.
 pub async fn raw(addr: SocketAddr, head: &str, body: &str) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "{head}\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
+    let req = format!("{head}\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}", body.len());
     s.write_all(req.as_bytes()).await.unwrap();
     let mut out = Vec::new();
     s.read_to_end(&mut out).await.unwrap();
     let text = String::from_utf8_lossy(&out).into_owned();
     let (headers, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = headers
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let status = headers.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     (status, headers.to_ascii_lowercase(), body.to_owned())
 }
 

@@ -16,18 +16,8 @@ struct Proc {
 
 fn start(args: &[&str], env: &[(&str, &str)]) -> Proc {
     let mut cmd = Command::new(BIN);
-    cmd.arg("serve")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for key in [
-        "CREST_CONFIG",
-        "CREST_LISTEN",
-        "CREST_STORE",
-        "CREST_MODE",
-        "CREST_LOG_FORMAT",
-        "CREST_STRICT",
-    ] {
+    cmd.arg("serve").args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+    for key in ["CREST_CONFIG", "CREST_LISTEN", "CREST_STORE", "CREST_MODE", "CREST_LOG_FORMAT", "CREST_STRICT"] {
         cmd.env_remove(key);
     }
     cmd.envs(env.iter().copied());
@@ -64,18 +54,14 @@ impl Proc {
     }
 
     fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        let ok = Command::new("kill").args([sig, &self.child.id().to_string()]).status().unwrap();
         assert!(ok.success());
     }
 
     /// The bound address from the "crest ready" JSON log line.
     fn ready_addr(&self) -> String {
         let line = self.wait_for("crest ready");
-        let v: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
         v["listen"].as_str().unwrap().to_owned()
     }
 }
@@ -91,45 +77,19 @@ impl Drop for Proc {
 fn two_processes_cannot_share_a_file_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("file:{}", dir.path().display());
-    let first = start(
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            &store,
-            "--log-format",
-            "json",
-        ],
-        &[],
-    );
+    let first = start(&["--listen", "127.0.0.1:0", "--store", &store, "--log-format", "json"], &[]);
     first.ready_addr();
     let second = start(&["--listen", "127.0.0.1:0", "--store", &store], &[]);
     let (code, err) = second.finish();
     assert_eq!(code, Some(1), "{err}");
-    assert!(
-        err.contains("is already used by another crest process"),
-        "{err}"
-    );
-    assert!(
-        err.contains(&format!("(pid {})", first.child.id())),
-        "{err}"
-    );
+    assert!(err.contains("is already used by another crest process"), "{err}");
+    assert!(err.contains(&format!("(pid {})", first.child.id())), "{err}");
     // After the first stops (SIGTERM), the directory is free again.
     first.signal("-TERM");
     let (code, err) = first.finish();
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("crest stopped"), "{err}");
-    let third = start(
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            &store,
-            "--log-format",
-            "json",
-        ],
-        &[],
-    );
+    let third = start(&["--listen", "127.0.0.1:0", "--store", &store, "--log-format", "json"], &[]);
     third.ready_addr();
 }
 
@@ -138,29 +98,17 @@ fn two_processes_cannot_share_a_file_store() {
 fn environment_sits_between_flags_and_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("crest.toml");
-    std::fs::write(
-        &file,
-        "mode = \"demo\"\nstrict = true\nstore = \"memory:\"\nlisten = \"127.0.0.1:0\"\n",
-    )
-    .unwrap();
+    std::fs::write(&file, "mode = \"demo\"\nstrict = true\nstore = \"memory:\"\nlisten = \"127.0.0.1:0\"\n").unwrap();
     let file = file.display().to_string();
-    let env = [
-        ("CREST_CONFIG", file.as_str()),
-        ("CREST_MODE", "production"),
-        ("CREST_LOG_FORMAT", "json"),
-    ];
+    let env = [("CREST_CONFIG", file.as_str()), ("CREST_MODE", "production"), ("CREST_LOG_FORMAT", "json")];
     let p = start(&[], &env);
     let line = p.wait_for("crest ready");
-    assert!(
-        line.contains(r#""mode":"Production""#) && line.contains(r#""strict":true"#),
-        "{line}"
-    );
+    assert!(line.contains(r#""mode":"Production""#) && line.contains(r#""strict":true"#), "{line}");
     drop(p);
     let p = start(&["--mode", "demo", "--strict=false"], &env);
     let line = p.wait_for("crest ready");
     assert!(
-        line.contains(r#""mode":"Demo { simulate_failure: false }""#)
-            && line.contains(r#""strict":false"#),
+        line.contains(r#""mode":"Demo { simulate_failure: false }""#) && line.contains(r#""strict":false"#),
         "{line}"
     );
 }
@@ -169,22 +117,10 @@ fn environment_sits_between_flags_and_the_file() {
 fn bad_config_fails_at_start_naming_the_key() {
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
     let cases: &[Case] = &[
-        (
-            &[],
-            &[("CREST_MODE", "fast")],
-            "config key mode (--mode, CREST_MODE)",
-        ),
-        (
-            &["--listen", "localhost"],
-            &[],
-            "config key listen (--listen, CREST_LISTEN)",
-        ),
+        (&[], &[("CREST_MODE", "fast")], "config key mode (--mode, CREST_MODE)"),
+        (&["--listen", "localhost"], &[], "config key listen (--listen, CREST_LISTEN)"),
         (&["--store", "redis://x"], &[], "store: unknown store URL"),
-        (
-            &["--config", "/nonexistent/crest.toml"],
-            &[],
-            "config file /nonexistent/crest.toml",
-        ),
+        (&["--config", "/nonexistent/crest.toml"], &[], "config file /nonexistent/crest.toml"),
     ];
     for (args, env, want) in cases {
         let (code, err) = start(args, env).finish();
@@ -196,19 +132,8 @@ fn bad_config_fails_at_start_naming_the_key() {
 /// A newline in a user string cannot forge a log line.
 #[test]
 fn user_strings_cannot_inject_log_lines() {
-    let p = start(
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            "memory:",
-            "--mode",
-            "production",
-            "--log-format",
-            "json",
-        ],
-        &[],
-    );
+    let p =
+        start(&["--listen", "127.0.0.1:0", "--store", "memory:", "--mode", "production", "--log-format", "json"], &[]);
     let addr = p.ready_addr();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -220,10 +145,7 @@ fn user_strings_cannot_inject_log_lines() {
     });
     let line = p.wait_for("dimension changed");
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert!(
-        v["changes"].as_str().unwrap().contains(r#"\nINJECTED"#),
-        "{line}"
-    );
+    assert!(v["changes"].as_str().unwrap().contains(r#"\nINJECTED"#), "{line}");
     p.signal("-TERM");
     let (_, rest) = p.finish();
     assert!(!rest.lines().any(|l| l.starts_with("INJECTED")), "{rest}");
@@ -232,26 +154,9 @@ fn user_strings_cannot_inject_log_lines() {
 /// The text format escapes too.
 #[test]
 fn text_logs_escape_user_strings() {
-    let p = start(
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            "memory:",
-            "--mode",
-            "production",
-        ],
-        &[],
-    );
+    let p = start(&["--listen", "127.0.0.1:0", "--store", "memory:", "--mode", "production"], &[]);
     let line = p.wait_for("crest ready");
-    let addr = line
-        .split("listen=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let addr = line.split("listen=").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let url = format!("http://{addr}/v1/scalableTargetDimensions/x");
@@ -260,10 +165,7 @@ fn text_logs_escape_user_strings() {
         assert_eq!(r.status(), 200);
     });
     let changed = p.wait_for("dimension changed");
-    assert!(
-        changed.contains(r#"failureReason: null -> "bad\nINJECTED fake line""#),
-        "{changed}"
-    );
+    assert!(changed.contains(r#"failureReason: null -> "bad\nINJECTED fake line""#), "{changed}");
     p.signal("-TERM");
     let (_, rest) = p.finish();
     assert!(!rest.lines().any(|l| l.starts_with("INJECTED")), "{rest}");

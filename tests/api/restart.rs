@@ -15,15 +15,9 @@ async fn restart_keeps_state(kind: StoreKind) {
 
     let app = spawn_with(config, dir).await;
     let (_, b) = app.get("kept").await;
-    assert_eq!(
-        (b["scalingStatus"].as_str(), b["actualCapacity"].as_f64()),
-        (Some("Successful"), Some(5.0))
-    );
+    assert_eq!((b["scalingStatus"].as_str(), b["actualCapacity"].as_f64()), (Some("Successful"), Some(5.0)));
     let (_, b) = app.get("other").await;
-    assert_eq!(
-        (b["scalingStatus"].as_str(), b["desiredCapacity"].as_f64()),
-        (Some("InProgress"), Some(0.5))
-    );
+    assert_eq!((b["scalingStatus"].as_str(), b["desiredCapacity"].as_f64()), (Some("InProgress"), Some(0.5)));
     app.stop().await;
 }
 

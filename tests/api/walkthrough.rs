@@ -28,21 +28,12 @@ async fn seed_walkthrough(kind: StoreKind) {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/json");
     let text = r.text().await.unwrap();
-    assert!(
-        text.contains(r#""desiredCapacity":2.0"#) && text.contains(r#""actualCapacity":1.0"#),
-        "{text}"
-    );
+    assert!(text.contains(r#""desiredCapacity":2.0"#) && text.contains(r#""actualCapacity":1.0"#), "{text}");
     assert!(text.contains(r#""scalingStatus":"Pending""#), "{text}");
     let (_, b) = app.get(ID).await;
-    assert_eq!(
-        (b["scalingStatus"].as_str(), b["actualCapacity"].as_f64()),
-        (Some("InProgress"), Some(1.0))
-    );
+    assert_eq!((b["scalingStatus"].as_str(), b["actualCapacity"].as_f64()), (Some("InProgress"), Some(1.0)));
     let (_, b) = app.get(ID).await;
-    assert_eq!(
-        (b["scalingStatus"].as_str(), b["actualCapacity"].as_f64()),
-        (Some("Successful"), Some(2.0))
-    );
+    assert_eq!((b["scalingStatus"].as_str(), b["actualCapacity"].as_f64()), (Some("Successful"), Some(2.0)));
     assert!(b.get("failureReason").is_none());
     // Same desired again: nothing changes.
     let (_, b) = app.patch(ID, json!({"desiredCapacity": 2})).await;
@@ -51,24 +42,14 @@ async fn seed_walkthrough(kind: StoreKind) {
 }
 
 async fn demo_failure_simulation(kind: StoreKind) {
-    let app = spawn_app(kind, |c| {
-        c.mode = Mode::Demo {
-            simulate_failure: true,
-        }
-    })
-    .await;
+    let app = spawn_app(kind, |c| c.mode = Mode::Demo { simulate_failure: true }).await;
     app.patch(ID, json!({"desiredCapacity": 4.0})).await;
     let (_, b) = app.get(ID).await;
     assert_eq!(b["scalingStatus"], "InProgress");
     for _ in 0..2 {
         let (_, b) = app.get(ID).await;
         assert_eq!(b["scalingStatus"], "Failed");
-        assert!(
-            b["failureReason"]
-                .as_str()
-                .is_some_and(|r| r.contains("simulated")),
-            "{b}"
-        );
+        assert!(b["failureReason"].as_str().is_some_and(|r| r.contains("simulated")), "{b}");
         assert_eq!(b["actualCapacity"], 1.0);
     }
     // A new desired capacity starts over and drops the reason.
@@ -80,54 +61,21 @@ async fn demo_failure_simulation(kind: StoreKind) {
 
 async fn production_mode(kind: StoreKind) {
     let app = spawn_app(kind, |c| c.mode = Mode::Production).await;
-    let (_, b) = app
-        .patch(
-            ID,
-            json!({"desiredCapacity": 3.0, "scalingStatus": "Successful"}),
-        )
-        .await;
-    assert_eq!(
-        b["scalingStatus"], "Pending",
-        "a new desired forces Pending whatever the body says"
-    );
+    let (_, b) = app.patch(ID, json!({"desiredCapacity": 3.0, "scalingStatus": "Successful"})).await;
+    assert_eq!(b["scalingStatus"], "Pending", "a new desired forces Pending whatever the body says");
     for _ in 0..3 {
         let (_, b) = app.get(ID).await;
-        assert_eq!(
-            (b["scalingStatus"].as_str(), b["actualCapacity"].as_f64()),
-            (Some("Pending"), Some(1.0))
-        );
+        assert_eq!((b["scalingStatus"].as_str(), b["actualCapacity"].as_f64()), (Some("Pending"), Some(1.0)));
     }
     let (_, b) = app.patch(ID, json!({"scalingStatus": "InProgress"})).await;
     assert_eq!(b["scalingStatus"], "InProgress");
     let (s, b) = app.patch(ID, json!({"failureReason": "no quota"})).await;
     assert_eq!(s, 400, "{b}");
-    assert!(
-        b["message"]
-            .as_str()
-            .unwrap()
-            .contains("failureReason is only kept with scalingStatus Failed"),
-        "{b}"
-    );
-    let (_, b) = app
-        .patch(
-            ID,
-            json!({"scalingStatus": "Failed", "failureReason": "no quota"}),
-        )
-        .await;
-    assert_eq!(
-        (b["scalingStatus"].as_str(), b["failureReason"].as_str()),
-        (Some("Failed"), Some("no quota"))
-    );
-    let (_, b) = app
-        .patch(
-            ID,
-            json!({"actualCapacity": 3.0, "scalingStatus": "Successful"}),
-        )
-        .await;
-    assert_eq!(
-        (b["scalingStatus"].as_str(), b["actualCapacity"].as_f64()),
-        (Some("Successful"), Some(3.0))
-    );
+    assert!(b["message"].as_str().unwrap().contains("failureReason is only kept with scalingStatus Failed"), "{b}");
+    let (_, b) = app.patch(ID, json!({"scalingStatus": "Failed", "failureReason": "no quota"})).await;
+    assert_eq!((b["scalingStatus"].as_str(), b["failureReason"].as_str()), (Some("Failed"), Some("no quota")));
+    let (_, b) = app.patch(ID, json!({"actualCapacity": 3.0, "scalingStatus": "Successful"})).await;
+    assert_eq!((b["scalingStatus"].as_str(), b["actualCapacity"].as_f64()), (Some("Successful"), Some(3.0)));
     assert!(b.get("failureReason").is_none(), "{b}");
     let (_, b) = app.get(ID).await;
     assert_eq!(b["scalingStatus"], "Successful");
@@ -143,21 +91,12 @@ async fn strict_mode(kind: StoreKind) {
         c.defaults.actual_capacity = Capacity::new(5.0).unwrap();
     })
     .await;
-    for (status, body) in [
-        app.get("unknown").await,
-        app.patch("unknown", json!({"desiredCapacity": 1})).await,
-    ] {
+    for (status, body) in [app.get("unknown").await, app.patch("unknown", json!({"desiredCapacity": 1})).await] {
         assert_eq!(status, 404);
-        assert!(
-            body["message"].as_str().unwrap().contains("strict mode"),
-            "{body}"
-        );
+        assert!(body["message"].as_str().unwrap().contains("strict mode"), "{body}");
     }
     let (s, b) = app.get("known").await;
-    assert_eq!(
-        (s, b["version"].as_str(), b["desiredCapacity"].as_f64()),
-        (200, Some("v7"), Some(5.0))
-    );
+    assert_eq!((s, b["version"].as_str(), b["desiredCapacity"].as_f64()), (200, Some("v7"), Some(5.0)));
     // Still unknown afterwards: a 404 created nothing.
     assert_eq!(app.get("unknown").await.0, 404);
     app.stop().await;
@@ -173,10 +112,7 @@ async fn head_does_not_change_state(kind: StoreKind) {
         assert_eq!(r.headers()["content-type"], "application/json");
     }
     let (_, b) = app.get(ID).await;
-    assert_eq!(
-        b["scalingStatus"], "InProgress",
-        "HEADs did not advance Pending"
-    );
+    assert_eq!(b["scalingStatus"], "InProgress", "HEADs did not advance Pending");
     app.stop().await;
 }
 

@@ -1,0 +1,164 @@
+//! `postgres://…` — several crest replicas on one PostgreSQL. Each change is
+//! one transaction: `SELECT … FOR UPDATE` on the row, the pure transition,
+//! then the write; a missing row is inserted with `ON CONFLICT DO NOTHING`
+//! and the transaction retried if another replica created it first.
+//! Migrations from `migrations/postgres/` run under sqlx's advisory lock.
+//! Database trouble becomes `StoreError::Unavailable` within the acquire or
+//! statement timeout, and the pool reconnects by itself.
+
+use super::{Store, StoreError, StoreOptions, Transition, UpdateError};
+use crate::domain::{Capacity, Dimension, DimensionId, Outcome, ScalingStatus};
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, Row};
+use std::str::FromStr;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+const SELECT: &str = "SELECT id, revision, version, resource_name, dimension_name, desired_capacity, \
+                      actual_capacity, scaling_status, failure_reason FROM dimensions WHERE id = $1";
+
+const INSERT: &str = "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, \
+    desired_capacity, actual_capacity, scaling_status, failure_reason) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING";
+
+const UPDATE: &str = "UPDATE dimensions SET revision = $2, version = $3, resource_name = $4, \
+    dimension_name = $5, desired_capacity = $6, actual_capacity = $7, scaling_status = $8, \
+    failure_reason = $9, updated_at = now() WHERE id = $1";
+
+/// How often a change is retried when another replica created the row first.
+const CREATE_RACE_RETRIES: usize = 3;
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    // sqlx errors carry no password (the URL is parsed into options first).
+    StoreError::Unavailable(format!("postgres: {e}"))
+}
+
+fn corrupt(id: &str, what: &str) -> StoreError {
+    StoreError::Corrupt(format!("postgres row {id:?}: {what}"))
+}
+
+fn decode(row: &PgRow) -> Result<Dimension, StoreError> {
+    let raw_id: String = row.try_get("id").map_err(unavailable)?;
+    let id = DimensionId::parse(&raw_id).map_err(|e| corrupt(&raw_id, &e.to_string()))?;
+    let capacity = |col: &str| -> Result<Capacity, StoreError> {
+        let v: f64 = row.try_get(col).map_err(unavailable)?;
+        Capacity::new(v).map_err(|v| corrupt(&raw_id, &format!("{col} is {v}")))
+    };
+    let status: String = row.try_get("scaling_status").map_err(unavailable)?;
+    let revision: i64 = row.try_get("revision").map_err(unavailable)?;
+    Ok(Dimension {
+        scalable_target_dimension_id: id,
+        version: row.try_get("version").map_err(unavailable)?,
+        resource_name: row.try_get("resource_name").map_err(unavailable)?,
+        dimension_name: row.try_get("dimension_name").map_err(unavailable)?,
+        desired_capacity: capacity("desired_capacity")?,
+        actual_capacity: capacity("actual_capacity")?,
+        scaling_status: ScalingStatus::parse(&status)
+            .ok_or_else(|| corrupt(&raw_id, &format!("scaling_status is {status:?}")))?,
+        failure_reason: row.try_get("failure_reason").map_err(unavailable)?,
+        revision: u64::try_from(revision).map_err(|_| corrupt(&raw_id, "negative revision"))?,
+    })
+}
+
+/// Writes `d`; returns false when the row was to be created but exists.
+async fn write(conn: &mut PgConnection, d: &Dimension, create: bool) -> Result<bool, StoreError> {
+    let revision = i64::try_from(d.revision).map_err(|_| corrupt(d.id().as_str(), "revision overflow"))?;
+    let query = sqlx::query(if create { INSERT } else { UPDATE })
+        .bind(d.id().as_str())
+        .bind(revision)
+        .bind(&d.version)
+        .bind(&d.resource_name)
+        .bind(&d.dimension_name)
+        .bind(d.desired_capacity.get())
+        .bind(d.actual_capacity.get())
+        .bind(d.scaling_status.as_str())
+        .bind(d.failure_reason.as_deref());
+    let done = query.execute(conn).await.map_err(unavailable)?;
+    Ok(done.rows_affected() == 1)
+}
+
+impl PostgresStore {
+    /// Connects (TLS as `sslmode` says) and applies the migrations.
+    ///
+    /// # Errors
+    /// `Open` with the cause; the URL in the message has no password.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let shown = super::redact_url(url);
+        let open_err = |e: &dyn std::fmt::Display| StoreError::Open(format!("store: cannot open {shown}: {e}"));
+        let pool = Self::connect(url, options).map_err(|e| open_err(&e))?;
+        MIGRATOR.run(&pool).await.map_err(|e| open_err(&e))?;
+        Ok(Self { pool })
+    }
+
+    /// A lazy pool: connections are made on demand and re-made after an outage.
+    fn connect(url: &str, options: &StoreOptions) -> Result<PgPool, sqlx::Error> {
+        let statement_ms = options.statement_timeout.as_millis().to_string();
+        let connect = PgConnectOptions::from_str(url)?.application_name("crest").options([
+            ("statement_timeout", statement_ms.as_str()),
+            ("lock_timeout", statement_ms.as_str()),
+            ("idle_in_transaction_session_timeout", "60000"),
+        ]);
+        Ok(PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .min_connections(0)
+            .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire(true)
+            .connect_lazy_with(connect))
+    }
+
+    async fn try_update(&self, id: &DimensionId, transition: &Transition<'_>) -> Result<Option<Outcome>, UpdateError> {
+        // Dropping the transaction (error or cancellation) rolls it back.
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let row = sqlx::query(&format!("{SELECT} FOR UPDATE"))
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let current = row.as_ref().map(decode).transpose()?;
+        let outcome = transition(current.as_ref())?;
+        if outcome.must_write() {
+            if !write(&mut tx, &outcome.dimension, current.is_none()).await? {
+                return Ok(None);
+            }
+            tx.commit().await.map_err(unavailable)?;
+        }
+        Ok(Some(outcome))
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn get(&self, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
+        let row = sqlx::query(SELECT).bind(id.as_str()).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    async fn update(&self, id: &DimensionId, transition: &Transition<'_>) -> Result<Outcome, UpdateError> {
+        for _ in 0..CREATE_RACE_RETRIES {
+            if let Some(outcome) = self.try_update(id, transition).await? {
+                return Ok(outcome);
+            }
+            // Another replica created the row between our SELECT and INSERT:
+            // run again, now locking the row it created.
+        }
+        Err(StoreError::Unavailable(format!("postgres: {id:?} kept changing under concurrent creation")).into())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+}
