@@ -16,6 +16,8 @@ pub enum StoreKind {
     Memory,
     File,
     Sqlite,
+    /// A fresh database on TEST_DATABASE_URL (see tests/support/pg.rs).
+    Postgres,
 }
 
 impl StoreKind {
@@ -24,6 +26,7 @@ impl StoreKind {
             Self::Memory => "memory:".into(),
             Self::File => format!("file:{}", dir.join("state").display()),
             Self::Sqlite => format!("sqlite:{}", dir.join("crest.db").display()),
+            Self::Postgres => panic!("a postgres URL comes from TestDb::create"),
         }
     }
 }
@@ -32,6 +35,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub dir: TempDir,
+    /// Dropped (with its database) after the server stops.
+    pub db: Option<crate::pg::TestDb>,
     token: CancellationToken,
     handle: JoinHandle<anyhow::Result<()>>,
 }
@@ -43,6 +48,14 @@ pub fn test_config(kind: StoreKind, dir: &std::path::Path) -> Config {
 
 pub async fn spawn_app(kind: StoreKind, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
+    if kind == StoreKind::Postgres {
+        let db = crate::pg::TestDb::create().await;
+        let mut config = Config { store: StoreUrl::new(db.url.clone()), ..test_config(StoreKind::Memory, dir.path()) };
+        tweak(&mut config);
+        let mut app = spawn_with(config, dir).await;
+        app.db = Some(db);
+        return app;
+    }
     let mut config = test_config(kind, dir.path());
     tweak(&mut config);
     spawn_with(config, dir).await
@@ -55,7 +68,7 @@ pub async fn spawn_with(config: Config, dir: TempDir) -> TestApp {
     let token = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(token.clone()));
     let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
-    TestApp { addr, client, dir, token, handle }
+    TestApp { addr, client, dir, db: None, token, handle }
 }
 
 impl TestApp {
@@ -83,6 +96,7 @@ impl TestApp {
     pub async fn stop(self) -> TempDir {
         self.token.cancel();
         self.handle.await.unwrap().unwrap();
+        drop(self.db);
         self.dir
     }
 }
@@ -116,6 +130,14 @@ macro_rules! store_tests {
         mod sqlite {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() { super::$name($crate::helpers::StoreKind::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if $crate::pg::available(stringify!($name)).await {
+                    super::$name($crate::helpers::StoreKind::Postgres).await
+                }
+            })*
         }
     };
 }

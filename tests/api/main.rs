@@ -4,7 +4,10 @@
 mod concurrency;
 mod errors;
 mod helpers;
-mod process;
+#[path = "../support/pg.rs"]
+mod pg;
+pub mod process;
+mod replicas;
 mod restart;
 mod shutdown;
 mod walkthrough;

@@ -9,12 +9,12 @@ use std::time::Duration;
 const BIN: &str = env!("CARGO_BIN_EXE_crest");
 
 /// A running crest whose stderr lines arrive on a channel.
-struct Proc {
+pub struct Proc {
     child: Child,
     lines: mpsc::Receiver<String>,
 }
 
-fn start(args: &[&str], env: &[(&str, &str)]) -> Proc {
+pub fn start(args: &[&str], env: &[(&str, &str)]) -> Proc {
     let mut cmd = Command::new(BIN);
     cmd.arg("serve").args(args).stdout(Stdio::null()).stderr(Stdio::piped());
     for key in ["CREST_CONFIG", "CREST_LISTEN", "CREST_STORE", "CREST_MODE", "CREST_LOG_FORMAT", "CREST_STRICT"] {
@@ -36,7 +36,7 @@ fn start(args: &[&str], env: &[(&str, &str)]) -> Proc {
 
 impl Proc {
     /// Waits for a stderr line containing `needle`; returns it.
-    fn wait_for(&self, needle: &str) -> String {
+    pub fn wait_for(&self, needle: &str) -> String {
         loop {
             match self.lines.recv_timeout(Duration::from_secs(20)) {
                 Ok(line) if line.contains(needle) => return line,
@@ -47,19 +47,19 @@ impl Proc {
     }
 
     /// Waits for exit; returns the code and everything written to stderr.
-    fn finish(mut self) -> (Option<i32>, String) {
+    pub fn finish(mut self) -> (Option<i32>, String) {
         let status = self.child.wait().unwrap();
         let rest: Vec<String> = self.lines.iter().collect();
         (status.code(), rest.join("\n"))
     }
 
-    fn signal(&self, sig: &str) {
+    pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill").args([sig, &self.child.id().to_string()]).status().unwrap();
         assert!(ok.success());
     }
 
     /// The bound address from the "crest ready" JSON log line.
-    fn ready_addr(&self) -> String {
+    pub fn ready_addr(&self) -> String {
         let line = self.wait_for("crest ready");
         let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
         v["listen"].as_str().unwrap().to_owned()

@@ -1,0 +1,230 @@
+//! Several crest processes on one PostgreSQL: shared state, no lost update
+//! across replicas, migrations racing at start, and a database outage
+//! that ends in 503s and heals without a restart.
+
+use crate::helpers::{StoreKind, spawn_app};
+use crate::pg::{TestDb, available};
+use crate::process::start;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+const ROUNDS: usize = 200;
+
+async fn get(c: &reqwest::Client, url: &str) -> serde_json::Value {
+    let r = c.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// Two real binaries on separate ports, one database: a PATCH on A is seen
+/// on B, and 200 rounds of (PATCH on A, then one GET on A and one on B at
+/// once) always finish the demo scaling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_one_database() {
+    if !available("two_processes_share_one_database").await {
+        return;
+    }
+    let db = TestDb::create().await;
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        db.url.as_str(),
+        "--log-format",
+        "json",
+        "--log-level",
+        "warn,crest::app=info",
+    ];
+    let a = start(&args, &[]);
+    let b = start(&args, &[]);
+    let (a_addr, b_addr) = (a.ready_addr(), b.ready_addr());
+    let c = reqwest::Client::new();
+    let on_a = format!("http://{a_addr}/v1/scalableTargetDimensions/shared");
+    let on_b = format!("http://{b_addr}/v1/scalableTargetDimensions/shared");
+    let r = c.patch(&on_a).json(&json!({"desiredCapacity": 7.0})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let seen = get(&c, &on_b).await;
+    assert_eq!((seen["desiredCapacity"].as_f64(), seen["scalingStatus"].as_str()), (Some(7.0), Some("InProgress")));
+    get(&c, &on_a).await;
+
+    for round in 0..ROUNDS {
+        let desired = (round + 10) as f64;
+        let r = c.patch(&on_a).json(&json!({"desiredCapacity": desired})).send().await.unwrap();
+        assert_eq!(r.status(), 200, "round {round}");
+        let (x, y) = tokio::join!(get(&c, &on_a), get(&c, &on_b));
+        let mut statuses = [x["scalingStatus"].as_str().unwrap(), y["scalingStatus"].as_str().unwrap()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, ["InProgress", "Successful"], "round {round}: {x} {y}");
+        let now = get(&c, &on_b).await;
+        assert_eq!(
+            (now["scalingStatus"].as_str(), now["actualCapacity"].as_f64()),
+            (Some("Successful"), Some(desired))
+        );
+    }
+    drop((a, b));
+}
+
+/// `crest migrate` twice, then two at once on a fresh database: no error.
+#[test]
+fn migrations_twice_and_concurrently() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    if !rt.block_on(available("migrations_twice_and_concurrently")) {
+        return;
+    }
+    let migrate = |url: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_crest"))
+            .args(["migrate", "--store", url])
+            .env_remove("CREST_CONFIG")
+            .env_remove("CREST_STORE")
+            .output()
+            .unwrap()
+    };
+    let db = rt.block_on(TestDb::create());
+    for _ in 0..2 {
+        let out = migrate(&db.url);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    for _ in 0..3 {
+        let db = rt.block_on(TestDb::create());
+        let (x, y) = std::thread::scope(|s| {
+            let x = s.spawn(|| migrate(&db.url));
+            let y = s.spawn(|| migrate(&db.url));
+            (x.join().unwrap(), y.join().unwrap())
+        });
+        for out in [x, y] {
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    drop(db);
+}
+
+/// The password never shows, even when the database cannot be reached.
+#[test]
+fn the_database_password_never_shows() {
+    let url = "postgres://crest:hunter2-secret@127.0.0.1:1/crest";
+    for sub in ["serve", "migrate"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_crest"))
+            .args([
+                sub,
+                "--store",
+                url,
+                "--listen",
+                "127.0.0.1:0",
+                "--store-acquire-timeout",
+                "1s",
+                "--log-level",
+                "debug",
+            ])
+            .env_remove("CREST_CONFIG")
+            .output()
+            .unwrap();
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "{all}");
+        assert!(all.contains("store: cannot open postgres://***@127.0.0.1:1/crest"), "{all}");
+        assert!(!all.contains("hunter2"), "{all}");
+    }
+}
+
+/// A loopback TCP proxy that can be cut (all connections dropped, new ones
+/// closed at once) and restored.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    cut: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = Arc::new(AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (c, list) = (cut.clone(), conns.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if c.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees the connection close
+                }
+                let upstream = upstream.clone();
+                list.lock().await.push(tokio::spawn(async move {
+                    if let Ok(mut out) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                }));
+            }
+        });
+        Self { addr, cut, conns }
+    }
+
+    async fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for c in self.conns.lock().await.drain(..) {
+            c.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+fn host_port(url: &str) -> String {
+    let after = url.split_once("://").unwrap().1;
+    let host = after.split(['/', '?']).next().unwrap();
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    if host.contains(':') { host.to_owned() } else { format!("{host}:5432") }
+}
+
+/// Cut the database: 503 JSON within the acquire timeout, /readyz not
+/// ready, nothing half-written. Restore it: requests succeed again, with
+/// no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_is_an_answer_and_heals() {
+    if !available("database_outage_is_an_answer_and_heals").await {
+        return;
+    }
+    let db = TestDb::create().await;
+    let proxy = Proxy::start(host_port(&db.url)).await;
+    let via_proxy = db.url.replacen(&host_port(&db.url), &proxy.addr.to_string(), 1);
+    let acquire = Duration::from_secs(1);
+    let app = spawn_app(StoreKind::Memory, |c| {
+        c.store = crest::config::StoreUrl::new(via_proxy.clone());
+        c.store_options.acquire_timeout = acquire;
+    })
+    .await;
+    let (s, _) = app.patch("o", json!({"desiredCapacity": 3.0})).await;
+    assert_eq!(s, 200);
+
+    proxy.cut().await;
+    for attempt in 0..3 {
+        let started = Instant::now();
+        let (s, b) = app.patch("o", json!({"desiredCapacity": 9.0})).await;
+        let took = started.elapsed();
+        assert_eq!(s, 503, "attempt {attempt}: {b}");
+        assert!(b["message"].as_str().unwrap().starts_with("state store unavailable"), "{b}");
+        assert!(took < acquire * 3, "answered after {took:?}, acquire timeout {acquire:?}");
+        let (s, b) = app.get("o").await;
+        assert_eq!(s, 503, "{b}");
+    }
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let b: serde_json::Value = r.json().await.unwrap();
+    assert!(b["message"].as_str().unwrap().contains("state store unavailable"), "{b}");
+
+    proxy.restore();
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "ready again without a restart");
+    let (s, b) = app.get("o").await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["desiredCapacity"], 3.0, "the PATCHes during the outage wrote nothing");
+    assert_eq!(b["scalingStatus"], "InProgress");
+    let (s, b) = app.patch("o", json!({"desiredCapacity": 9.0})).await;
+    assert_eq!((s, b["scalingStatus"].as_str()), (200, Some("Pending")));
+    app.stop().await;
+    drop(db);
+}
