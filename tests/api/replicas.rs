@@ -228,3 +228,40 @@ async fn database_outage_is_an_answer_and_heals() {
     app.stop().await;
     drop(db);
 }
+
+/// `sslmode` is honoured: `require` encrypts (rustls), `disable` does not,
+/// and `verify-full` refuses this server's self-signed certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sslmode_is_honoured() {
+    use crest::store::{self, StoreOptions};
+    use sqlx::Connection;
+    if !available("sslmode_is_honoured").await {
+        return;
+    }
+    let db = TestDb::create().await;
+    let mut admin = sqlx::PgConnection::connect(&crate::pg::admin_url()).await.unwrap();
+    let server_ssl: String = sqlx::query_scalar("SHOW ssl").fetch_one(&mut admin).await.unwrap();
+    if server_ssl != "on" {
+        panic!("the test server has ssl = {server_ssl}; this test needs TLS on the Postgres server");
+    }
+    let sep = if db.url.contains('?') { '&' } else { '?' };
+    for (mode, want) in [("require", true), ("disable", false)] {
+        let s = store::open(&format!("{}{sep}sslmode={mode}", db.url), &StoreOptions::default()).await.unwrap();
+        s.ping().await.unwrap();
+        let ssl: Vec<bool> = sqlx::query_scalar(
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.datname = $1 AND a.application_name = 'crest'",
+        )
+        .bind(&db.name)
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        assert!(!ssl.is_empty() && ssl.iter().all(|s| *s == want), "sslmode={mode}: {ssl:?}");
+        s.close().await;
+    }
+    let err = store::open(&format!("{}{sep}sslmode=verify-full", db.url), &StoreOptions::default()).await;
+    let err = err.err().expect("a self-signed server certificate must be refused").to_string();
+    assert!(err.starts_with("store: cannot open postgres://") && err.contains("invalid peer certificate"), "{err}");
+    admin.close().await.unwrap();
+    drop(db);
+}
