@@ -3,8 +3,9 @@
 
 use crate::config::Config;
 use crate::domain::{Event, Mode, Policy, lifecycle};
-use crate::http::{AppState, router};
+use crate::http::{AppState, redirect, router};
 use crate::store::{self, Store};
+use crate::tls::{TlsState, reload, serve};
 use anyhow::Context;
 use axum::Router;
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 pub struct App {
     listener: TcpListener,
     router: Router,
+    tls: Option<(TcpListener, Arc<TlsState>, Router)>,
     store: Arc<dyn Store>,
     shutdown_timeout: Duration,
 }
@@ -30,21 +32,50 @@ impl App {
         let store = store::open(config.store.expose(), &config.store_options).await?;
         let policy = Policy { mode: config.mode, strict: config.strict, defaults: config.defaults.clone() };
         register(&*store, &config, &policy).await?;
-        let listener = match TcpListener::bind(config.listen).await {
-            Ok(l) => l,
+        match Self::bind(&config, store.clone(), policy).await {
+            Ok(app) => Ok(app),
             Err(e) => {
                 store.close().await;
-                return Err(e)
-                    .with_context(|| format!("listen: cannot bind {} (--listen, CREST_LISTEN)", config.listen));
+                Err(e)
+            }
+        }
+    }
+
+    async fn bind(config: &Config, store: Arc<dyn Store>, policy: Policy) -> anyhow::Result<Self> {
+        let state = AppState { store: store.clone(), policy: Arc::new(policy) };
+        let api = router(state, config.request_timeout);
+        let tls = match &config.tls {
+            None => None,
+            Some(tls) => {
+                let state = Arc::new(TlsState::load(tls.clone())?);
+                let listener = TcpListener::bind(tls.listen).await.with_context(|| {
+                    format!("tls_listen: cannot bind {} (--tls-listen, CREST_TLS_LISTEN)", tls.listen)
+                })?;
+                Some((listener, state, api.clone()))
             }
         };
-        let state = AppState { store: store.clone(), policy: Arc::new(policy) };
-        let router = router(state, config.request_timeout);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listen: cannot bind {} (--listen, CREST_LISTEN)", config.listen))?;
+        let plain = match &tls {
+            Some((l, _, _)) if !config.http_api => redirect::router(l.local_addr()?.port()),
+            _ => api,
+        };
+        let tls_listen = tls.as_ref().map(|(l, _, _)| l.local_addr()).transpose()?;
         tracing::info!(
-            listen = %listener.local_addr()?, store = %config.store, mode = ?config.mode, strict = config.strict,
+            listen = %listener.local_addr()?, tls_listen = tls_listen.map(tracing::field::display),
+            store = %config.store, mode = ?config.mode, strict = config.strict,
             "crest ready"
         );
-        Ok(Self { listener, router, store, shutdown_timeout: config.shutdown_timeout })
+        Ok(Self { listener, router: plain, tls, store, shutdown_timeout: config.shutdown_timeout })
+    }
+
+    /// The bound HTTPS address, when TLS is on.
+    ///
+    /// # Errors
+    /// Only if the OS cannot report it.
+    pub fn tls_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+        self.tls.as_ref().map(|(l, _, _)| l.local_addr()).transpose()
     }
 
     /// The bound address (port 0 resolved).
@@ -61,6 +92,11 @@ impl App {
     /// # Errors
     /// The server failed.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut tasks = Vec::new();
+        if let Some((listener, state, router)) = self.tls {
+            tasks.push(tokio::spawn(reload::run(state.clone(), shutdown.clone())));
+            tasks.push(tokio::spawn(serve::serve(listener, state, router, shutdown.clone(), self.shutdown_timeout)));
+        }
         let graceful = shutdown.clone();
         let mut server = tokio::spawn(
             axum::serve(self.listener, self.router)
@@ -78,6 +114,11 @@ impl App {
                 }
             },
         };
+        for task in tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "background task failed");
+            }
+        }
         self.store.close().await;
         tracing::info!("crest stopped");
         result.context("server task failed")?.context("server failed")

@@ -59,6 +59,36 @@ pub struct Settings {
     #[command(flatten)]
     #[serde(default)]
     pub defaults: DefaultSettings,
+    /// HTTPS listener address, e.g. 0.0.0.0:443 (needs --tls-cert and --tls-key).
+    #[arg(long, env = "CREST_TLS_LISTEN", value_name = "ADDR")]
+    pub tls_listen: Option<String>,
+    /// Server certificate chain (PEM, leaf first).
+    #[arg(long, env = "CREST_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<String>,
+    /// Server private key (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
+    #[arg(long, env = "CREST_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<String>,
+    /// Accept client certificates that chain to the CAs in FILE (repeatable; env: comma-separated).
+    #[arg(long = "client-ca", env = "CREST_CLIENT_CA", value_name = "FILE", value_delimiter = ',')]
+    #[serde(default)]
+    pub client_ca: Vec<String>,
+    /// Accept exactly the certificates in FILE, e.g. API Gateway's (repeatable; env: comma-separated).
+    #[arg(long = "client-cert-pin", env = "CREST_CLIENT_CERT_PIN", value_name = "FILE", value_delimiter = ',')]
+    #[serde(default)]
+    pub client_cert_pin: Vec<String>,
+    /// optional: the API needs a verified certificate, /healthz does not; required: reject at the handshake [default: optional].
+    #[arg(long, env = "CREST_CLIENT_AUTH", value_name = "MODE")]
+    pub client_auth: Option<String>,
+    /// With TLS on, keep serving the API on the plain --listen port too (behind a trusted proxy).
+    #[arg(long, env = "CREST_HTTP_API", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new(), value_name = "BOOL")]
+    pub http_api: Option<bool>,
+    /// Longest time a TLS handshake may take [default: 10s].
+    #[arg(long, env = "CREST_TLS_HANDSHAKE_TIMEOUT", value_name = "DURATION")]
+    pub tls_handshake_timeout: Option<String>,
+    /// How often certificate files are checked for changes (SIGHUP reloads at once) [default: 10s].
+    #[arg(long, env = "CREST_TLS_RELOAD_INTERVAL", value_name = "DURATION")]
+    pub tls_reload_interval: Option<String>,
     /// Log format: text or json [default: text].
     #[arg(long, env = "CREST_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -138,10 +168,43 @@ pub struct Config {
     pub strict: bool,
     pub defaults: Defaults,
     pub register: Vec<DimensionId>,
+    /// The HTTPS listener, when configured.
+    pub tls: Option<TlsConfig>,
+    /// With TLS on: serve the API on the plain listener too (else it redirects).
+    pub http_api: bool,
     pub log_format: LogFormat,
     pub log_level: String,
     pub request_timeout: Duration,
     pub shutdown_timeout: Duration,
+}
+
+/// Whether the API needs a client certificate at the handshake already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// Ask for a certificate; `/v1/…` answers 403 without a verified one.
+    Optional,
+    /// Refuse handshakes without a verified certificate.
+    Required,
+}
+
+/// The HTTPS listener and its certificates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsConfig {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Vec<PathBuf>,
+    pub client_cert_pin: Vec<PathBuf>,
+    pub client_auth: ClientAuth,
+    pub handshake_timeout: Duration,
+    pub reload_interval: Duration,
+}
+
+impl TlsConfig {
+    /// True when client certificates are verified (CA or pins configured).
+    pub fn verifies_clients(&self) -> bool {
+        !self.client_ca.is_empty() || !self.client_cert_pin.is_empty()
+    }
 }
 
 /// A configuration problem; the text names the setting.
@@ -164,6 +227,8 @@ impl Default for Config {
             strict: false,
             defaults: Defaults::default(),
             register: Vec::new(),
+            tls: None,
+            http_api: false,
             log_format: LogFormat::Text,
             log_level: "info".into(),
             request_timeout: Duration::from_secs(30),
@@ -197,7 +262,7 @@ impl Config {
     /// # Errors
     /// The first invalid value, naming its key, flag and variable.
     pub fn from_settings(s: Settings) -> Result<Self, ConfigError> {
-        let mut c = Self::default();
+        let mut c = Self { http_api: s.http_api.unwrap_or(false), tls: tls(&s)?, ..Self::default() };
         if let Some(v) = s.listen {
             c.listen = v
                 .parse()
@@ -243,6 +308,14 @@ impl Config {
             .map(|raw| DimensionId::parse(raw).map_err(|e| bad("register", "--register", format!("{raw:?}: {e}"))))
             .collect::<Result<_, _>>()?;
         c.defaults = defaults(s.defaults)?;
+
+        if c.http_api && c.tls.is_none() {
+            return Err(bad(
+                "http_api",
+                "--http-api",
+                "only applies with tls_listen; without TLS the API is on --listen anyway",
+            ));
+        }
         c.log_format = match s.log_format.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -263,6 +336,65 @@ impl Config {
         }
         Ok(c)
     }
+}
+
+fn tls(s: &Settings) -> Result<Option<TlsConfig>, ConfigError> {
+    let Some(listen) = &s.tls_listen else {
+        for (set, key, flag) in [
+            (s.tls_cert.is_some(), "tls_cert", "--tls-cert"),
+            (s.tls_key.is_some(), "tls_key", "--tls-key"),
+            (!s.client_ca.is_empty(), "client_ca", "--client-ca"),
+            (!s.client_cert_pin.is_empty(), "client_cert_pin", "--client-cert-pin"),
+            (s.client_auth.is_some(), "client_auth", "--client-auth"),
+        ] {
+            if set {
+                return Err(bad(key, flag, "needs tls_listen (--tls-listen, CREST_TLS_LISTEN), e.g. 0.0.0.0:443"));
+            }
+        }
+        return Ok(None);
+    };
+    let listen = listen.parse().map_err(|e| {
+        bad("tls_listen", "--tls-listen", format!("{listen:?} is not an address like 0.0.0.0:443 ({e})"))
+    })?;
+    let file = |v: &Option<String>, key: &str, flag: &str| -> Result<PathBuf, ConfigError> {
+        match v {
+            Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+            _ => Err(bad(key, flag, "is required with tls_listen: a PEM file")),
+        }
+    };
+    let cert = file(&s.tls_cert, "tls_cert", "--tls-cert")?;
+    let key = file(&s.tls_key, "tls_key", "--tls-key")?;
+    let client_auth = match s.client_auth.as_deref() {
+        None | Some("optional") => ClientAuth::Optional,
+        Some("required") => ClientAuth::Required,
+        Some(other) => {
+            return Err(bad("client_auth", "--client-auth", format!("{other:?} is not one of optional, required")));
+        }
+    };
+    let config = TlsConfig {
+        listen,
+        cert,
+        key,
+        client_ca: s.client_ca.iter().map(PathBuf::from).collect(),
+        client_cert_pin: s.client_cert_pin.iter().map(PathBuf::from).collect(),
+        client_auth,
+        handshake_timeout: match &s.tls_handshake_timeout {
+            Some(v) => duration(v, "tls_handshake_timeout", "--tls-handshake-timeout")?,
+            None => Duration::from_secs(10),
+        },
+        reload_interval: match &s.tls_reload_interval {
+            Some(v) => duration(v, "tls_reload_interval", "--tls-reload-interval")?,
+            None => Duration::from_secs(10),
+        },
+    };
+    if client_auth == ClientAuth::Required && !config.verifies_clients() {
+        return Err(bad(
+            "client_auth",
+            "--client-auth",
+            "required needs client_ca or client_cert_pin to verify against",
+        ));
+    }
+    Ok(Some(config))
 }
 
 fn duration(v: &str, key: &str, flag: &str) -> Result<Duration, ConfigError> {
@@ -326,6 +458,15 @@ impl Settings {
                 desired_capacity: self.defaults.desired_capacity.or(lower.defaults.desired_capacity),
                 actual_capacity: self.defaults.actual_capacity.or(lower.defaults.actual_capacity),
             },
+            tls_listen: self.tls_listen.or(lower.tls_listen),
+            tls_cert: self.tls_cert.or(lower.tls_cert),
+            tls_key: self.tls_key.or(lower.tls_key),
+            client_ca: if self.client_ca.is_empty() { lower.client_ca } else { self.client_ca },
+            client_cert_pin: if self.client_cert_pin.is_empty() { lower.client_cert_pin } else { self.client_cert_pin },
+            client_auth: self.client_auth.or(lower.client_auth),
+            http_api: self.http_api.or(lower.http_api),
+            tls_handshake_timeout: self.tls_handshake_timeout.or(lower.tls_handshake_timeout),
+            tls_reload_interval: self.tls_reload_interval.or(lower.tls_reload_interval),
             log_format: self.log_format.or(lower.log_format),
             log_level: self.log_level.or(lower.log_level),
             request_timeout: self.request_timeout.or(lower.request_timeout),

@@ -8,3 +8,4 @@ pub mod http;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub mod tls;

@@ -6,19 +6,26 @@ use super::error::ApiError;
 use super::extract::{Id, PatchBody};
 use crate::domain::{Changes, Dimension, DimensionId, Event, Mode, Outcome, Patch, Policy, lifecycle};
 use crate::store;
-use axum::Json;
+use crate::tls::serve::ConnInfo;
 use axum::extract::State;
 use axum::http::Method;
+use axum::{Extension, Json};
+use std::sync::Arc;
 use tracing::{info, instrument};
 
 /// GET advances demo mode; HEAD mirrors GET's headers without changing state.
 #[instrument(skip_all, fields(id = %id))]
-pub async fn get(State(state): State<AppState>, method: Method, Id(id): Id) -> Result<Json<Dimension>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    conn: Option<Extension<Arc<ConnInfo>>>,
+    method: Method,
+    Id(id): Id,
+) -> Result<Json<Dimension>, ApiError> {
     if method == Method::HEAD {
         return peek(&state, &id).await.map(Json);
     }
     info!(method = "GET", "request");
-    let outcome = run(&state, "GET", id, None).await?;
+    let outcome = run(&state, conn, "GET", id, None).await?;
     Ok(Json(outcome.dimension))
 }
 
@@ -26,11 +33,12 @@ pub async fn get(State(state): State<AppState>, method: Method, Id(id): Id) -> R
 #[instrument(skip_all, fields(id = %id))]
 pub async fn patch(
     State(state): State<AppState>,
+    conn: Option<Extension<Arc<ConnInfo>>>,
     Id(id): Id,
     PatchBody(patch): PatchBody,
 ) -> Result<Json<Dimension>, ApiError> {
     info!(method = "PATCH", body = %patch.to_json(), "request");
-    let outcome = run(&state, "PATCH", id, Some(patch)).await?;
+    let outcome = run(&state, conn, "PATCH", id, Some(patch)).await?;
     Ok(Json(outcome.dimension))
 }
 
@@ -50,6 +58,7 @@ async fn peek(state: &AppState, id: &DimensionId) -> Result<Dimension, ApiError>
 /// up cannot cancel a change half-way; logs each changed field.
 async fn run(
     state: &AppState,
+    conn: Option<Extension<Arc<ConnInfo>>>,
     method: &'static str,
     id: DimensionId,
     patch: Option<Patch>,
@@ -68,11 +77,13 @@ async fn run(
         store::change(&*store, &task_id, &transition).await
     });
     let outcome = task.await.map_err(|e| ApiError::Internal(format!("store task failed: {e}")))??;
+    let client = conn.as_ref().and_then(|c| c.client.as_ref());
+    let (client_sha256, client_subject) = (client.map(|c| c.sha256.as_str()), client.map(|c| c.subject.as_str()));
     if outcome.created {
-        info!(method, "dimension created");
+        info!(method, client_sha256, client_subject, "dimension created");
     }
     if !outcome.changes.is_empty() {
-        info!(method, changes = %Changes(&outcome.changes), "dimension changed");
+        info!(method, client_sha256, client_subject, changes = %Changes(&outcome.changes), "dimension changed");
     }
     Ok(outcome)
 }

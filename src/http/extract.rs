@@ -6,7 +6,7 @@ use crate::domain::{DimensionId, Patch};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
-use axum::http::{StatusCode, header, request::Parts};
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 
 /// The largest body we read.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -36,8 +36,8 @@ const SEND_JSON: &str = "send the body as JSON with the header Content-Type: app
 /// Accepts `application/json` (any parameters, also `+json` types), no
 /// Content-Type, and `application/x-www-form-urlencoded` (the body must still
 /// be JSON).
-fn check_content_type(parts: &Parts) -> Result<(), ApiError> {
-    let Some(value) = parts.headers.get(header::CONTENT_TYPE) else {
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Ok(());
     };
     let text = value.to_str().unwrap_or("");
@@ -57,9 +57,9 @@ impl<S: Send + Sync> FromRequest<S> for PatchBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let (parts, body) = req.into_parts();
-        check_content_type(&parts)?;
-        let req = Request::from_parts(parts, body);
+        // The body is read before the Content-Type is judged, so that h2
+        // clients get the 415 after sending their whole request.
+        let content_type = check_content_type(req.headers());
         let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge(BODY_LIMIT)
@@ -67,6 +67,7 @@ impl<S: Send + Sync> FromRequest<S> for PatchBody {
                 ApiError::BadRequest(format!("cannot read the request body: {}", e.body_text()))
             }
         })?;
+        content_type?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::BadRequest(format!(
                 "request body is empty; {SEND_JSON}, e.g. {{\"desiredCapacity\": 2.0}}"

@@ -5,6 +5,7 @@ pub mod dimensions;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod redirect;
 
 use crate::domain::Policy;
 use crate::store::Store;

@@ -33,6 +33,8 @@ impl StoreKind {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The HTTPS address, when the config turns TLS on.
+    pub tls_addr: Option<SocketAddr>,
     pub client: reqwest::Client,
     pub dir: TempDir,
     /// Dropped (with its database) after the server stops.
@@ -65,10 +67,11 @@ pub async fn spawn_app(kind: StoreKind, tweak: impl FnOnce(&mut Config)) -> Test
 pub async fn spawn_with(config: Config, dir: TempDir) -> TestApp {
     let app = App::build(config).await.expect("crest starts");
     let addr = app.local_addr().unwrap();
+    let tls_addr = app.tls_addr().unwrap();
     let token = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(token.clone()));
     let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
-    TestApp { addr, client, dir, db: None, token, handle }
+    TestApp { addr, tls_addr, client, dir, db: None, token, handle }
 }
 
 impl TestApp {

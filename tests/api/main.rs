@@ -1,6 +1,8 @@
 //! Integration tests: the real server on a real socket, for every store.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../support/certs.rs"]
+mod certs;
 mod concurrency;
 mod errors;
 mod helpers;
@@ -10,4 +12,5 @@ pub mod process;
 mod replicas;
 mod restart;
 mod shutdown;
+mod tls;
 mod walkthrough;
