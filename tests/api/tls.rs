@@ -377,3 +377,56 @@ async fn a_bad_certificate_file_stops_start_up_with_its_name() {
     let err = crest::app::App::build(config).await.err().expect("must fail").to_string();
     assert!(err.contains("tls_key") && err.contains("server.key"), "{err}");
 }
+
+/// The real binary: SIGHUP reloads (with polling effectively off), the
+/// change log names the client certificate, and expiry is warned about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_reloads_on_sighup_logs_the_client_and_warns_of_expiry() {
+    let f = Files::new();
+    // A server certificate with 2 days left, and a pin with less than one.
+    let short = f.server_ca.server("server-short", (valid_for(0).0, valid_for(2).1));
+    f.write(&short, "server");
+    let apigw =
+        api_gateway_style("ApiGateway", (valid_for(0).0, time::OffsetDateTime::now_utc() + time::Duration::hours(12)));
+    let (pin, _) = f.write(&apigw, "apigw");
+    let (cert, key, pin) = (f.cert.display().to_string(), f.key.display().to_string(), pin.display().to_string());
+    #[rustfmt::skip]
+    let args = [
+            "--listen", "127.0.0.1:0", "--store", "memory:", "--log-format", "json",
+            "--tls-listen", "127.0.0.1:0", "--tls-cert", &cert, "--tls-key", &key,
+            "--client-cert-pin", &pin, "--tls-reload-interval", "1h",
+        ];
+    let p = crate::process::start(&args, &[]);
+    let ready = p.wait_for("crest ready");
+    let v: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    let addr: SocketAddr = v["tls_listen"].as_str().unwrap().parse().unwrap();
+    let warn3 = p.wait_for("expires in less than 3 day(s)");
+    assert!(warn3.contains("server certificate") && warn3.contains("WARN"), "{warn3}");
+    let warn1 = p.wait_for("expires in less than 1 day(s)");
+    assert!(warn1.contains("pinned client certificate"), "{warn1}");
+
+    // The change log carries the client's identity.
+    let c = f.client(addr, Some(&apigw));
+    let url = format!("https://localhost:{}{DIM}", addr.port());
+    let r = c.patch(&url).json(&serde_json::json!({"desiredCapacity": 4.0})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let line = p.wait_for("dimension changed");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["client_sha256"].as_str(), Some(crest::tls::hex_sha256(&der_of(&apigw.cert)).as_str()), "{line}");
+    assert!(v["client_subject"].as_str().unwrap().contains("CN=ApiGateway"), "{line}");
+    assert!(v["changes"].as_str().unwrap().contains("desiredCapacity: 1.0 -> 4.0"), "{line}");
+
+    // Replace the files: nothing changes until SIGHUP.
+    let next = f.server_ca.server("server-next", valid_for(90));
+    f.write(&next, "server");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = f.client(addr, Some(&apigw)).get(&url).send().await.unwrap();
+    assert_eq!(peer_cert(&r), der_of(&short.cert));
+    p.signal("-HUP");
+    p.wait_for("TLS certificates reloaded");
+    let r = f.client(addr, Some(&apigw)).get(&url).send().await.unwrap();
+    assert_eq!(peer_cert(&r), der_of(&next.cert));
+    p.signal("-TERM");
+    let (code, _) = p.finish();
+    assert_eq!(code, Some(0));
+}
