@@ -72,6 +72,21 @@ fn errors_name_the_setting() {
         (&[], Some("listn = \"x\""), "unknown field `listn`"),
         (&[], Some("[defaults]\ndesired_capacity = \"two\""), "desired_capacity"),
         (&[], Some("strict = 3"), "strict"),
+        (&["--tls-listen", "0.0.0.0:443"], None, "config key tls_cert (--tls-cert, CREST_TLS_CERT): is required"),
+        (&["--tls-cert", "c.pem"], None, "config key tls_cert (--tls-cert, CREST_TLS_CERT): needs tls_listen"),
+        (&["--client-cert-pin", "p.pem"], None, "client_cert_pin"),
+        (&["--http-api"], None, "config key http_api (--http-api, CREST_HTTP_API): only applies with tls_listen"),
+        (&["--tls-listen", ":443", "--tls-cert", "c", "--tls-key", "k"], None, "tls_listen"),
+        (
+            &["--tls-listen", "0.0.0.0:443", "--tls-cert", "c", "--tls-key", "k", "--client-auth", "required"],
+            None,
+            "required needs client_ca or client_cert_pin",
+        ),
+        (
+            &["--tls-listen", "0.0.0.0:443", "--tls-cert", "c", "--tls-key", "k", "--client-auth", "maybe"],
+            None,
+            "client_auth",
+        ),
     ];
     for (flags, file, want) in cases {
         let err = load(flags, *file).expect_err(want).to_string();
