@@ -81,6 +81,13 @@ async fn contract(url: &str) {
         .await
         .unwrap();
     assert_eq!(s.get(&odd).await.unwrap().unwrap(), o.dimension);
+
+    // Secrets: absent, written, replaced.
+    assert_eq!(s.get_secret("acme/x/cert").await.unwrap(), None);
+    s.put_secret("acme/x/cert", b"one").await.unwrap();
+    s.put_secret("acme/x/cert", b"two\0binary").await.unwrap();
+    assert_eq!(s.get_secret("acme/x/cert").await.unwrap().as_deref(), Some(&b"two\0binary"[..]));
+    assert!(s.try_lock("acme/x").await.unwrap().is_some());
     s.close().await;
 }
 
@@ -153,6 +160,12 @@ async fn postgres_replicas_never_lose_an_update() {
     assert_eq!(created, 1, "exactly one replica created the row");
     let d = replicas[0].get(&hot).await.unwrap().unwrap();
     assert_eq!((d.desired_capacity.get(), d.revision), (90.0, 90));
+    // The advisory lock is exclusive across replicas and freed on drop.
+    let held = replicas[0].try_lock("acme/order").await.unwrap().expect("first holder");
+    assert!(replicas[1].try_lock("acme/order").await.unwrap().is_none());
+    assert!(replicas[1].try_lock("acme/other").await.unwrap().is_some());
+    drop(held);
+    assert!(replicas[1].try_lock("acme/order").await.unwrap().is_some());
     for r in replicas {
         r.close().await;
     }
@@ -179,6 +192,13 @@ async fn file_store_layout_and_lock() {
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(names.iter().all(|n| n == ".crest.lock" || (n.len() == 69 && n.ends_with(".json"))), "{names:?}");
+    s.put_secret("acme/key", b"secret").await.unwrap();
+    let secrets = dir.path().join("secrets");
+    for e in std::fs::read_dir(&secrets).unwrap() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = e.unwrap().metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "secret files are 0600");
+    }
     let second = store::open(&url, &StoreOptions::default()).await.err().expect("second open must fail").to_string();
     assert!(second.contains("already used by another crest process"), "{second}");
     s.close().await;

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 const LOCK_FILE: &str = ".crest.lock";
 const DOC_SUFFIX: &str = ".json";
 const TMP_SUFFIX: &str = ".tmp";
+const SECRETS_DIR: &str = "secrets";
 
 type Slot = Arc<tokio::sync::Mutex<Option<Dimension>>>;
 
@@ -147,23 +148,36 @@ impl FileStore {
     }
 
     fn write_blocking(dir: &Path, dimension: &Dimension) -> Result<(), StoreError> {
-        let name = file_name(dimension.id());
-        let path = dir.join(&name);
-        let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
         let doc = serde_json::to_vec_pretty(&Doc { revision: dimension.revision, dimension: dimension.clone() })
             .map_err(|e| StoreError::Corrupt(format!("cannot encode dimension: {e}")))?;
-        let result = (|| {
-            let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
-            f.write_all(&doc)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &path)?;
-            File::open(dir)?.sync_all()
-        })();
-        result.map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            io_err("cannot write", &path, e)
-        })
+        atomic_write(dir, &file_name(dimension.id()), &doc, 0o644)
     }
+}
+
+/// Writes `dir/name` atomically and durably with `mode`: temp file, fsync,
+/// rename, fsync of the directory. On error the old file stands.
+fn atomic_write(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
+    let result = (|| {
+        let _ = fs::remove_file(&tmp);
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, &path)?;
+        File::open(dir)?.sync_all()
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        io_err("cannot write", &path, e)
+    })
+}
+
+/// Where secrets live: `DIR/secrets/<sha256 of the name>`, mode 0600.
+fn secret_path(dir: &Path, name: &str) -> (PathBuf, String) {
+    let hash = Sha256::digest(name.as_bytes());
+    (dir.join(SECRETS_DIR), hash.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[async_trait]
@@ -196,6 +210,31 @@ impl Store for FileStore {
         .await;
         self.forget_if_empty(id, &slot);
         result
+    }
+
+    async fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let (dir, file) = secret_path(&self.dir, name);
+        match tokio::fs::read(dir.join(&file)).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("cannot read", &dir.join(file), e)),
+        }
+    }
+
+    async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let (dir, file) = secret_path(&self.dir, name);
+        let value = value.to_vec();
+        tokio::task::spawn_blocking(move || {
+            use std::os::unix::fs::DirBuilderExt;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| io_err("cannot create", &dir, e))?;
+            atomic_write(&dir, &file, &value, 0o600)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("file write task failed: {e}")))?
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

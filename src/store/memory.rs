@@ -9,6 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 #[derive(Default)]
 pub struct MemoryStore {
     map: Mutex<HashMap<DimensionId, Dimension>>,
+    secrets: Mutex<HashMap<String, Vec<u8>>>,
 }
 
 impl MemoryStore {
@@ -32,6 +33,15 @@ impl Store for MemoryStore {
             map.insert(id.clone(), outcome.dimension.clone());
         }
         Ok(outcome)
+    }
+
+    async fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.secrets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(name).cloned())
+    }
+
+    async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.secrets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(name.to_owned(), value.to_vec());
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -60,6 +60,30 @@ pub trait Store: Send + Sync + 'static {
     /// `Rejected` when the transition refuses; `Store` when nothing was written.
     async fn update(&self, id: &DimensionId, transition: &Transition<'_>) -> Result<Outcome, UpdateError>;
 
+    /// Reads a named secret (ACME account, certificate and key).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Writes a named secret durably (files: mode 0600, atomic replace).
+    ///
+    /// # Errors
+    /// `Unavailable`; nothing is half-written.
+    async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError>;
+
+    /// Takes an exclusive lock named `name` across every process sharing
+    /// this store, without waiting: None when another holder has it. The
+    /// lock is released when the returned value is dropped. Single-process
+    /// stores always grant it.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn try_lock(&self, name: &str) -> Result<Option<StoreLock>, StoreError> {
+        let _ = name;
+        Ok(Some(StoreLock::default()))
+    }
+
     /// Checks that the store answers (for `/readyz`).
     ///
     /// # Errors
@@ -71,6 +95,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// A short name for logs: "memory", "file", "sqlite".
     fn kind(&self) -> &'static str;
+}
+
+/// A held `try_lock`; dropping it releases the lock.
+#[derive(Default)]
+pub struct StoreLock {
+    _guard: Option<Box<dyn Send + Sync>>,
+}
+
+impl StoreLock {
+    pub fn holding(guard: Box<dyn Send + Sync>) -> Self {
+        Self { _guard: Some(guard) }
+    }
 }
 
 /// Applies `transition` with a read-only fast path: when the transition would

@@ -6,7 +6,7 @@
 //! Database trouble becomes `StoreError::Unavailable` within the acquire or
 //! statement timeout, and the pool reconnects by itself.
 
-use super::{Store, StoreError, StoreOptions, Transition, UpdateError};
+use super::{Store, StoreError, StoreLock, StoreOptions, Transition, UpdateError};
 use crate::domain::{Capacity, Dimension, DimensionId, Outcome, ScalingStatus};
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
@@ -147,6 +147,39 @@ impl Store for PostgresStore {
             // run again, now locking the row it created.
         }
         Err(StoreError::Unavailable(format!("postgres: {id:?} kept changing under concurrent creation")).into())
+    }
+
+    async fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT value FROM secrets WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO secrets (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = now()",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// A session-level advisory lock on a connection of its own: released
+    /// when the guard (and so the connection) is dropped, even on a crash.
+    async fn try_lock(&self, name: &str) -> Result<Option<StoreLock>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?.detach();
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(got.then(|| StoreLock::holding(Box::new(conn))))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

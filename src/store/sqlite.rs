@@ -142,6 +142,27 @@ impl Store for SqliteStore {
         Ok(outcome)
     }
 
+    async fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT value FROM secrets WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO secrets (name, value, updated_at) VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.writer)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await.map_err(unavailable)?;
         Ok(())
