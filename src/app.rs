@@ -1,6 +1,7 @@
 //! `App`: opens the store, registers configured dimensions, binds the
 //! listener, and serves until the shutdown token is cancelled.
 
+use crate::acme::Acme;
 use crate::config::Config;
 use crate::domain::{Event, Mode, Policy, lifecycle};
 use crate::http::{AppState, redirect, router};
@@ -19,6 +20,7 @@ pub struct App {
     listener: TcpListener,
     router: Router,
     tls: Option<(TcpListener, Arc<TlsState>, Router)>,
+    acme: Option<Arc<Acme>>,
     store: Arc<dyn Store>,
     shutdown_timeout: Duration,
 }
@@ -42,23 +44,28 @@ impl App {
     }
 
     async fn bind(config: &Config, store: Arc<dyn Store>, policy: Policy) -> anyhow::Result<Self> {
-        let state = AppState { store: store.clone(), policy: Arc::new(policy) };
-        let api = router(state, config.request_timeout);
-        let tls = match &config.tls {
-            None => None,
-            Some(tls) => {
-                let state = Arc::new(TlsState::load(tls.clone())?);
+        let tls_state = config.tls.as_ref().map(|t| TlsState::load(t.clone())).transpose()?.map(Arc::new);
+        let acme = match (&config.tls, &tls_state) {
+            (Some(t), Some(state)) => t.acme.clone().map(|a| Arc::new(Acme::new(a, store.clone(), state.clone()))),
+            _ => None,
+        };
+        let challenges = acme.as_ref().and(tls_state.as_ref()).map(|t| t.challenges());
+        let state = AppState { store: store.clone(), policy: Arc::new(policy), challenges };
+        let api = router(state.clone(), config.request_timeout);
+        let tls = match (&config.tls, tls_state) {
+            (Some(tls), Some(state)) => {
                 let listener = TcpListener::bind(tls.listen).await.with_context(|| {
                     format!("tls_listen: cannot bind {} (--tls-listen, CREST_TLS_LISTEN)", tls.listen)
                 })?;
                 Some((listener, state, api.clone()))
             }
+            _ => None,
         };
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listen: cannot bind {} (--listen, CREST_LISTEN)", config.listen))?;
         let plain = match &tls {
-            Some((l, _, _)) if !config.http_api => redirect::router(l.local_addr()?.port()),
+            Some((l, _, _)) if !config.http_api => redirect::router(l.local_addr()?.port(), state),
             _ => api,
         };
         let tls_listen = tls.as_ref().map(|(l, _, _)| l.local_addr()).transpose()?;
@@ -67,7 +74,12 @@ impl App {
             store = %config.store, mode = ?config.mode, strict = config.strict,
             "crest ready"
         );
-        Ok(Self { listener, router: plain, tls, store, shutdown_timeout: config.shutdown_timeout })
+        Ok(Self { listener, router: plain, tls, acme, store, shutdown_timeout: config.shutdown_timeout })
+    }
+
+    /// The ACME manager, when certificates come from ACME.
+    pub fn acme(&self) -> Option<Arc<Acme>> {
+        self.acme.clone()
     }
 
     /// The bound HTTPS address, when TLS is on.
@@ -93,6 +105,9 @@ impl App {
     /// The server failed.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut tasks = Vec::new();
+        if let Some(acme) = self.acme.clone() {
+            tasks.push(tokio::spawn(acme.run(shutdown.clone())));
+        }
         if let Some((listener, state, router)) = self.tls {
             tasks.push(tokio::spawn(reload::run(state.clone(), shutdown.clone())));
             tasks.push(tokio::spawn(serve::serve(listener, state, router, shutdown.clone(), self.shutdown_timeout)));

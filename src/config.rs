@@ -89,6 +89,34 @@ pub struct Settings {
     /// How often certificate files are checked for changes (SIGHUP reloads at once) [default: 10s].
     #[arg(long, env = "CREST_TLS_RELOAD_INTERVAL", value_name = "DURATION")]
     pub tls_reload_interval: Option<String>,
+    /// Get the HTTPS certificate from ACME for this domain (repeatable; env: comma-separated).
+    #[arg(long = "acme-domain", env = "CREST_ACME_DOMAIN", value_name = "NAME", value_delimiter = ',')]
+    #[serde(default)]
+    pub acme_domain: Vec<String>,
+    /// Contact e-mail for the ACME account (expiry notices).
+    #[arg(long, env = "CREST_ACME_EMAIL", value_name = "EMAIL")]
+    pub acme_email: Option<String>,
+    /// ACME directory URL, or letsencrypt / letsencrypt-staging [default: letsencrypt].
+    #[arg(long, env = "CREST_ACME_DIRECTORY", value_name = "URL")]
+    pub acme_directory: Option<String>,
+    /// Trust this root (PEM) for the ACME directory's own HTTPS (private CA, Pebble).
+    #[arg(long, env = "CREST_ACME_CA_ROOT", value_name = "FILE")]
+    pub acme_ca_root: Option<String>,
+    /// http-01 or tls-alpn-01 [default: tls-alpn-01 when tls_listen is on port 443, else http-01].
+    #[arg(long, env = "CREST_ACME_CHALLENGE", value_name = "TYPE")]
+    pub acme_challenge: Option<String>,
+    /// External account binding key id (for CAs that need EAB).
+    #[arg(long, env = "CREST_ACME_EAB_KID", value_name = "KID")]
+    pub acme_eab_kid: Option<String>,
+    /// External account binding HMAC key, base64url (secret; prefer the environment).
+    #[arg(long, env = "CREST_ACME_EAB_HMAC", value_name = "KEY", hide_env_values = true)]
+    pub acme_eab_hmac: Option<String>,
+    /// First retry delay after a failed ACME attempt; doubles up to 6h [default: 1m].
+    #[arg(long, env = "CREST_ACME_RETRY_MIN", value_name = "DURATION")]
+    pub acme_retry_min: Option<String>,
+    /// How often the store is checked for a certificate renewed by another replica [default: 1m].
+    #[arg(long, env = "CREST_ACME_POLL_INTERVAL", value_name = "DURATION")]
+    pub acme_poll_interval: Option<String>,
     /// Log format: text or json [default: text].
     #[arg(long, env = "CREST_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -187,12 +215,60 @@ pub enum ClientAuth {
     Required,
 }
 
+/// How the ACME CA checks that we control the domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcmeChallenge {
+    Http01,
+    TlsAlpn01,
+}
+
+/// A secret string that never reaches `Debug` or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// Let's Encrypt's production directory, the default.
+pub const LETSENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+/// Let's Encrypt's staging directory (`letsencrypt-staging`).
+pub const LETSENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+/// Certificates from an ACME CA instead of files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcmeConfig {
+    pub domains: Vec<String>,
+    pub email: Option<String>,
+    pub directory: String,
+    pub ca_root: Option<PathBuf>,
+    pub challenge: AcmeChallenge,
+    /// External account binding: key id and base64url HMAC key.
+    pub eab: Option<(String, Secret)>,
+    pub retry_min: Duration,
+    pub poll_interval: Duration,
+}
+
 /// The HTTPS listener and its certificates.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TlsConfig {
     pub listen: SocketAddr,
-    pub cert: PathBuf,
-    pub key: PathBuf,
+    /// Certificate and key files (exclusive with `acme`).
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub acme: Option<AcmeConfig>,
     pub client_ca: Vec<PathBuf>,
     pub client_cert_pin: Vec<PathBuf>,
     pub client_auth: ClientAuth,
@@ -341,6 +417,7 @@ impl Config {
 fn tls(s: &Settings) -> Result<Option<TlsConfig>, ConfigError> {
     let Some(listen) = &s.tls_listen else {
         for (set, key, flag) in [
+            (!s.acme_domain.is_empty(), "acme_domain", "--acme-domain"),
             (s.tls_cert.is_some(), "tls_cert", "--tls-cert"),
             (s.tls_key.is_some(), "tls_key", "--tls-key"),
             (!s.client_ca.is_empty(), "client_ca", "--client-ca"),
@@ -356,10 +433,17 @@ fn tls(s: &Settings) -> Result<Option<TlsConfig>, ConfigError> {
     let listen = listen.parse().map_err(|e| {
         bad("tls_listen", "--tls-listen", format!("{listen:?} is not an address like 0.0.0.0:443 ({e})"))
     })?;
-    let file = |v: &Option<String>, key: &str, flag: &str| -> Result<PathBuf, ConfigError> {
+    let acme = acme(s, listen)?;
+    let file = |v: &Option<String>, key: &str, flag: &str| -> Result<Option<PathBuf>, ConfigError> {
         match v {
-            Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
-            _ => Err(bad(key, flag, "is required with tls_listen: a PEM file")),
+            Some(_) if acme.is_some() => Err(bad(
+                key,
+                flag,
+                "and acme_domain exclude each other: the certificate comes either from files or from ACME",
+            )),
+            Some(p) if !p.is_empty() => Ok(Some(PathBuf::from(p))),
+            _ if acme.is_some() => Ok(None),
+            _ => Err(bad(key, flag, "is required with tls_listen: a PEM file (or use acme_domain)")),
         }
     };
     let cert = file(&s.tls_cert, "tls_cert", "--tls-cert")?;
@@ -375,6 +459,7 @@ fn tls(s: &Settings) -> Result<Option<TlsConfig>, ConfigError> {
         listen,
         cert,
         key,
+        acme,
         client_ca: s.client_ca.iter().map(PathBuf::from).collect(),
         client_cert_pin: s.client_cert_pin.iter().map(PathBuf::from).collect(),
         client_auth,
@@ -395,6 +480,83 @@ fn tls(s: &Settings) -> Result<Option<TlsConfig>, ConfigError> {
         ));
     }
     Ok(Some(config))
+}
+
+fn acme(s: &Settings, listen: SocketAddr) -> Result<Option<AcmeConfig>, ConfigError> {
+    let acme_only = [
+        (s.acme_email.is_some(), "acme_email", "--acme-email"),
+        (s.acme_directory.is_some(), "acme_directory", "--acme-directory"),
+        (s.acme_ca_root.is_some(), "acme_ca_root", "--acme-ca-root"),
+        (s.acme_challenge.is_some(), "acme_challenge", "--acme-challenge"),
+        (s.acme_eab_kid.is_some() || s.acme_eab_hmac.is_some(), "acme_eab_kid", "--acme-eab-kid"),
+    ];
+    if s.acme_domain.is_empty() {
+        if let Some((_, key, flag)) = acme_only.iter().find(|(set, _, _)| *set) {
+            return Err(bad(key, flag, "needs acme_domain (--acme-domain, CREST_ACME_DOMAIN)"));
+        }
+        return Ok(None);
+    }
+    let mut domains = Vec::new();
+    for d in &s.acme_domain {
+        let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+        let ok = !d.is_empty()
+            && d.len() <= 253
+            && d.split('.')
+                .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        if !ok {
+            return Err(bad("acme_domain", "--acme-domain", format!("{d:?} is not a DNS name like api.example.com")));
+        }
+        if !domains.contains(&d) {
+            domains.push(d);
+        }
+    }
+    let directory = match s.acme_directory.as_deref() {
+        None | Some("letsencrypt") => LETSENCRYPT.to_owned(),
+        Some("letsencrypt-staging") => LETSENCRYPT_STAGING.to_owned(),
+        Some(url) if url.starts_with("https://") => url.to_owned(),
+        Some(other) => {
+            return Err(bad(
+                "acme_directory",
+                "--acme-directory",
+                format!("{other:?} is not an https:// URL, letsencrypt or letsencrypt-staging"),
+            ));
+        }
+    };
+    let challenge = match s.acme_challenge.as_deref() {
+        None if listen.port() == 443 => AcmeChallenge::TlsAlpn01,
+        None | Some("http-01") => AcmeChallenge::Http01,
+        Some("tls-alpn-01") => AcmeChallenge::TlsAlpn01,
+        Some(other) => {
+            return Err(bad(
+                "acme_challenge",
+                "--acme-challenge",
+                format!("{other:?} is not one of http-01, tls-alpn-01"),
+            ));
+        }
+    };
+    let eab = match (&s.acme_eab_kid, &s.acme_eab_hmac) {
+        (Some(kid), Some(hmac)) => Some((kid.clone(), Secret::new(hmac.clone()))),
+        (None, None) => None,
+        _ => return Err(bad("acme_eab_kid", "--acme-eab-kid", "and acme_eab_hmac (--acme-eab-hmac) go together")),
+    };
+    let retry_min = match &s.acme_retry_min {
+        Some(v) => duration(v, "acme_retry_min", "--acme-retry-min")?,
+        None => Duration::from_secs(60),
+    };
+    let poll_interval = match &s.acme_poll_interval {
+        Some(v) => duration(v, "acme_poll_interval", "--acme-poll-interval")?,
+        None => Duration::from_secs(60),
+    };
+    Ok(Some(AcmeConfig {
+        domains,
+        email: s.acme_email.clone(),
+        directory,
+        ca_root: s.acme_ca_root.as_ref().map(PathBuf::from),
+        challenge,
+        eab,
+        retry_min,
+        poll_interval,
+    }))
 }
 
 fn duration(v: &str, key: &str, flag: &str) -> Result<Duration, ConfigError> {
@@ -466,6 +628,15 @@ impl Settings {
             client_auth: self.client_auth.or(lower.client_auth),
             http_api: self.http_api.or(lower.http_api),
             tls_handshake_timeout: self.tls_handshake_timeout.or(lower.tls_handshake_timeout),
+            acme_domain: if self.acme_domain.is_empty() { lower.acme_domain } else { self.acme_domain },
+            acme_email: self.acme_email.or(lower.acme_email),
+            acme_directory: self.acme_directory.or(lower.acme_directory),
+            acme_ca_root: self.acme_ca_root.or(lower.acme_ca_root),
+            acme_challenge: self.acme_challenge.or(lower.acme_challenge),
+            acme_eab_kid: self.acme_eab_kid.or(lower.acme_eab_kid),
+            acme_eab_hmac: self.acme_eab_hmac.or(lower.acme_eab_hmac),
+            acme_retry_min: self.acme_retry_min.or(lower.acme_retry_min),
+            acme_poll_interval: self.acme_poll_interval.or(lower.acme_poll_interval),
             tls_reload_interval: self.tls_reload_interval.or(lower.tls_reload_interval),
             log_format: self.log_format.or(lower.log_format),
             log_level: self.log_level.or(lower.log_level),

@@ -1,6 +1,7 @@
 //! crest: the backend endpoint AWS Application Auto Scaling calls for a
 //! custom resource. See README.md and ../shared/CONTRACT.md.
 
+pub mod acme;
 pub mod app;
 pub mod config;
 pub mod domain;

@@ -26,3 +26,19 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
 pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
     ApiError::MethodNotAllowed { method: method.to_string(), allow: "GET, HEAD" }
 }
+
+/// HTTP-01: the key authorization for a token of an order in flight, from
+/// this process or (behind a load balancer) from the shared store.
+pub async fn acme_http01(
+    State(state): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Result<String, ApiError> {
+    let missing = || ApiError::NotFound("no ACME challenge is in flight for this token".into());
+    let valid = !token.is_empty() && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let Some(challenges) = state.challenges.as_ref().filter(|_| valid) else { return Err(missing()) };
+    if let Some(answer) = challenges.http01(&token) {
+        return Ok(answer);
+    }
+    let shared = state.store.get_secret(&crate::acme::challenge::http01_secret(&token)).await?;
+    shared.filter(|v| !v.is_empty()).and_then(|v| String::from_utf8(v).ok()).ok_or_else(missing)
+}

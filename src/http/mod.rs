@@ -7,6 +7,7 @@ pub mod extract;
 pub mod health;
 pub mod redirect;
 
+use crate::acme::challenge::Challenges;
 use crate::domain::Policy;
 use crate::store::Store;
 use axum::Router;
@@ -26,6 +27,8 @@ use tracing::Level;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub policy: Arc<Policy>,
+    /// ACME challenge answers, when ACME is on.
+    pub challenges: Option<Arc<Challenges>>,
 }
 
 /// The API router. `request_timeout` bounds each request (503 JSON after it).
@@ -35,6 +38,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/v1/scalableTargetDimensions/{id}", dimension)
         .route("/healthz", get(health::healthz).fallback(health::method_not_allowed))
         .route("/readyz", get(health::readyz).fallback(health::method_not_allowed))
+        .route("/.well-known/acme-challenge/{token}", get(health::acme_http01))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(middleware::from_fn_with_state(request_timeout, timeout))

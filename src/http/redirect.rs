@@ -3,26 +3,25 @@
 //! HTTP-01; 404 until an order is in flight).
 
 use super::error::ApiError;
-use super::health;
+use super::{AppState, health};
 use axum::Router;
-use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
 /// A router that sends everything to `https://{host}:{https_port}`.
-pub fn router(https_port: u16) -> Router {
+pub fn router(https_port: u16, state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/.well-known/acme-challenge/{token}", get(no_challenge))
+        .route("/.well-known/acme-challenge/{token}", get(health::acme_http01))
         .fallback(redirect)
-        .with_state(https_port)
+        .layer(axum::Extension(HttpsPort(https_port)))
+        .with_state(state)
 }
 
-async fn no_challenge() -> ApiError {
-    ApiError::NotFound("no ACME challenge is in flight for this token".into())
-}
+#[derive(Clone, Copy)]
+struct HttpsPort(u16);
 
 /// The host part of a Host header, without its port; None when it is not
 /// a plausible host name or IP literal (no redirect to garbage).
@@ -35,7 +34,11 @@ fn host_name(raw: &str) -> Option<&str> {
     ok.then_some(host)
 }
 
-async fn redirect(State(port): State<u16>, headers: HeaderMap, uri: Uri) -> Response {
+async fn redirect(
+    axum::Extension(HttpsPort(port)): axum::Extension<HttpsPort>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()).and_then(host_name) else {
         return ApiError::BadRequest("this port only redirects to HTTPS and needs a valid Host header".into())
             .into_response();

@@ -8,7 +8,8 @@ pub mod client_auth;
 pub mod reload;
 pub mod serve;
 
-use crate::config::{ClientAuth, TlsConfig};
+use crate::acme::challenge::{ACME_TLS_ALPN, Challenges};
+use crate::config::{AcmeChallenge, ClientAuth, TlsConfig};
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -105,25 +106,46 @@ impl ClientIdentity {
     }
 }
 
-/// Serves one fixed certificate (the ACME issue adds challenge certificates).
-#[derive(Debug)]
-struct FixedResolver(Arc<CertifiedKey>);
+/// Picks the certificate for a handshake: the current server certificate,
+/// or an ACME TLS-ALPN-01 challenge certificate for `acme-tls/1` hellos.
+#[derive(Debug, Default)]
+pub struct Resolver {
+    current: RwLock<Option<(Arc<CertifiedKey>, CertInfo)>>,
+    pub challenges: Arc<Challenges>,
+}
 
-impl ResolvesServerCert for FixedResolver {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.clone())
+impl Resolver {
+    fn set(&self, key: Arc<CertifiedKey>, info: CertInfo) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some((key, info));
+    }
+
+    fn info(&self) -> Option<CertInfo> {
+        self.current.read().unwrap_or_else(PoisonError::into_inner).as_ref().map(|(_, i)| i.clone())
     }
 }
 
-/// One loaded generation of certificates.
+impl ResolvesServerCert for Resolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let acme = hello.alpn().is_some_and(|mut protocols| protocols.any(|p| p == ACME_TLS_ALPN));
+        if acme {
+            return hello.server_name().and_then(|name| self.challenges.alpn_certificate(name));
+        }
+        // None before the first ACME certificate: the handshake fails cleanly.
+        self.current.read().unwrap_or_else(PoisonError::into_inner).as_ref().map(|(k, _)| k.clone())
+    }
+}
+
+/// One loaded generation of the TLS configuration.
 struct Loaded {
     server: Arc<ServerConfig>,
-    certs: Vec<CertInfo>,
+    /// Pinned client certificates and client CAs.
+    client_certs: Vec<CertInfo>,
 }
 
 /// The live TLS configuration, swapped on reload.
 pub struct TlsState {
     settings: TlsConfig,
+    resolver: Arc<Resolver>,
     current: RwLock<Arc<Loaded>>,
 }
 
@@ -131,30 +153,50 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn build(settings: &TlsConfig) -> Result<Loaded, TlsError> {
+/// Builds a `CertifiedKey` from PEM texts, checking that key and chain fit.
+///
+/// # Errors
+/// Bad PEM, no certificate, unusable key, or a key that does not fit.
+pub fn certified_key(chain_pem: &[u8], key_pem: &[u8]) -> Result<(CertifiedKey, CertInfo), String> {
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(chain_pem).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    let leaf = chain.first().ok_or("no PEM certificate in the chain")?;
+    let info = CertInfo::parse("server certificate", Path::new("(store)"), leaf).map_err(|e| e.to_string())?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("no usable private key: {e}"))?;
+    let certified = CertifiedKey::from_der(chain, key, &provider()).map_err(|e| e.to_string())?;
+    Ok((certified, info))
+}
+
+fn load_files(cert: &Path, key: &Path) -> Result<(CertifiedKey, CertInfo), TlsError> {
+    let chain = read_certs("tls_cert", cert)?;
+    let info = CertInfo::parse("server certificate", cert, &chain[0])?;
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| file_err("tls_key", key, format!("no usable private key (PKCS#8, PKCS#1 or SEC1 PEM): {e}")))?;
+    let certified = CertifiedKey::from_der(chain, key_der, &provider())
+        .map_err(|e| file_err("tls_key", key, format!("does not fit tls_cert {}: {e}", cert.display())))?;
+    Ok((certified, info))
+}
+
+fn build(settings: &TlsConfig, resolver: Arc<Resolver>) -> Result<Loaded, TlsError> {
     let provider = provider();
-    let chain = read_certs("tls_cert", &settings.cert)?;
-    let mut certs = vec![CertInfo::parse("server certificate", &settings.cert, &chain[0])?];
-    let key = PrivateKeyDer::from_pem_file(&settings.key).map_err(|e| {
-        file_err("tls_key", &settings.key, format!("no usable private key (PKCS#8, PKCS#1 or SEC1 PEM): {e}"))
-    })?;
-    let certified = CertifiedKey::from_der(chain, key, &provider).map_err(|e| {
-        file_err("tls_key", &settings.key, format!("does not fit tls_cert {}: {e}", settings.cert.display()))
-    })?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Setup(e.to_string()))?;
+    let mut client_certs = Vec::new();
     let builder = if settings.verifies_clients() {
         let mandatory = settings.client_auth == ClientAuth::Required;
         let (verifier, infos) = client_auth::build(settings, provider, mandatory)?;
-        certs.extend(infos);
+        client_certs = infos;
         builder.with_client_cert_verifier(verifier)
     } else {
         builder.with_no_client_auth()
     };
-    let mut server = builder.with_cert_resolver(Arc::new(FixedResolver(Arc::new(certified))));
+    let mut server = builder.with_cert_resolver(resolver);
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Loaded { server: Arc::new(server), certs })
+    if settings.acme.as_ref().is_some_and(|a| a.challenge == AcmeChallenge::TlsAlpn01) {
+        server.alpn_protocols.push(ACME_TLS_ALPN.to_vec());
+    }
+    Ok(Loaded { server: Arc::new(server), client_certs })
 }
 
 impl TlsState {
@@ -163,10 +205,32 @@ impl TlsState {
     /// # Errors
     /// The first file that cannot be used, named.
     pub fn load(settings: TlsConfig) -> Result<Self, TlsError> {
-        let loaded = build(&settings)?;
-        let state = Self { settings, current: RwLock::new(Arc::new(loaded)) };
+        let resolver = Arc::new(Resolver::default());
+        if let (Some(cert), Some(key)) = (&settings.cert, &settings.key) {
+            let (certified, info) = load_files(cert, key)?;
+            resolver.set(Arc::new(certified), info);
+        }
+        let loaded = build(&settings, resolver.clone())?;
+        let state = Self { settings, resolver, current: RwLock::new(Arc::new(loaded)) };
         state.log_loaded("loaded");
         Ok(state)
+    }
+
+    /// Puts a new server certificate live (ACME); handshakes from now on use it.
+    pub fn install(&self, key: CertifiedKey, info: CertInfo) {
+        tracing::info!(subject = ?info.subject, sha256 = %info.sha256,
+            days_left = format!("{:.1}", info.days_left(SystemTime::now())), "certificate installed");
+        self.resolver.set(Arc::new(key), info);
+    }
+
+    /// The live server certificate, if there is one yet.
+    pub fn server_certificate(&self) -> Option<CertInfo> {
+        self.resolver.info()
+    }
+
+    /// Where ACME challenge answers are kept.
+    pub fn challenges(&self) -> Arc<Challenges> {
+        self.resolver.challenges.clone()
     }
 
     /// Rebuilds from the files; on error the current certificates stay.
@@ -174,7 +238,14 @@ impl TlsState {
     /// # Errors
     /// What `load` would report.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let loaded = build(&self.settings)?;
+        let files = match (&self.settings.cert, &self.settings.key) {
+            (Some(cert), Some(key)) => Some(load_files(cert, key)?),
+            _ => None,
+        };
+        let loaded = build(&self.settings, self.resolver.clone())?;
+        if let Some((certified, info)) = files {
+            self.resolver.set(Arc::new(certified), info);
+        }
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(loaded);
         self.log_loaded("reloaded");
         Ok(())
@@ -185,7 +256,7 @@ impl TlsState {
     }
 
     fn log_loaded(&self, what: &str) {
-        for c in &self.now().certs {
+        for c in &self.certificates() {
             tracing::info!(role = c.role, path = %c.path.display(), subject = ?c.subject, sha256 = %c.sha256,
                 days_left = format!("{:.1}", c.days_left(SystemTime::now())), "certificate {what}");
         }
@@ -199,7 +270,9 @@ impl TlsState {
     /// Every configured certificate with its validity, for expiry checks
     /// and metrics.
     pub fn certificates(&self) -> Vec<CertInfo> {
-        self.now().certs.clone()
+        let mut all: Vec<CertInfo> = self.server_certificate().into_iter().collect();
+        all.extend(self.now().client_certs.iter().cloned());
+        all
     }
 
     pub fn settings(&self) -> &TlsConfig {
@@ -209,7 +282,7 @@ impl TlsState {
     /// The files whose change triggers a reload.
     pub fn watched_files(&self) -> Vec<PathBuf> {
         let s = &self.settings;
-        let mut files = vec![s.cert.clone(), s.key.clone()];
+        let mut files: Vec<PathBuf> = s.cert.iter().chain(s.key.iter()).cloned().collect();
         files.extend(s.client_ca.iter().cloned());
         files.extend(s.client_cert_pin.iter().cloned());
         files

@@ -1,11 +1,14 @@
 //! Integration tests: the real server on a real socket, for every store.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod acme;
 #[path = "../support/certs.rs"]
 mod certs;
 mod concurrency;
 mod errors;
 mod helpers;
+#[path = "../support/pebble.rs"]
+mod pebble;
 #[path = "../support/pg.rs"]
 mod pg;
 pub mod process;

@@ -34,8 +34,9 @@ impl Files {
     pub fn tls(&self, pins: Vec<PathBuf>, cas: Vec<PathBuf>) -> TlsConfig {
         TlsConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
-            cert: self.cert.clone(),
-            key: self.key.clone(),
+            cert: Some(self.cert.clone()),
+            key: Some(self.key.clone()),
+            acme: None,
             client_ca: cas,
             client_cert_pin: pins,
             client_auth: ClientAuth::Optional,
