@@ -95,6 +95,35 @@ fn errors_name_the_setting() {
 }
 
 #[test]
+fn acme_defaults() {
+    let c = load(
+        &[
+            "--tls-listen",
+            "0.0.0.0:443",
+            "--acme-domain",
+            "API.example.com.",
+            "--acme-directory",
+            "letsencrypt-staging",
+        ],
+        None,
+    )
+    .unwrap();
+    let acme = c.tls.unwrap().acme.unwrap();
+    assert_eq!(acme.domains, ["api.example.com"]);
+    assert_eq!(acme.directory, LETSENCRYPT_STAGING);
+    assert_eq!(acme.challenge, AcmeChallenge::TlsAlpn01, "tls-alpn-01 on port 443");
+    let c = load(
+        &["--tls-listen", "0.0.0.0:8443", "--acme-domain", "a.b", "--acme-eab-kid", "k", "--acme-eab-hmac", "s3cr3t"],
+        None,
+    )
+    .unwrap();
+    let text = format!("{c:?}");
+    assert!(!text.contains("s3cr3t"), "{text}");
+    let acme = c.tls.unwrap().acme.unwrap();
+    assert_eq!((acme.challenge, acme.directory.as_str()), (AcmeChallenge::Http01, LETSENCRYPT));
+}
+
+#[test]
 fn debug_never_shows_the_store_password() {
     let c = load(&["--store", "postgres://crest:hunter2@db/crest"], None).unwrap();
     let text = format!("{c:?}");

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 
 /// What went wrong in one ACME attempt; the text is logged and kept.
@@ -66,7 +66,13 @@ pub struct Acme {
     installed: RwLock<Option<String>>,
     /// The directory answered a renewalInfo (ARI) query.
     ari: AtomicBool,
+    /// The renewal time computed for a leaf (by SHA-256), and when: ARI is
+    /// asked again only after `ARI_RECHECK`, so polling never hammers the CA.
+    planned: RwLock<Option<(String, i64, Instant)>>,
 }
+
+/// How often the CA's renewal window (ARI) is asked again for the same certificate.
+const ARI_RECHECK: Duration = Duration::from_secs(6 * 3600);
 
 fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
@@ -95,6 +101,7 @@ impl Acme {
             status: RwLock::default(),
             installed: RwLock::default(),
             ari: AtomicBool::new(false),
+            planned: RwLock::default(),
         }
     }
 
@@ -205,6 +212,13 @@ impl Acme {
 
     /// When to renew `der`: ARI when the CA offers it, else 2/3 of the lifetime.
     async fn renewal_time(&self, der: &[u8]) -> i64 {
+        let sha = crate::tls::hex_sha256(der);
+        if let Some((planned_for, at, when)) = self.planned.read().unwrap_or_else(PoisonError::into_inner).as_ref()
+            && *planned_for == sha
+            && when.elapsed() < ARI_RECHECK
+        {
+            return *at;
+        }
         let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else { return unix_now() };
         let (nb, na) = (cert.validity().not_before.timestamp(), cert.validity().not_after.timestamp());
         let window = self.ari_window(der).await;
@@ -214,6 +228,7 @@ impl Acme {
                 ari = window.is_some(), "next certificate renewal scheduled");
             self.update(|s| s.renew_at = Some(at));
         }
+        *self.planned.write().unwrap_or_else(PoisonError::into_inner) = Some((sha, at, Instant::now()));
         at
     }
 

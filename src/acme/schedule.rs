@@ -56,7 +56,8 @@ mod tests {
         assert_eq!(backoff(1, m, 0.0), m);
         assert_eq!(backoff(2, m, 0.0), 2 * m);
         assert_eq!(backoff(4, m, 0.0), 8 * m);
-        assert_eq!(backoff(9, m, 0.0), MAX_BACKOFF);
+        assert_eq!(backoff(9, m, 0.0), 256 * m);
+        assert_eq!(backoff(10, m, 0.0), MAX_BACKOFF);
         assert_eq!(backoff(500, m, 0.0), MAX_BACKOFF);
         let j = backoff(3, m, 0.99);
         assert!(j > 4 * m && j < 4 * m + m.mul_f64(0.4 + 0.01), "{j:?}");
