@@ -5,6 +5,7 @@ pub mod acme;
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod health_probe;
 pub mod http;
 pub mod shutdown;
 pub mod store;

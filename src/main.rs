@@ -20,6 +20,9 @@ enum Command {
     /// Apply the store's schema migrations (sqlite, postgres) and exit.
     /// Takes the same settings as `serve`; only the store ones matter.
     Migrate(ServeArgs),
+    /// Exit 0 when the local crest answers GET /healthz with 200 (for
+    /// Docker's HEALTHCHECK). Takes the same settings as `serve`.
+    Healthcheck(ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +30,24 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(&args),
         Command::Migrate(args) => migrate(&args),
+        Command::Healthcheck(args) => healthcheck(&args),
+    }
+}
+
+fn healthcheck(args: &ServeArgs) -> ExitCode {
+    let config = match Config::load(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("crest: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match crest::health_probe::probe(config.listen, std::time::Duration::from_secs(5)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("crest: healthcheck failed: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -170,3 +170,22 @@ fn text_logs_escape_user_strings() {
     let (_, rest) = p.finish();
     assert!(!rest.lines().any(|l| l.starts_with("INJECTED")), "{rest}");
 }
+
+/// `crest healthcheck` (Docker's HEALTHCHECK) is 0 against a running crest
+/// with the same settings, and 1 when nothing answers.
+#[test]
+fn healthcheck_subcommand() {
+    let p = start(&["--listen", "127.0.0.1:0", "--store", "memory:", "--log-format", "json"], &[]);
+    let addr = p.ready_addr();
+    let run = |listen: &str| {
+        Command::new(BIN).args(["healthcheck", "--listen", listen]).env_remove("CREST_CONFIG").output().unwrap()
+    };
+    let ok = run(&addr);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let port = addr.rsplit(':').next().unwrap();
+    assert!(run(&format!("0.0.0.0:{port}")).status.success(), "0.0.0.0 means loopback");
+    drop(p);
+    let down = run(&addr);
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("healthcheck failed"));
+}
