@@ -5,12 +5,17 @@
 
 use crate::domain::{Capacity, Defaults, DimensionId, Mode};
 use crate::store::StoreOptions;
+
+mod tls;
+
 use clap::Args;
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tls::tls;
+pub use tls::{AcmeChallenge, AcmeConfig, ClientAuth, LETSENCRYPT, LETSENCRYPT_STAGING, Secret, TlsConfig};
 
 /// Flags of `crest serve`. Each is also `CREST_<NAME>` and a config file key.
 #[derive(Debug, Default, Clone, Args)]
@@ -206,89 +211,12 @@ pub struct Config {
     pub shutdown_timeout: Duration,
 }
 
-/// Whether the API needs a client certificate at the handshake already.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAuth {
-    /// Ask for a certificate; `/v1/…` answers 403 without a verified one.
-    Optional,
-    /// Refuse handshakes without a verified certificate.
-    Required,
-}
-
-/// How the ACME CA checks that we control the domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AcmeChallenge {
-    Http01,
-    TlsAlpn01,
-}
-
-/// A secret string that never reaches `Debug` or logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
-
-/// Let's Encrypt's production directory, the default.
-pub const LETSENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
-/// Let's Encrypt's staging directory (`letsencrypt-staging`).
-pub const LETSENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
-
-/// Certificates from an ACME CA instead of files.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AcmeConfig {
-    pub domains: Vec<String>,
-    pub email: Option<String>,
-    pub directory: String,
-    pub ca_root: Option<PathBuf>,
-    pub challenge: AcmeChallenge,
-    /// External account binding: key id and base64url HMAC key.
-    pub eab: Option<(String, Secret)>,
-    pub retry_min: Duration,
-    pub poll_interval: Duration,
-}
-
-/// The HTTPS listener and its certificates.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TlsConfig {
-    pub listen: SocketAddr,
-    /// Certificate and key files (exclusive with `acme`).
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-    pub acme: Option<AcmeConfig>,
-    pub client_ca: Vec<PathBuf>,
-    pub client_cert_pin: Vec<PathBuf>,
-    pub client_auth: ClientAuth,
-    pub handshake_timeout: Duration,
-    pub reload_interval: Duration,
-}
-
-impl TlsConfig {
-    /// True when client certificates are verified (CA or pins configured).
-    pub fn verifies_clients(&self) -> bool {
-        !self.client_ca.is_empty() || !self.client_cert_pin.is_empty()
-    }
-}
-
 /// A configuration problem; the text names the setting.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(String);
 
-fn bad(key: &str, flag: &str, problem: impl fmt::Display) -> ConfigError {
+pub(crate) fn bad(key: &str, flag: &str, problem: impl fmt::Display) -> ConfigError {
     let env = format!("CREST_{}", flag.trim_start_matches("--").replace('-', "_").to_uppercase());
     ConfigError(format!("config key {key} ({flag}, {env}): {problem}"))
 }
@@ -414,152 +342,7 @@ impl Config {
     }
 }
 
-fn tls(s: &Settings) -> Result<Option<TlsConfig>, ConfigError> {
-    let Some(listen) = &s.tls_listen else {
-        for (set, key, flag) in [
-            (!s.acme_domain.is_empty(), "acme_domain", "--acme-domain"),
-            (s.tls_cert.is_some(), "tls_cert", "--tls-cert"),
-            (s.tls_key.is_some(), "tls_key", "--tls-key"),
-            (!s.client_ca.is_empty(), "client_ca", "--client-ca"),
-            (!s.client_cert_pin.is_empty(), "client_cert_pin", "--client-cert-pin"),
-            (s.client_auth.is_some(), "client_auth", "--client-auth"),
-        ] {
-            if set {
-                return Err(bad(key, flag, "needs tls_listen (--tls-listen, CREST_TLS_LISTEN), e.g. 0.0.0.0:443"));
-            }
-        }
-        return Ok(None);
-    };
-    let listen = listen.parse().map_err(|e| {
-        bad("tls_listen", "--tls-listen", format!("{listen:?} is not an address like 0.0.0.0:443 ({e})"))
-    })?;
-    let acme = acme(s, listen)?;
-    let file = |v: &Option<String>, key: &str, flag: &str| -> Result<Option<PathBuf>, ConfigError> {
-        match v {
-            Some(_) if acme.is_some() => Err(bad(
-                key,
-                flag,
-                "and acme_domain exclude each other: the certificate comes either from files or from ACME",
-            )),
-            Some(p) if !p.is_empty() => Ok(Some(PathBuf::from(p))),
-            _ if acme.is_some() => Ok(None),
-            _ => Err(bad(key, flag, "is required with tls_listen: a PEM file (or use acme_domain)")),
-        }
-    };
-    let cert = file(&s.tls_cert, "tls_cert", "--tls-cert")?;
-    let key = file(&s.tls_key, "tls_key", "--tls-key")?;
-    let client_auth = match s.client_auth.as_deref() {
-        None | Some("optional") => ClientAuth::Optional,
-        Some("required") => ClientAuth::Required,
-        Some(other) => {
-            return Err(bad("client_auth", "--client-auth", format!("{other:?} is not one of optional, required")));
-        }
-    };
-    let config = TlsConfig {
-        listen,
-        cert,
-        key,
-        acme,
-        client_ca: s.client_ca.iter().map(PathBuf::from).collect(),
-        client_cert_pin: s.client_cert_pin.iter().map(PathBuf::from).collect(),
-        client_auth,
-        handshake_timeout: match &s.tls_handshake_timeout {
-            Some(v) => duration(v, "tls_handshake_timeout", "--tls-handshake-timeout")?,
-            None => Duration::from_secs(10),
-        },
-        reload_interval: match &s.tls_reload_interval {
-            Some(v) => duration(v, "tls_reload_interval", "--tls-reload-interval")?,
-            None => Duration::from_secs(10),
-        },
-    };
-    if client_auth == ClientAuth::Required && !config.verifies_clients() {
-        return Err(bad(
-            "client_auth",
-            "--client-auth",
-            "required needs client_ca or client_cert_pin to verify against",
-        ));
-    }
-    Ok(Some(config))
-}
-
-fn acme(s: &Settings, listen: SocketAddr) -> Result<Option<AcmeConfig>, ConfigError> {
-    let acme_only = [
-        (s.acme_email.is_some(), "acme_email", "--acme-email"),
-        (s.acme_directory.is_some(), "acme_directory", "--acme-directory"),
-        (s.acme_ca_root.is_some(), "acme_ca_root", "--acme-ca-root"),
-        (s.acme_challenge.is_some(), "acme_challenge", "--acme-challenge"),
-        (s.acme_eab_kid.is_some() || s.acme_eab_hmac.is_some(), "acme_eab_kid", "--acme-eab-kid"),
-    ];
-    if s.acme_domain.is_empty() {
-        if let Some((_, key, flag)) = acme_only.iter().find(|(set, _, _)| *set) {
-            return Err(bad(key, flag, "needs acme_domain (--acme-domain, CREST_ACME_DOMAIN)"));
-        }
-        return Ok(None);
-    }
-    let mut domains = Vec::new();
-    for d in &s.acme_domain {
-        let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
-        let ok = !d.is_empty()
-            && d.len() <= 253
-            && d.split('.')
-                .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
-        if !ok {
-            return Err(bad("acme_domain", "--acme-domain", format!("{d:?} is not a DNS name like api.example.com")));
-        }
-        if !domains.contains(&d) {
-            domains.push(d);
-        }
-    }
-    let directory = match s.acme_directory.as_deref() {
-        None | Some("letsencrypt") => LETSENCRYPT.to_owned(),
-        Some("letsencrypt-staging") => LETSENCRYPT_STAGING.to_owned(),
-        Some(url) if url.starts_with("https://") => url.to_owned(),
-        Some(other) => {
-            return Err(bad(
-                "acme_directory",
-                "--acme-directory",
-                format!("{other:?} is not an https:// URL, letsencrypt or letsencrypt-staging"),
-            ));
-        }
-    };
-    let challenge = match s.acme_challenge.as_deref() {
-        None if listen.port() == 443 => AcmeChallenge::TlsAlpn01,
-        None | Some("http-01") => AcmeChallenge::Http01,
-        Some("tls-alpn-01") => AcmeChallenge::TlsAlpn01,
-        Some(other) => {
-            return Err(bad(
-                "acme_challenge",
-                "--acme-challenge",
-                format!("{other:?} is not one of http-01, tls-alpn-01"),
-            ));
-        }
-    };
-    let eab = match (&s.acme_eab_kid, &s.acme_eab_hmac) {
-        (Some(kid), Some(hmac)) => Some((kid.clone(), Secret::new(hmac.clone()))),
-        (None, None) => None,
-        _ => return Err(bad("acme_eab_kid", "--acme-eab-kid", "and acme_eab_hmac (--acme-eab-hmac) go together")),
-    };
-    let retry_min = match &s.acme_retry_min {
-        Some(v) => duration(v, "acme_retry_min", "--acme-retry-min")?,
-        None => Duration::from_secs(60),
-    };
-    let poll_interval = match &s.acme_poll_interval {
-        Some(v) => duration(v, "acme_poll_interval", "--acme-poll-interval")?,
-        None => Duration::from_secs(60),
-    };
-    Ok(Some(AcmeConfig {
-        domains,
-        email: s.acme_email.clone(),
-        directory,
-        ca_root: s.acme_ca_root.as_ref().map(PathBuf::from),
-        challenge,
-        eab,
-        retry_min,
-        poll_interval,
-    }))
-}
-
-fn duration(v: &str, key: &str, flag: &str) -> Result<Duration, ConfigError> {
+pub(crate) fn duration(v: &str, key: &str, flag: &str) -> Result<Duration, ConfigError> {
     let d = humantime::parse_duration(v)
         .map_err(|e| bad(key, flag, format!("{v:?} is not a duration like 10s or 500ms ({e})")))?;
     if d.is_zero() {
@@ -647,5 +430,4 @@ impl Settings {
 }
 
 #[cfg(test)]
-#[path = "config_tests.rs"]
 mod tests;
