@@ -111,6 +111,8 @@ impl App {
         if let Some((listener, state, router)) = self.tls {
             tasks.push(tokio::spawn(reload::run(state.clone(), shutdown.clone())));
             tasks.push(tokio::spawn(serve::serve(listener, state, router, shutdown.clone(), self.shutdown_timeout)));
+        } else {
+            tasks.push(tokio::spawn(reload::ignore_hangup(shutdown.clone())));
         }
         let graceful = shutdown.clone();
         let mut server = tokio::spawn(

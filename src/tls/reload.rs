@@ -99,3 +99,15 @@ fn warn_expiry(tls: &TlsState, warned: &mut HashMap<String, u8>) {
         }
     }
 }
+
+/// Without TLS there is nothing to reload, but SIGHUP (e.g. `systemctl
+/// reload`) must not kill crest: log it and carry on.
+pub async fn ignore_hangup(shutdown: CancellationToken) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = hup.recv() => tracing::info!("SIGHUP received; nothing to reload (no TLS listener)"),
+        }
+    }
+}

@@ -85,6 +85,9 @@ fn two_processes_cannot_share_a_file_store() {
     assert!(err.contains("is already used by another crest process"), "{err}");
     assert!(err.contains(&format!("(pid {})", first.child.id())), "{err}");
     // After the first stops (SIGTERM), the directory is free again.
+    // SIGHUP (systemctl reload) does not stop a crest without TLS.
+    first.signal("-HUP");
+    first.wait_for("nothing to reload");
     first.signal("-TERM");
     let (code, err) = first.finish();
     assert_eq!(code, Some(0), "{err}");
