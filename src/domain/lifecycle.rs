@@ -44,6 +44,42 @@ pub enum TransitionError {
         "failureReason is only kept with scalingStatus Failed and the dimension is {0}; send \"scalingStatus\": \"Failed\" with it"
     )]
     ReasonWithoutFailed(ScalingStatus),
+    #[error(
+        "If-Match {expected} does not match: the dimension is at revision {actual}; GET it (the ETag header) and decide again"
+    )]
+    Stale { expected: Precondition, actual: u64 },
+}
+
+/// What an `If-Match` header asks for (compare-and-swap on the revision).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// `If-Match: *`: the dimension must exist.
+    Exists,
+    /// `If-Match: "N"`: the dimension must be at revision N.
+    Revision(u64),
+}
+
+impl fmt::Display for Precondition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Exists => f.write_str("*"),
+            Self::Revision(n) => write!(f, "\"{n}\""),
+        }
+    }
+}
+
+/// Checks `precondition` against the stored dimension (revision 0 when absent).
+///
+/// # Errors
+/// `Stale` when it does not hold.
+pub fn check(current: Option<&Dimension>, precondition: Option<Precondition>) -> Result<(), TransitionError> {
+    let actual = current.map_or(0, |d| d.revision);
+    match precondition {
+        None => Ok(()),
+        Some(Precondition::Exists) if current.is_some() => Ok(()),
+        Some(Precondition::Revision(n)) if n == actual => Ok(()),
+        Some(expected) => Err(TransitionError::Stale { expected, actual }),
+    }
 }
 
 /// One changed field, for logs and history. Values are JSON, so strings are

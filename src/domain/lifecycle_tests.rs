@@ -202,3 +202,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn preconditions_compare_the_revision() {
+    let d = dim(Successful, 1.0, 1.0); // revision 7
+    assert_eq!(check(Some(&d), None), Ok(()));
+    assert_eq!(check(Some(&d), Some(Precondition::Revision(7))), Ok(()));
+    assert_eq!(check(Some(&d), Some(Precondition::Exists)), Ok(()));
+    assert_eq!(
+        check(Some(&d), Some(Precondition::Revision(6))),
+        Err(TransitionError::Stale { expected: Precondition::Revision(6), actual: 7 })
+    );
+    assert!(check(None, Some(Precondition::Exists)).is_err());
+    assert_eq!(check(None, Some(Precondition::Revision(0))), Ok(()), "revision 0: create only if absent");
+    let msg = check(Some(&d), Some(Precondition::Revision(3))).unwrap_err().to_string();
+    assert!(msg.contains(r#"If-Match "3" does not match: the dimension is at revision 7"#), "{msg}");
+}

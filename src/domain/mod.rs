@@ -6,5 +6,5 @@ pub mod lifecycle;
 pub mod patch;
 
 pub use dimension::{Capacity, Defaults, Dimension, DimensionId, IdError, ScalingStatus};
-pub use lifecycle::{Change, Changes, Event, Mode, Outcome, Policy, TransitionError};
+pub use lifecycle::{Change, Changes, Event, Mode, Outcome, Policy, Precondition, TransitionError};
 pub use patch::{Patch, PatchError};

@@ -3,15 +3,31 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Id, PatchBody};
-use crate::domain::{Changes, Dimension, DimensionId, Event, Mode, Outcome, Patch, Policy, lifecycle};
+use super::extract::{Id, IfMatch, PatchBody};
+use crate::domain::{Changes, Dimension, DimensionId, Event, Mode, Outcome, Patch, Policy, Precondition, lifecycle};
 use crate::store;
 use crate::tls::serve::ConnInfo;
 use axum::extract::State;
-use axum::http::Method;
+use axum::http::{HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use std::sync::Arc;
 use tracing::{info, instrument};
+
+/// A dimension as the response body, with its revision as the `ETag`
+/// (header only: the JSON stays exactly what AAS expects).
+pub struct Versioned(pub Dimension);
+
+impl IntoResponse for Versioned {
+    fn into_response(self) -> Response {
+        let etag = HeaderValue::from_str(&format!("\"{}\"", self.0.revision));
+        let mut response = Json(self.0).into_response();
+        if let Ok(etag) = etag {
+            response.headers_mut().insert(header::ETAG, etag);
+        }
+        response
+    }
+}
 
 /// GET advances demo mode; HEAD mirrors GET's headers without changing state.
 #[instrument(skip_all, fields(id = %id))]
@@ -20,13 +36,13 @@ pub async fn get(
     conn: Option<Extension<Arc<ConnInfo>>>,
     method: Method,
     Id(id): Id,
-) -> Result<Json<Dimension>, ApiError> {
+) -> Result<Versioned, ApiError> {
     if method == Method::HEAD {
-        return peek(&state, &id).await.map(Json);
+        return peek(&state, &id).await.map(Versioned);
     }
     info!(method = "GET", "request");
-    let outcome = run(&state, conn, "GET", id, None).await?;
-    Ok(Json(outcome.dimension))
+    let outcome = run(&state, conn, "GET", id, None, None).await?;
+    Ok(Versioned(outcome.dimension))
 }
 
 /// PATCH sets desiredCapacity (AAS) or reports progress (the scaler).
@@ -35,11 +51,12 @@ pub async fn patch(
     State(state): State<AppState>,
     conn: Option<Extension<Arc<ConnInfo>>>,
     Id(id): Id,
+    IfMatch(precondition): IfMatch,
     PatchBody(patch): PatchBody,
-) -> Result<Json<Dimension>, ApiError> {
-    info!(method = "PATCH", body = %patch.to_json(), "request");
-    let outcome = run(&state, conn, "PATCH", id, Some(patch)).await?;
-    Ok(Json(outcome.dimension))
+) -> Result<Versioned, ApiError> {
+    info!(method = "PATCH", body = %patch.to_json(), if_match = precondition.map(tracing::field::display), "request");
+    let outcome = run(&state, conn, "PATCH", id, Some(patch), precondition).await?;
+    Ok(Versioned(outcome.dimension))
 }
 
 /// Other methods: 405 with `Allow`.
@@ -62,6 +79,7 @@ async fn run(
     method: &'static str,
     id: DimensionId,
     patch: Option<Patch>,
+    precondition: Option<Precondition>,
 ) -> Result<Outcome, ApiError> {
     let policy = state.policy.clone();
     let store = state.store.clone();
@@ -72,6 +90,8 @@ async fn run(
                 Some(p) => Event::Patch(p),
                 None => Event::Get,
             };
+            // Compare-and-swap: checked inside the store's lock or transaction.
+            lifecycle::check(current, precondition)?;
             lifecycle::apply(current, &task_id, event, &policy)
         };
         store::change(&*store, &task_id, &transition).await

@@ -19,6 +19,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("method {method} is not allowed here; use {allow}")]
     MethodNotAllowed { method: String, allow: &'static str },
+    #[error("{0}")]
+    PreconditionFailed(String),
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{0}")]
@@ -40,6 +42,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Timeout(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -80,6 +83,7 @@ impl From<TransitionError> for ApiError {
         match e {
             TransitionError::NotFound(_) => Self::NotFound(e.to_string()),
             TransitionError::ReasonWithoutFailed(_) => Self::BadRequest(e.to_string()),
+            TransitionError::Stale { .. } => Self::PreconditionFailed(e.to_string()),
         }
     }
 }

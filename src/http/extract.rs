@@ -2,7 +2,7 @@
 //! the path and the PATCH body (content type, size, JSON, fields).
 
 use super::error::ApiError;
-use crate::domain::{DimensionId, Patch};
+use crate::domain::{DimensionId, Patch, Precondition};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
@@ -25,6 +25,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
             ))
         })?;
         Ok(Self(DimensionId::parse(&raw)?))
+    }
+}
+
+/// `If-Match` on PATCH: compare-and-swap on the dimension's revision.
+pub struct IfMatch(pub Option<Precondition>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(header::IF_MATCH) else { return Ok(Self(None)) };
+        let text = value.to_str().unwrap_or("").trim();
+        if text == "*" {
+            return Ok(Self(Some(Precondition::Exists)));
+        }
+        let revision = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).and_then(|n| n.parse::<u64>().ok());
+        match revision {
+            Some(n) => Ok(Self(Some(Precondition::Revision(n)))),
+            None => Err(ApiError::BadRequest(
+                "If-Match must be the ETag of a GET, e.g. If-Match: \"3\" (quotes included), or *".into(),
+            )),
+        }
     }
 }
 

@@ -14,6 +14,7 @@ mod pg;
 pub mod process;
 mod replicas;
 mod restart;
+mod revisions;
 mod shutdown;
 mod tls;
 mod walkthrough;
