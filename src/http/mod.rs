@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod redirect;
+pub mod request_id;
 
 use crate::acme::challenge::Challenges;
 use crate::domain::Policy;
@@ -46,11 +47,13 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
                     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
-                    tracing::info_span!("http", method = %req.method(), route, path = %req.uri().path())
+                    let request_id = request_id::of(req);
+                    tracing::info_span!("http", method = %req.method(), route, path = %req.uri().path(), request_id)
                 })
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+        .layer(middleware::from_fn(request_id::layer))
         .with_state(state)
 }
 

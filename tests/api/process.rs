@@ -192,3 +192,37 @@ fn healthcheck_subcommand() {
     assert_eq!(down.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&down.stderr).contains("healthcheck failed"));
 }
+
+/// X-Request-Id: kept when sane, generated otherwise, returned, and in the
+/// log lines of the request (JSON `spans`).
+#[test]
+fn request_ids_are_returned_and_logged() {
+    let p = start(&["--listen", "127.0.0.1:0", "--store", "memory:", "--log-format", "json"], &[]);
+    let addr = p.ready_addr();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = format!("http://{addr}/v1/scalableTargetDimensions/rid");
+    let (kept, generated, replaced) = rt.block_on(async {
+        let c = reqwest::Client::new();
+        let id = |r: &reqwest::Response| r.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let r = c
+            .patch(&url)
+            .header("x-request-id", "abc-123")
+            .json(&serde_json::json!({"desiredCapacity": 2}))
+            .send()
+            .await
+            .unwrap();
+        let kept = id(&r);
+        let generated = id(&c.get(&url).send().await.unwrap());
+        let replaced = id(&c.get(&url).header("x-request-id", "bad id").send().await.unwrap());
+        (kept, generated, replaced)
+    });
+    assert_eq!(kept, "abc-123");
+    assert!(generated.len() == 32 && generated.bytes().all(|b| b.is_ascii_hexdigit()), "{generated}");
+    assert!(replaced.len() == 32 && replaced != generated, "{replaced}");
+    let line = p.wait_for("dimension changed");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let ids: Vec<&str> = v["spans"].as_array().unwrap().iter().filter_map(|s| s["request_id"].as_str()).collect();
+    assert_eq!(ids, ["abc-123"], "{line}");
+    let finished = p.wait_for("finished processing request");
+    assert!(finished.contains(r#""request_id":"abc-123""#), "{finished}");
+}
