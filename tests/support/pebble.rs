@@ -21,9 +21,21 @@ pub fn available(test: &str) -> bool {
     found
 }
 
-/// A free loopback port (bound and released).
+/// A free loopback port for a listener that must be configured before it
+/// binds (pebble and crest need each other's ports). It is picked at random
+/// below the kernel's ephemeral range (32768+), so the source port of some
+/// other test's outgoing connection cannot take it between this check and the
+/// real bind, which port 0 handed back by the kernel would allow.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::hash::{BuildHasher, Hasher};
+    loop {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        let port = 20_000 + (h.finish() % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 pub struct Pebble {
