@@ -178,14 +178,16 @@ async fn a_ca_outage_keeps_the_current_certificate_and_backs_off() {
         return;
     }
     let ports = (free_port(), free_port());
-    let mut pebble = Pebble::start(ports.0, ports.1, Some(Duration::from_secs(30))).await;
+    let mut pebble = Pebble::start(ports.0, ports.1, Some(Duration::from_secs(45))).await;
     let app = start(&pebble, AcmeChallenge::Http01, "memory:", ports, tempfile::tempdir().unwrap()).await;
     let tls = app.tls_addr.unwrap();
     let root = pebble.issuing_root().await;
     let first = wait_for_cert(&root, tls, Duration::from_secs(30), None).await;
     pebble.stop();
     let acme = app.acme.clone().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Renewal is due after 30 s (two thirds of 45 s), retries follow after
+    // 1 s and 2 s; the deadline stays inside the certificate's 45 s.
+    let deadline = Instant::now() + Duration::from_secs(40);
     while acme.status().failures < 2 {
         assert!(Instant::now() < deadline, "no failed renewal recorded: {:?}", acme.status());
         assert_eq!(served(&client(&root, tls), tls).await.unwrap(), first, "the current certificate keeps serving");
