@@ -215,3 +215,29 @@ async fn file_store_layout_and_lock() {
     let err = store::open(&url, &StoreOptions::default()).await.err().expect("junk must be refused").to_string();
     assert!(err.contains("junk.json is not a crest dimension document"), "{err}");
 }
+
+/// A row that breaks an invariant (written behind crest's back, with the
+/// schema's CHECK constraints switched off) is reported as corrupt, not trusted.
+#[tokio::test]
+async fn sqlite_corrupt_rows_are_refused() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let s = store::open(&format!("sqlite:{}", path.display()), &StoreOptions::default()).await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    sqlx::query(
+        "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, desired_capacity, \
+         actual_capacity, scaling_status, failure_reason, updated_at) \
+         VALUES ('ok', 1, 'v', 'r', 'd', 1.0, 1.0, 'Successful', NULL, 'now')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(s.get(&id("ok")).await.unwrap().unwrap().desired_capacity.get(), 1.0);
+    sqlx::query("PRAGMA ignore_check_constraints = ON").execute(&mut conn).await.unwrap();
+    sqlx::query("UPDATE dimensions SET desired_capacity = -3 WHERE id = 'ok'").execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    let err = s.get(&id("ok")).await.expect_err("a negative capacity is refused").to_string();
+    assert!(err.contains("stored data is corrupt") && err.contains("desired_capacity is -3"), "{err}");
+    s.close().await;
+}

@@ -11,7 +11,7 @@ pub mod schedule;
 
 use crate::config::{AcmeChallenge, AcmeConfig};
 use crate::store::Store;
-use crate::tls::{TlsState, certified_key};
+use crate::tls::{TlsState, certified_key, hex_sha256};
 use challenge::{Challenges, alpn_certificate, http01_secret};
 use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, CertificateIdentifier, ChallengeType, ExternalAccountKey,
@@ -19,7 +19,6 @@ use instant_acme::{
 };
 use rustls::pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -86,10 +85,6 @@ fn random_fraction() -> f64 {
     (h.finish() % 1_000_000) as f64 / 1_000_000.0
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Acme {
     pub fn new(config: AcmeConfig, store: Arc<dyn Store>, tls: Arc<TlsState>) -> Self {
         let challenges = tls.challenges();
@@ -115,15 +110,15 @@ impl Acme {
 
     /// `acme/<sha256(directory)>/account`: one account per CA.
     fn account_key(&self) -> String {
-        format!("acme/{}/account", hex(&Sha256::digest(self.config.directory.as_bytes())))
+        format!("acme/{}/account", hex_sha256(self.config.directory.as_bytes()))
     }
 
     /// `acme/<sha256(directory, domains)>/…`: one certificate per CA and domain set.
     fn cert_key(&self, what: &str) -> String {
         let mut domains = self.config.domains.clone();
         domains.sort();
-        let id = Sha256::digest(format!("{}\n{}", self.config.directory, domains.join(",")).as_bytes());
-        format!("acme/{}/{what}", hex(&id))
+        let id = hex_sha256(format!("{}\n{}", self.config.directory, domains.join(",")).as_bytes());
+        format!("acme/{id}/{what}")
     }
 
     /// Runs until `shutdown`: install, renew, retry.
@@ -212,7 +207,7 @@ impl Acme {
 
     /// When to renew `der`: ARI when the CA offers it, else 2/3 of the lifetime.
     async fn renewal_time(&self, der: &[u8]) -> i64 {
-        let sha = crate::tls::hex_sha256(der);
+        let sha = hex_sha256(der);
         if let Some((planned_for, at, when)) = self.planned.read().unwrap_or_else(PoisonError::into_inner).as_ref()
             && *planned_for == sha
             && when.elapsed() < ARI_RECHECK

@@ -6,9 +6,9 @@
 
 use super::{Store, StoreError, Transition, UpdateError};
 use crate::domain::{Dimension, DimensionId, Outcome};
+use crate::tls::hex_sha256;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Write};
@@ -38,13 +38,7 @@ struct Doc {
 }
 
 fn file_name(id: &DimensionId) -> String {
-    let hash = Sha256::digest(id.as_str().as_bytes());
-    let mut name = String::with_capacity(64 + DOC_SUFFIX.len());
-    for b in hash {
-        name.push_str(&format!("{b:02x}"));
-    }
-    name.push_str(DOC_SUFFIX);
-    name
+    format!("{}{DOC_SUFFIX}", hex_sha256(id.as_str().as_bytes()))
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> StoreError {
@@ -176,8 +170,7 @@ fn atomic_write(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> Result<(), S
 
 /// Where secrets live: `DIR/secrets/<sha256 of the name>`, mode 0600.
 fn secret_path(dir: &Path, name: &str) -> (PathBuf, String) {
-    let hash = Sha256::digest(name.as_bytes());
-    (dir.join(SECRETS_DIR), hash.iter().map(|b| format!("{b:02x}")).collect())
+    (dir.join(SECRETS_DIR), hex_sha256(name.as_bytes()))
 }
 
 #[async_trait]

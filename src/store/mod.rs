@@ -5,6 +5,7 @@
 mod file;
 mod memory;
 mod postgres;
+mod row;
 mod sqlite;
 
 pub use file::FileStore;

@@ -6,17 +6,17 @@
 //! Database trouble becomes `StoreError::Unavailable` within the acquire or
 //! statement timeout, and the pool reconnects by itself.
 
+use super::row::{self, DimensionRow, select_dimension};
 use super::{Store, StoreError, StoreLock, StoreOptions, Transition, UpdateError};
-use crate::domain::{Capacity, Dimension, DimensionId, Outcome, ScalingStatus};
+use crate::domain::{Dimension, DimensionId, Outcome};
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-const SELECT: &str = "SELECT id, revision, version, resource_name, dimension_name, desired_capacity, \
-                      actual_capacity, scaling_status, failure_reason FROM dimensions WHERE id = $1";
+const SELECT: &str = select_dimension!("id = $1");
 
 const INSERT: &str = "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, \
     desired_capacity, actual_capacity, scaling_status, failure_reason) \
@@ -38,36 +38,9 @@ fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(format!("postgres: {e}"))
 }
 
-fn corrupt(id: &str, what: &str) -> StoreError {
-    StoreError::Corrupt(format!("postgres row {id:?}: {what}"))
-}
-
-fn decode(row: &PgRow) -> Result<Dimension, StoreError> {
-    let raw_id: String = row.try_get("id").map_err(unavailable)?;
-    let id = DimensionId::parse(&raw_id).map_err(|e| corrupt(&raw_id, &e.to_string()))?;
-    let capacity = |col: &str| -> Result<Capacity, StoreError> {
-        let v: f64 = row.try_get(col).map_err(unavailable)?;
-        Capacity::new(v).map_err(|v| corrupt(&raw_id, &format!("{col} is {v}")))
-    };
-    let status: String = row.try_get("scaling_status").map_err(unavailable)?;
-    let revision: i64 = row.try_get("revision").map_err(unavailable)?;
-    Ok(Dimension {
-        scalable_target_dimension_id: id,
-        version: row.try_get("version").map_err(unavailable)?,
-        resource_name: row.try_get("resource_name").map_err(unavailable)?,
-        dimension_name: row.try_get("dimension_name").map_err(unavailable)?,
-        desired_capacity: capacity("desired_capacity")?,
-        actual_capacity: capacity("actual_capacity")?,
-        scaling_status: ScalingStatus::parse(&status)
-            .ok_or_else(|| corrupt(&raw_id, &format!("scaling_status is {status:?}")))?,
-        failure_reason: row.try_get("failure_reason").map_err(unavailable)?,
-        revision: u64::try_from(revision).map_err(|_| corrupt(&raw_id, "negative revision"))?,
-    })
-}
-
 /// Writes `d`; returns false when the row was to be created but exists.
 async fn write(conn: &mut PgConnection, d: &Dimension, create: bool) -> Result<bool, StoreError> {
-    let revision = i64::try_from(d.revision).map_err(|_| corrupt(d.id().as_str(), "revision overflow"))?;
+    let revision = row::revision(d)?;
     let query = sqlx::query(if create { INSERT } else { UPDATE })
         .bind(d.id().as_str())
         .bind(revision)
@@ -114,12 +87,12 @@ impl PostgresStore {
     async fn try_update(&self, id: &DimensionId, transition: &Transition<'_>) -> Result<Option<Outcome>, UpdateError> {
         // Dropping the transaction (error or cancellation) rolls it back.
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let row = sqlx::query(&format!("{SELECT} FOR UPDATE"))
+        let row = sqlx::query_as::<_, DimensionRow>(&format!("{SELECT} FOR UPDATE"))
             .bind(id.as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(unavailable)?;
-        let current = row.as_ref().map(decode).transpose()?;
+        let current = row.map(|r| r.into_dimension("postgres")).transpose()?;
         let outcome = transition(current.as_ref())?;
         if outcome.must_write() {
             if !write(&mut tx, &outcome.dimension, current.is_none()).await? {
@@ -134,8 +107,12 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn get(&self, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
-        let row = sqlx::query(SELECT).bind(id.as_str()).fetch_optional(&self.pool).await.map_err(unavailable)?;
-        row.as_ref().map(decode).transpose()
+        let row = sqlx::query_as::<_, DimensionRow>(SELECT)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.map(|r| r.into_dimension("postgres")).transpose()
     }
 
     async fn update(&self, id: &DimensionId, transition: &Transition<'_>) -> Result<Outcome, UpdateError> {

@@ -3,20 +3,18 @@
 //! Every change is one `BEGIN IMMEDIATE` transaction on a single writer
 //! connection; reads use a separate read-only pool.
 
+use super::row::{self, DimensionRow, select_dimension};
 use super::{Store, StoreError, StoreOptions, Transition, UpdateError};
-use crate::domain::{Capacity, Dimension, DimensionId, Outcome, ScalingStatus};
+use crate::domain::{Dimension, DimensionId, Outcome};
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Row, SqliteConnection};
+use sqlx::SqliteConnection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-const SELECT: &str = "SELECT id, revision, version, resource_name, dimension_name, desired_capacity, \
-                      actual_capacity, scaling_status, failure_reason FROM dimensions WHERE id = ?";
+const SELECT: &str = select_dimension!("id = ?");
 
 const UPSERT: &str = "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, \
     desired_capacity, actual_capacity, scaling_status, failure_reason, updated_at) \
@@ -36,40 +34,14 @@ fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(format!("sqlite: {e}"))
 }
 
-fn corrupt(id: &str, what: &str) -> StoreError {
-    StoreError::Corrupt(format!("sqlite row {id:?}: {what}"))
-}
-
-fn decode(row: &SqliteRow) -> Result<Dimension, StoreError> {
-    let raw_id: String = row.try_get("id").map_err(unavailable)?;
-    let id = DimensionId::parse(&raw_id).map_err(|e| corrupt(&raw_id, &e.to_string()))?;
-    let capacity = |col: &str| -> Result<Capacity, StoreError> {
-        let v: f64 = row.try_get(col).map_err(unavailable)?;
-        Capacity::new(v).map_err(|v| corrupt(&raw_id, &format!("{col} is {v}")))
-    };
-    let status: String = row.try_get("scaling_status").map_err(unavailable)?;
-    let revision: i64 = row.try_get("revision").map_err(unavailable)?;
-    Ok(Dimension {
-        scalable_target_dimension_id: id,
-        version: row.try_get("version").map_err(unavailable)?,
-        resource_name: row.try_get("resource_name").map_err(unavailable)?,
-        dimension_name: row.try_get("dimension_name").map_err(unavailable)?,
-        desired_capacity: capacity("desired_capacity")?,
-        actual_capacity: capacity("actual_capacity")?,
-        scaling_status: ScalingStatus::parse(&status)
-            .ok_or_else(|| corrupt(&raw_id, &format!("scaling_status is {status:?}")))?,
-        failure_reason: row.try_get("failure_reason").map_err(unavailable)?,
-        revision: u64::try_from(revision).map_err(|_| corrupt(&raw_id, "negative revision"))?,
-    })
-}
-
 async fn fetch(conn: &mut SqliteConnection, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
-    let row = sqlx::query(SELECT).bind(id.as_str()).fetch_optional(conn).await.map_err(unavailable)?;
-    row.as_ref().map(decode).transpose()
+    let row =
+        sqlx::query_as::<_, DimensionRow>(SELECT).bind(id.as_str()).fetch_optional(conn).await.map_err(unavailable)?;
+    row.map(|r| r.into_dimension("sqlite")).transpose()
 }
 
 async fn write(conn: &mut SqliteConnection, d: &Dimension) -> Result<(), StoreError> {
-    let revision = i64::try_from(d.revision).map_err(|_| corrupt(d.id().as_str(), "revision overflow"))?;
+    let revision = row::revision(d)?;
     sqlx::query(UPSERT)
         .bind(d.id().as_str())
         .bind(revision)
