@@ -3,8 +3,10 @@
 
 use crate::acme::Acme;
 use crate::config::Config;
-use crate::domain::{Event, Mode, Policy, lifecycle};
-use crate::http::{AppState, redirect, router};
+use crate::domain::{Event, Mode, Policy, Source, lifecycle};
+use crate::http::rate_limit::RateLimiter;
+use crate::http::{AppState, metrics_router, redirect, router};
+use crate::metrics::Metrics;
 use crate::store::{self, Store};
 use crate::tls::{TlsState, reload, serve};
 use anyhow::Context;
@@ -20,6 +22,8 @@ pub struct App {
     listener: TcpListener,
     router: Router,
     tls: Option<(TcpListener, Arc<TlsState>, Router)>,
+    metrics: Option<TcpListener>,
+    metrics_state: Arc<Metrics>,
     acme: Option<Arc<Acme>>,
     store: Arc<dyn Store>,
     shutdown_timeout: Duration,
@@ -31,10 +35,11 @@ impl App {
     /// # Errors
     /// The store cannot be opened, or the address cannot be bound.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let store = store::open(config.store.expose(), &config.store_options).await?;
+        let metrics = Arc::new(Metrics::new(config.metrics_max_dimensions));
+        let store = metrics.instrument(store::open(config.store.expose(), &config.store_options).await?);
         let policy = Policy { mode: config.mode, strict: config.strict, defaults: config.defaults.clone() };
         register(&*store, &config, &policy).await?;
-        match Self::bind(&config, store.clone(), policy).await {
+        match Self::bind(&config, store.clone(), policy, metrics).await {
             Ok(app) => Ok(app),
             Err(e) => {
                 store.close().await;
@@ -43,14 +48,32 @@ impl App {
         }
     }
 
-    async fn bind(config: &Config, store: Arc<dyn Store>, policy: Policy) -> anyhow::Result<Self> {
+    async fn bind(
+        config: &Config,
+        store: Arc<dyn Store>,
+        policy: Policy,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
         let tls_state = config.tls.as_ref().map(|t| TlsState::load(t.clone())).transpose()?.map(Arc::new);
         let acme = match (&config.tls, &tls_state) {
             (Some(t), Some(state)) => t.acme.clone().map(|a| Arc::new(Acme::new(a, store.clone(), state.clone()))),
             _ => None,
         };
+        if let Some(tls) = &tls_state {
+            metrics.watch_tls(tls.clone());
+        }
+        if let Some(acme) = &acme {
+            metrics.watch_acme(acme.clone());
+        }
         let challenges = acme.as_ref().and(tls_state.as_ref()).map(|t| t.challenges());
-        let state = AppState { store: store.clone(), policy: Arc::new(policy), challenges };
+        let state = AppState {
+            store: store.clone(),
+            policy: Arc::new(policy),
+            challenges,
+            metrics: metrics.clone(),
+            limiter: config.rate_limit.map(|l| Arc::new(RateLimiter::new(l))),
+            metrics_on_api: config.metrics_listen.is_none(),
+        };
         let api = router(state.clone(), config.request_timeout);
         let tls = match (&config.tls, tls_state) {
             (Some(tls), Some(state)) => {
@@ -64,17 +87,35 @@ impl App {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listen: cannot bind {} (--listen, CREST_LISTEN)", config.listen))?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+                format!("metrics_listen: cannot bind {addr} (--metrics-listen, CREST_METRICS_LISTEN)")
+            })?),
+            None => None,
+        };
         let plain = match &tls {
             Some((l, _, _)) if !config.http_api => redirect::router(l.local_addr()?.port(), state),
             _ => api,
         };
         let tls_listen = tls.as_ref().map(|(l, _, _)| l.local_addr()).transpose()?;
+        let metrics_listen = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
         tracing::info!(
             listen = %listener.local_addr()?, tls_listen = tls_listen.map(tracing::field::display),
+            metrics_listen = metrics_listen.map(tracing::field::display),
             store = %config.store, mode = ?config.mode, strict = config.strict,
+            rate_limit = config.rate_limit.map(|l| tracing::field::display(format!("{}/s burst {}", l.rate, l.burst))),
             "crest ready"
         );
-        Ok(Self { listener, router: plain, tls, acme, store, shutdown_timeout: config.shutdown_timeout })
+        Ok(Self {
+            listener,
+            router: plain,
+            tls,
+            metrics: metrics_listener,
+            metrics_state: metrics,
+            acme,
+            store,
+            shutdown_timeout: config.shutdown_timeout,
+        })
     }
 
     /// The ACME manager, when certificates come from ACME.
@@ -88,6 +129,14 @@ impl App {
     /// Only if the OS cannot report it.
     pub fn tls_addr(&self) -> std::io::Result<Option<SocketAddr>> {
         self.tls.as_ref().map(|(l, _, _)| l.local_addr()).transpose()
+    }
+
+    /// The bound `/metrics` address, when `metrics_listen` is set.
+    ///
+    /// # Errors
+    /// Only if the OS cannot report it.
+    pub fn metrics_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+        self.metrics.as_ref().map(TcpListener::local_addr).transpose()
     }
 
     /// The bound address (port 0 resolved).
@@ -110,13 +159,25 @@ impl App {
         }
         if let Some((listener, state, router)) = self.tls {
             tasks.push(tokio::spawn(reload::run(state.clone(), shutdown.clone())));
-            tasks.push(tokio::spawn(serve::serve(listener, state, router, shutdown.clone(), self.shutdown_timeout)));
+            let metrics = self.metrics_state.clone();
+            let serve = serve::serve(listener, state, router, metrics, shutdown.clone(), self.shutdown_timeout);
+            tasks.push(tokio::spawn(serve));
         } else {
             tasks.push(tokio::spawn(reload::ignore_hangup(shutdown.clone())));
         }
+        if let Some(listener) = self.metrics {
+            let graceful = shutdown.clone();
+            let server = axum::serve(listener, metrics_router(self.metrics_state.clone()))
+                .with_graceful_shutdown(async move { graceful.cancelled().await });
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = server.await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            }));
+        }
         let graceful = shutdown.clone();
         let mut server = tokio::spawn(
-            axum::serve(self.listener, self.router)
+            axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(async move { graceful.cancelled().await })
                 .into_future(),
         );
@@ -148,7 +209,9 @@ async fn register(store: &dyn Store, config: &Config, policy: &Policy) -> anyhow
     let create = Policy { mode: Mode::Production, strict: false, ..policy.clone() };
     for id in &config.register {
         let transition = |current: Option<&_>| lifecycle::apply(current, id, Event::Get, &create);
-        store::change(store, id, &transition).await.with_context(|| format!("register: cannot create {id:?}"))?;
+        store::change(store, id, &transition, &Source::method("register"))
+            .await
+            .with_context(|| format!("register: cannot create {id:?}"))?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod health_probe;
 pub mod http;
+pub mod metrics;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

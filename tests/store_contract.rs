@@ -3,9 +3,16 @@
 //! no lost update under concurrency, and data surviving close/reopen.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crest::domain::{Capacity, Defaults, Dimension, DimensionId, Outcome, TransitionError, lifecycle};
+use crest::domain::{
+    Capacity, Defaults, Dimension, DimensionId, HistoryQuery, Outcome, Retention, Source, TransitionError, lifecycle,
+};
 use crest::store::{self, Store, StoreOptions, UpdateError};
 use std::sync::Arc;
+use std::time::Duration;
+
+fn src() -> Source {
+    Source::method("PATCH")
+}
 
 #[path = "support/pg.rs"]
 mod pg;
@@ -35,19 +42,20 @@ async fn contract(url: &str) {
     let a = id("a");
     assert_eq!(s.get(&a).await.unwrap(), None);
 
-    let o = s.update(&a, &|c| increment(c, &a)).await.unwrap();
+    let o = s.update(&a, &|c| increment(c, &a), &src()).await.unwrap();
     assert!(o.created);
     assert_eq!((o.dimension.revision, o.dimension.desired_capacity.get()), (1, 1.0));
     let got = s.get(&a).await.unwrap().unwrap();
     assert_eq!(got, o.dimension, "get returns what update wrote, revision included");
 
     // A transition that changes nothing writes nothing.
-    let same = s.update(&a, &|c| Ok(Outcome { dimension: c.unwrap().clone(), changes: vec![], created: false })).await;
+    let same =
+        s.update(&a, &|c| Ok(Outcome { dimension: c.unwrap().clone(), changes: vec![], created: false }), &src()).await;
     assert_eq!(same.unwrap().dimension.revision, 1);
 
     // A rejected transition leaves the stored state alone.
     let b = id("b");
-    let err = s.update(&b, &|_| Err(TransitionError::NotFound(b.clone()))).await;
+    let err = s.update(&b, &|_| Err(TransitionError::NotFound(b.clone())), &src()).await;
     assert!(matches!(err, Err(UpdateError::Rejected(TransitionError::NotFound(_)))));
     assert_eq!(s.get(&b).await.unwrap(), None);
 
@@ -57,7 +65,7 @@ async fn contract(url: &str) {
     for _ in 0..64 {
         let s: Arc<dyn Store> = s.clone();
         let hot = hot.clone();
-        tasks.push(tokio::spawn(async move { s.update(&hot, &|c| increment(c, &hot)).await.unwrap() }));
+        tasks.push(tokio::spawn(async move { s.update(&hot, &|c| increment(c, &hot), &src()).await.unwrap() }));
     }
     for t in tasks {
         t.await.unwrap();
@@ -66,18 +74,22 @@ async fn contract(url: &str) {
     assert_eq!((d.desired_capacity.get(), d.revision), (64.0, 64));
 
     // The fast path of store::change agrees with update.
-    let o = store::change(&*s, &hot, &|c| increment(c, &hot)).await.unwrap();
+    let o = store::change(&*s, &hot, &|c| increment(c, &hot), &src()).await.unwrap();
     assert_eq!(o.dimension.revision, 65);
 
     // Strings with any characters round-trip.
     let odd = id("weird id ✓ \"quoted\" %2F");
     let o = s
-        .update(&odd, &|c| {
-            let mut o = increment(c, &odd)?;
-            o.dimension.failure_reason = Some("line\nbreak \t tab ✓".into());
-            o.dimension.scaling_status = crest::domain::ScalingStatus::Failed;
-            Ok(o)
-        })
+        .update(
+            &odd,
+            &|c| {
+                let mut o = increment(c, &odd)?;
+                o.dimension.failure_reason = Some("line\nbreak \t tab ✓".into());
+                o.dimension.scaling_status = crest::domain::ScalingStatus::Failed;
+                Ok(o)
+            },
+            &src(),
+        )
         .await
         .unwrap();
     assert_eq!(s.get(&odd).await.unwrap().unwrap(), o.dimension);
@@ -91,23 +103,105 @@ async fn contract(url: &str) {
     s.close().await;
 }
 
+/// History: one entry per stored change with who and what, newest first,
+/// paged by `before`, trimmed to `keep`, hidden past `max_age`; a refused
+/// change leaves none.
+async fn history_contract(url: &str) {
+    let retention = Retention { keep: 5, max_age: Duration::from_secs(3600) };
+    let s = store::open(url, &StoreOptions { retention, ..StoreOptions::default() }).await.unwrap();
+    let h = id("hist");
+    let q = |before, limit| HistoryQuery { before, limit };
+    assert!(s.history(&h, q(None, 10)).await.unwrap().is_empty());
+    for i in 1..=8u64 {
+        let source = Source { method: "PATCH".into(), client: Some("CN=t".into()), request_id: Some(format!("r{i}")) };
+        s.update(&h, &|c| increment(c, &h), &source).await.unwrap();
+    }
+    let _ = s.update(&h, &|_| Err(TransitionError::NotFound(h.clone())), &src()).await.unwrap_err();
+    let all = s.history(&h, q(None, 100)).await.unwrap();
+    let revisions: Vec<u64> = all.iter().map(|e| e.revision).collect();
+    assert_eq!(revisions, [8, 7, 6, 5, 4], "newest first, trimmed to keep = 5");
+    for e in &all {
+        assert_eq!(e.source.request_id.as_deref(), Some(format!("r{}", e.revision).as_str()));
+        assert_eq!(e.source.client.as_deref(), Some("CN=t"));
+        let change = e.changes.iter().find(|c| c.field == "desiredCapacity").unwrap();
+        assert_eq!(
+            (change.old.as_f64(), change.new.as_f64()),
+            (Some(e.revision as f64 - 1.0), Some(e.revision as f64))
+        );
+        assert!(!e.created);
+    }
+    let page = |v: Vec<crest::domain::HistoryEntry>| v.iter().map(|e| e.revision).collect::<Vec<_>>();
+    assert_eq!(page(s.history(&h, q(None, 2)).await.unwrap()), [8, 7]);
+    assert_eq!(page(s.history(&h, q(Some(7), 2)).await.unwrap()), [6, 5]);
+    assert_eq!(page(s.history(&h, q(Some(5), 2)).await.unwrap()), [4]);
+    // The stored time is when it happened, to the millisecond, and the
+    // dimension knows when its status last changed.
+    let age = std::time::SystemTime::now().duration_since(all[0].time).unwrap();
+    assert!(age < Duration::from_secs(30), "{age:?}");
+    assert!(s.get(&h).await.unwrap().unwrap().status_since.is_some());
+    // Many more changes keep it bounded.
+    for _ in 0..40 {
+        s.update(&h, &|c| increment(c, &h), &src()).await.unwrap();
+    }
+    assert_eq!(page(s.history(&h, q(None, 100)).await.unwrap()), [48, 47, 46, 45, 44]);
+    s.close().await;
+    drop(s);
+
+    // Age: entries older than max_age are not shown.
+    let retention = Retention { keep: 5, max_age: Duration::from_millis(1500) };
+    let s = store::open(url, &StoreOptions { retention, ..StoreOptions::default() }).await.unwrap();
+    assert_eq!(s.history(&h, q(None, 100)).await.unwrap().len(), 5, "reopened: still there");
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert!(s.history(&h, q(None, 100)).await.unwrap().is_empty(), "older than max_age");
+    s.update(&h, &|c| increment(c, &h), &src()).await.unwrap();
+    assert_eq!(page(s.history(&h, q(None, 100)).await.unwrap()), [49]);
+    s.close().await;
+}
+
 async fn survives_reopen(url: &str) {
     let s = store::open(url, &StoreOptions::default()).await.unwrap();
     let a = id("persist");
     for _ in 0..3 {
-        s.update(&a, &|c| increment(c, &a)).await.unwrap();
+        s.update(&a, &|c| increment(c, &a), &src()).await.unwrap();
     }
     s.close().await;
     drop(s);
     let s = store::open(url, &StoreOptions::default()).await.unwrap();
     let d = s.get(&a).await.unwrap().unwrap();
     assert_eq!((d.desired_capacity.get(), d.revision), (3.0, 3));
+    let history = s.history(&a, HistoryQuery { before: None, limit: 10 }).await.unwrap();
+    assert_eq!(history.iter().map(|e| e.revision).collect::<Vec<_>>(), [3, 2, 1]);
+    assert!(history[2].created);
     s.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_contract() {
     contract("memory:").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_history() {
+    // memory: does not survive the reopen, so only the first half applies.
+    let s = store::open("memory:", &StoreOptions::default()).await.unwrap();
+    let h = id("m");
+    for _ in 0..3 {
+        s.update(&h, &|c| increment(c, &h), &src()).await.unwrap();
+    }
+    let all = s.history(&h, HistoryQuery { before: None, limit: 10 }).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.revision).collect::<Vec<_>>(), [3, 2, 1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_store_history() {
+    let dir = tempfile::tempdir().unwrap();
+    history_contract(&format!("file:{}", dir.path().display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_history() {
+    let dir = tempfile::tempdir().unwrap();
+    history_contract(&format!("sqlite:{}", dir.path().join("h.db").display())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,6 +228,7 @@ async fn postgres_store_contract() {
     let db = pg::TestDb::create().await;
     contract(&db.url).await;
     survives_reopen(&db.url).await;
+    history_contract(&db.url).await;
 }
 
 /// Several stores (as several replicas would) on one database, each with a
@@ -154,7 +249,7 @@ async fn postgres_replicas_never_lose_an_update() {
     for i in 0..90 {
         let s = replicas[i % 3].clone();
         let hot = hot.clone();
-        tasks.push(tokio::spawn(async move { s.update(&hot, &|c| increment(c, &hot)).await.unwrap() }));
+        tasks.push(tokio::spawn(async move { s.update(&hot, &|c| increment(c, &hot), &src()).await.unwrap() }));
     }
     let created = futures_count(tasks).await;
     assert_eq!(created, 1, "exactly one replica created the row");
@@ -187,11 +282,18 @@ async fn file_store_layout_and_lock() {
     let url = format!("file:{}", dir.path().display());
     let s = store::open(&url, &StoreOptions::default()).await.unwrap();
     let evil = id("..%2F..%2Fetc%2Fpasswd");
-    s.update(&evil, &|c| increment(c, &evil)).await.unwrap();
+    s.update(&evil, &|c| increment(c, &evil), &src()).await.unwrap();
     let names: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-    assert_eq!(names.len(), 2, "{names:?}");
-    assert!(names.iter().all(|n| n == ".crest.lock" || (n.len() == 69 && n.ends_with(".json"))), "{names:?}");
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(
+        names.iter().all(|n| n == ".crest.lock" || n == "history" || (n.len() == 69 && n.ends_with(".json"))),
+        "{names:?}"
+    );
+    for e in std::fs::read_dir(dir.path().join("history")).unwrap() {
+        let n = e.unwrap().file_name().into_string().unwrap();
+        assert!(n.len() == 70 && n.ends_with(".jsonl"), "history files are named by hash too: {n}");
+    }
     s.put_secret("acme/key", b"secret").await.unwrap();
     let secrets = dir.path().join("secrets");
     for e in std::fs::read_dir(&secrets).unwrap() {

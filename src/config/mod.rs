@@ -4,6 +4,7 @@
 //! has no side effects.
 
 use crate::domain::{Capacity, Defaults, DimensionId, Mode};
+use crate::http::rate_limit::RateLimit;
 use crate::store::StoreOptions;
 
 mod tls;
@@ -122,6 +123,24 @@ pub struct Settings {
     /// How often the store is checked for a certificate renewed by another replica [default: 1m].
     #[arg(long, env = "CREST_ACME_POLL_INTERVAL", value_name = "DURATION")]
     pub acme_poll_interval: Option<String>,
+    /// Changes kept per dimension in its history [default: 1000].
+    #[arg(long, env = "CREST_HISTORY_LIMIT", value_name = "N")]
+    pub history_limit: Option<u64>,
+    /// History older than this is not shown and is deleted on the next change [default: 30days].
+    #[arg(long, env = "CREST_HISTORY_MAX_AGE", value_name = "DURATION")]
+    pub history_max_age: Option<String>,
+    /// Serve /metrics on this address only (not on the API listener), e.g. 127.0.0.1:9464.
+    #[arg(long, env = "CREST_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+    /// Dimensions with their own metric series; more are counted, not shown [default: 1000].
+    #[arg(long, env = "CREST_METRICS_MAX_DIMENSIONS", value_name = "N")]
+    pub metrics_max_dimensions: Option<usize>,
+    /// Requests per second per client (certificate or IP); 0 turns limiting off [default: 0].
+    #[arg(long, env = "CREST_RATE_LIMIT", value_name = "PER_SECOND")]
+    pub rate_limit: Option<f64>,
+    /// Requests a client may send at once before the rate applies [default: the rate, at least 1].
+    #[arg(long, env = "CREST_RATE_LIMIT_BURST", value_name = "N")]
+    pub rate_limit_burst: Option<u32>,
     /// Log format: text or json [default: text].
     #[arg(long, env = "CREST_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -205,6 +224,11 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// With TLS on: serve the API on the plain listener too (else it redirects).
     pub http_api: bool,
+    /// Where `/metrics` is served instead of the API listener.
+    pub metrics_listen: Option<SocketAddr>,
+    pub metrics_max_dimensions: usize,
+    /// Per-client rate limit; None: off.
+    pub rate_limit: Option<RateLimit>,
     pub log_format: LogFormat,
     pub log_level: String,
     pub request_timeout: Duration,
@@ -233,6 +257,9 @@ impl Default for Config {
             register: Vec::new(),
             tls: None,
             http_api: false,
+            metrics_listen: None,
+            metrics_max_dimensions: crate::metrics::DEFAULT_MAX_DIMENSIONS,
+            rate_limit: None,
             log_format: LogFormat::Text,
             log_level: "info".into(),
             request_timeout: Duration::from_secs(30),
@@ -320,6 +347,43 @@ impl Config {
                 "only applies with tls_listen; without TLS the API is on --listen anyway",
             ));
         }
+        if let Some(n) = s.history_limit {
+            if n == 0 {
+                return Err(bad("history_limit", "--history-limit", "must be at least 1"));
+            }
+            c.store_options.retention.keep = n;
+        }
+        if let Some(v) = s.history_max_age {
+            c.store_options.retention.max_age = duration(&v, "history_max_age", "--history-max-age")?;
+        }
+        if let Some(v) = s.metrics_listen {
+            let addr = v.parse().map_err(|e| {
+                bad("metrics_listen", "--metrics-listen", format!("{v:?} is not an address like 127.0.0.1:9464 ({e})"))
+            })?;
+            c.metrics_listen = Some(addr);
+        }
+        if let Some(n) = s.metrics_max_dimensions {
+            c.metrics_max_dimensions = n;
+        }
+        c.rate_limit = match (s.rate_limit, s.rate_limit_burst) {
+            (Some(rate), _) if !rate.is_finite() || rate < 0.0 => {
+                return Err(bad("rate_limit", "--rate-limit", format!("must be a number >= 0 (0 = off), got {rate}")));
+            }
+            (Some(rate), burst) if rate > 0.0 => {
+                if burst == Some(0) {
+                    return Err(bad("rate_limit_burst", "--rate-limit-burst", "must be at least 1"));
+                }
+                Some(RateLimit { rate, burst: burst.unwrap_or_else(|| (rate.ceil() as u32).max(1)) })
+            }
+            (_, Some(_)) => {
+                return Err(bad(
+                    "rate_limit_burst",
+                    "--rate-limit-burst",
+                    "only applies with rate_limit > 0; set --rate-limit too",
+                ));
+            }
+            _ => None,
+        };
         c.log_format = match s.log_format.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -421,6 +485,12 @@ impl Settings {
             acme_retry_min: self.acme_retry_min.or(lower.acme_retry_min),
             acme_poll_interval: self.acme_poll_interval.or(lower.acme_poll_interval),
             tls_reload_interval: self.tls_reload_interval.or(lower.tls_reload_interval),
+            history_limit: self.history_limit.or(lower.history_limit),
+            history_max_age: self.history_max_age.or(lower.history_max_age),
+            metrics_listen: self.metrics_listen.or(lower.metrics_listen),
+            metrics_max_dimensions: self.metrics_max_dimensions.or(lower.metrics_max_dimensions),
+            rate_limit: self.rate_limit.or(lower.rate_limit),
+            rate_limit_burst: self.rate_limit_burst.or(lower.rate_limit_burst),
             log_format: self.log_format.or(lower.log_format),
             log_level: self.log_level.or(lower.log_level),
             request_timeout: self.request_timeout.or(lower.request_timeout),

@@ -132,7 +132,7 @@ impl fmt::Debug for Capacity {
 }
 
 /// Where a scaling activity stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum ScalingStatus {
     Pending,
     InProgress,
@@ -188,14 +188,17 @@ impl Default for Defaults {
 
 /// One scalable target dimension, as stored and as sent (field names and
 /// order follow CONTRACT.md; `revision` is internal and not serialised).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Dimension {
+    #[schema(value_type = String, min_length = 1, max_length = 255)]
     pub scalable_target_dimension_id: DimensionId,
     pub version: String,
     pub resource_name: String,
     pub dimension_name: String,
+    #[schema(value_type = f64, minimum = 0)]
     pub desired_capacity: Capacity,
+    #[schema(value_type = f64, minimum = 0)]
     pub actual_capacity: Capacity,
     pub scaling_status: ScalingStatus,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -203,6 +206,10 @@ pub struct Dimension {
     /// Increases by one with every stored change; 0 before the first write.
     #[serde(skip)]
     pub revision: u64,
+    /// When `scaling_status` last changed (stamped by the store; None when
+    /// the store has no record of it).
+    #[serde(skip)]
+    pub status_since: Option<std::time::SystemTime>,
 }
 
 impl Dimension {
@@ -218,6 +225,7 @@ impl Dimension {
             scaling_status: ScalingStatus::Successful,
             failure_reason: None,
             revision: 0,
+            status_since: None,
         }
     }
 

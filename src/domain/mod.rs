@@ -2,9 +2,11 @@
 //! Nothing here knows about HTTP, storage or async.
 
 pub mod dimension;
+pub mod history;
 pub mod lifecycle;
 pub mod patch;
 
 pub use dimension::{Capacity, Defaults, Dimension, DimensionId, IdError, ScalingStatus};
+pub use history::{FieldChange, HistoryEntry, HistoryQuery, Retention, Source};
 pub use lifecycle::{Change, Changes, Event, Mode, Outcome, Policy, Precondition, TransitionError};
 pub use patch::{Patch, PatchError};

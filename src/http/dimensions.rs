@@ -4,11 +4,14 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Id, IfMatch, PatchBody};
-use crate::domain::{Changes, Dimension, DimensionId, Event, Mode, Outcome, Patch, Policy, Precondition, lifecycle};
+use super::openapi::{ErrorBody, PatchRequest};
+use crate::domain::{
+    Changes, Dimension, DimensionId, Event, Mode, Outcome, Patch, Policy, Precondition, Source, lifecycle,
+};
 use crate::store;
 use crate::tls::serve::ConnInfo;
 use axum::extract::State;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use std::sync::Arc;
@@ -29,34 +32,86 @@ impl IntoResponse for Versioned {
     }
 }
 
-/// GET advances demo mode; HEAD mirrors GET's headers without changing state.
-#[instrument(skip_all, fields(id = %id))]
+/// Reads a dimension. In demo mode each GET advances the simulated scaling
+/// (Pending → InProgress → Successful); HEAD never changes state.
+#[utoipa::path(
+    get,
+    operation_id = "getDimension",
+    path = "/v1/scalableTargetDimensions/{id}",
+    tag = "dimensions",
+    params(("id" = String, Path, description = "scalableTargetDimensionId: one path segment, 1-255 bytes")),
+    responses(
+        (status = 200, description = "The dimension; ETag is its revision", body = Dimension,
+            headers(("ETag" = String, description = "The revision, e.g. \"3\""))),
+        (status = 400, description = "Invalid id", body = ErrorBody),
+        (status = 404, description = "Unknown id in strict mode", body = ErrorBody),
+        (status = 429, description = "Over the rate limit (Retry-After)", body = ErrorBody),
+        (status = 503, description = "Store unavailable or request timed out", body = ErrorBody),
+    )
+)]
+#[instrument(skip_all, fields(dimension_id = %id))]
 pub async fn get(
     State(state): State<AppState>,
     conn: Option<Extension<Arc<ConnInfo>>>,
+    headers: HeaderMap,
     method: Method,
     Id(id): Id,
 ) -> Result<Versioned, ApiError> {
     if method == Method::HEAD {
-        return peek(&state, &id).await.map(Versioned);
+        let d = peek(&state, &id).await?;
+        state.metrics.dimension(&d);
+        return Ok(Versioned(d));
     }
     info!(method = "GET", "request");
-    let outcome = run(&state, conn, "GET", id, None, None).await?;
+    let conn = conn.as_deref().map(|c| &**c);
+    let outcome = run(&state, source("GET", conn, &headers), conn, id, None, None).await?;
     Ok(Versioned(outcome.dimension))
 }
 
-/// PATCH sets desiredCapacity (AAS) or reports progress (the scaler).
-#[instrument(skip_all, fields(id = %id))]
+/// Sets desiredCapacity (AAS) or reports progress (the scaler, production
+/// mode). `If-Match` makes it a compare-and-swap on the revision.
+#[utoipa::path(
+    patch,
+    operation_id = "patchDimension",
+    path = "/v1/scalableTargetDimensions/{id}",
+    tag = "dimensions",
+    params(
+        ("id" = String, Path, description = "scalableTargetDimensionId: one path segment, 1-255 bytes"),
+        ("If-Match" = Option<String>, Header, description = "Apply only at this revision (an ETag such as \"3\"), or * if the dimension exists"),
+    ),
+    request_body(content = PatchRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The dimension after the change (durable)", body = Dimension,
+            headers(("ETag" = String, description = "The new revision"))),
+        (status = 400, description = "Invalid id, body or If-Match", body = ErrorBody),
+        (status = 404, description = "Unknown id in strict mode", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the revision", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Body is not application/json", body = ErrorBody),
+        (status = 429, description = "Over the rate limit (Retry-After)", body = ErrorBody),
+        (status = 503, description = "Store unavailable or request timed out", body = ErrorBody),
+    )
+)]
+#[instrument(skip_all, fields(dimension_id = %id))]
 pub async fn patch(
     State(state): State<AppState>,
     conn: Option<Extension<Arc<ConnInfo>>>,
+    headers: HeaderMap,
     Id(id): Id,
     IfMatch(precondition): IfMatch,
     PatchBody(patch): PatchBody,
 ) -> Result<Versioned, ApiError> {
     info!(method = "PATCH", body = %patch.to_json(), if_match = precondition.map(tracing::field::display), "request");
-    let outcome = run(&state, conn, "PATCH", id, Some(patch), precondition).await?;
+    let conn = conn.as_deref().map(|c| &**c);
+    let outcome = run(&state, source("PATCH", conn, &headers), conn, id, Some(patch), precondition).await?;
     Ok(Versioned(outcome.dimension))
+}
+
+/// Who is asking, for the history.
+fn source(method: &str, conn: Option<&ConnInfo>, headers: &HeaderMap) -> Source {
+    let client = conn.and_then(|c| c.client.as_ref()).map(|c| format!("{} (sha256:{})", c.subject, c.sha256));
+    let request_id = headers.get(&super::request_id::X_REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    Source { method: method.to_owned(), client, request_id }
 }
 
 /// Other methods: 405 with `Allow`.
@@ -75,8 +130,8 @@ async fn peek(state: &AppState, id: &DimensionId) -> Result<Dimension, ApiError>
 /// up cannot cancel a change half-way; logs each changed field.
 async fn run(
     state: &AppState,
-    conn: Option<Extension<Arc<ConnInfo>>>,
-    method: &'static str,
+    source: Source,
+    conn: Option<&ConnInfo>,
     id: DimensionId,
     patch: Option<Patch>,
     precondition: Option<Precondition>,
@@ -84,6 +139,7 @@ async fn run(
     let policy = state.policy.clone();
     let store = state.store.clone();
     let task_id = id.clone();
+    let task_source = source.clone();
     let task = tokio::spawn(async move {
         let transition = |current: Option<&Dimension>| {
             let event = match &patch {
@@ -94,16 +150,18 @@ async fn run(
             lifecycle::check(current, precondition)?;
             lifecycle::apply(current, &task_id, event, &policy)
         };
-        store::change(&*store, &task_id, &transition).await
+        store::change(&*store, &task_id, &transition, &task_source).await
     });
     let outcome = task.await.map_err(|e| ApiError::Internal(format!("store task failed: {e}")))??;
-    let client = conn.as_ref().and_then(|c| c.client.as_ref());
+    state.metrics.dimension(&outcome.dimension);
+    let client = conn.and_then(|c| c.client.as_ref());
     let (client_sha256, client_subject) = (client.map(|c| c.sha256.as_str()), client.map(|c| c.subject.as_str()));
+    let (method, revision) = (source.method.as_str(), outcome.dimension.revision);
     if outcome.created {
-        info!(method, client_sha256, client_subject, "dimension created");
+        info!(method, client_sha256, client_subject, revision, "dimension created");
     }
     if !outcome.changes.is_empty() {
-        info!(method, client_sha256, client_subject, changes = %Changes(&outcome.changes), "dimension changed");
+        info!(method, client_sha256, client_subject, revision, changes = %Changes(&outcome.changes), "dimension changed");
     }
     Ok(outcome)
 }

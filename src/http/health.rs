@@ -10,10 +10,19 @@ use std::time::Duration;
 /// How long `/readyz` waits for the store.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Liveness: the process answers. Never needs a client certificate.
+#[utoipa::path(get, operation_id = "getHealthz", path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Up", body = super::openapi::HealthBody)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// Readiness: the store answers within 2 s. Never needs a client certificate.
+#[utoipa::path(get, operation_id = "getReadyz", path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = super::openapi::HealthBody),
+        (status = 503, description = "The store does not answer", body = super::openapi::ErrorBody),
+    ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
         Ok(Ok(())) => Ok(Json(json!({ "status": "ready", "store": state.store.kind() }))),
@@ -29,6 +38,13 @@ pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
 
 /// HTTP-01: the key authorization for a token of an order in flight, from
 /// this process or (behind a load balancer) from the shared store.
+#[utoipa::path(get, operation_id = "getAcmeChallenge", path = "/.well-known/acme-challenge/{token}", tag = "operations",
+    params(("token" = String, Path, description = "The ACME HTTP-01 token")),
+    responses(
+        (status = 200, description = "The key authorization", body = String, content_type = "text/plain"),
+        (status = 404, description = "No challenge in flight for this token", body = super::openapi::ErrorBody),
+        (status = 503, description = "Store unavailable", body = super::openapi::ErrorBody),
+    ))]
 pub async fn acme_http01(
     State(state): State<AppState>,
     axum::extract::Path(token): axum::extract::Path<String>,

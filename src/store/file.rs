@@ -3,13 +3,18 @@
 //! fsync, rename, fsync of the directory), and an exclusive lock on
 //! `DIR/.crest.lock` keeps a second crest process out. The directory is read
 //! once at open into a cache; afterwards every write goes to disk first.
+//! History is an append-only JSON-lines file per dimension under
+//! `DIR/history/`, written (and fsynced) before the document: an entry whose
+//! revision is above the document's is a change that never completed and is
+//! not shown; the file is rewritten to the retention limit when it doubles.
 
-use super::{Store, StoreError, Transition, UpdateError};
-use crate::domain::{Dimension, DimensionId, Outcome};
+use super::{Store, StoreError, Transition, UpdateError, record};
+use crate::domain::history::{from_ms, to_ms};
+use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source};
 use crate::tls::hex_sha256;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -19,26 +24,44 @@ const LOCK_FILE: &str = ".crest.lock";
 const DOC_SUFFIX: &str = ".json";
 const TMP_SUFFIX: &str = ".tmp";
 const SECRETS_DIR: &str = "secrets";
+const HISTORY_DIR: &str = "history";
+const HISTORY_SUFFIX: &str = ".jsonl";
 
-type Slot = Arc<tokio::sync::Mutex<Option<Dimension>>>;
+type Slot = Arc<tokio::sync::Mutex<SlotState>>;
+
+/// A cached dimension and how many lines its history file has (None: not
+/// counted yet).
+#[derive(Default)]
+struct SlotState {
+    dimension: Option<Dimension>,
+    history_lines: Option<u64>,
+}
 
 pub struct FileStore {
     dir: PathBuf,
     /// Holds the exclusive lock for as long as the store lives.
     lock: Mutex<Option<File>>,
     slots: Mutex<HashMap<DimensionId, Slot>>,
+    retention: Retention,
 }
 
-/// The document on disk: the dimension plus its revision.
+/// The document on disk: the dimension plus its revision and the time its
+/// status last changed (Unix milliseconds).
 #[derive(Serialize, Deserialize)]
 struct Doc {
     revision: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status_since: Option<i64>,
     #[serde(flatten)]
     dimension: Dimension,
 }
 
 fn file_name(id: &DimensionId) -> String {
     format!("{}{DOC_SUFFIX}", hex_sha256(id.as_str().as_bytes()))
+}
+
+fn history_path(dir: &Path, id: &DimensionId) -> PathBuf {
+    dir.join(HISTORY_DIR).join(format!("{}{HISTORY_SUFFIX}", hex_sha256(id.as_str().as_bytes())))
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> StoreError {
@@ -51,17 +74,17 @@ impl FileStore {
     /// # Errors
     /// `Open` when the directory cannot be created, is locked by another
     /// process, or holds a document that is not a crest dimension.
-    pub async fn open(dir: &str) -> Result<Self, StoreError> {
+    pub async fn open(dir: &str, retention: Retention) -> Result<Self, StoreError> {
         if dir.is_empty() {
             return Err(StoreError::Open("store: file: needs a directory, e.g. file:/var/lib/crest/state".into()));
         }
         let dir = PathBuf::from(dir);
-        tokio::task::spawn_blocking(move || Self::open_blocking(dir))
+        tokio::task::spawn_blocking(move || Self::open_blocking(dir, retention))
             .await
             .map_err(|e| StoreError::Open(format!("store: opening the file store failed: {e}")))?
     }
 
-    fn open_blocking(dir: PathBuf) -> Result<Self, StoreError> {
+    fn open_blocking(dir: PathBuf, retention: Retention) -> Result<Self, StoreError> {
         let open_err = |what: &str, e: std::io::Error| {
             StoreError::Open(format!("store: cannot {what} {} for the file store: {e}", dir.display()))
         };
@@ -121,9 +144,12 @@ impl FileStore {
             }
             let mut dimension = doc.dimension;
             dimension.revision = doc.revision;
-            slots.insert(dimension.id().clone(), Arc::new(tokio::sync::Mutex::new(Some(dimension))));
+            dimension.status_since = doc.status_since.map(from_ms);
+            let id = dimension.id().clone();
+            let state = SlotState { dimension: Some(dimension), history_lines: None };
+            slots.insert(id, Arc::new(tokio::sync::Mutex::new(state)));
         }
-        Ok(Self { dir, lock: Mutex::new(Some(lock)), slots: Mutex::new(slots) })
+        Ok(Self { dir, lock: Mutex::new(Some(lock)), slots: Mutex::new(slots), retention })
     }
 
     fn slot(&self, id: &DimensionId, create: bool) -> Option<Slot> {
@@ -136,16 +162,89 @@ impl FileStore {
     /// map lock, which we hold, to clone the slot.
     fn forget_if_empty(&self, id: &DimensionId, slot: &Slot) {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        if Arc::strong_count(slot) == 2 && slot.try_lock().is_ok_and(|s| s.is_none()) {
+        if Arc::strong_count(slot) == 2 && slot.try_lock().is_ok_and(|s| s.dimension.is_none()) {
             slots.remove(id);
         }
     }
 
     fn write_blocking(dir: &Path, dimension: &Dimension) -> Result<(), StoreError> {
-        let doc = serde_json::to_vec_pretty(&Doc { revision: dimension.revision, dimension: dimension.clone() })
+        let doc = Doc {
+            revision: dimension.revision,
+            status_since: dimension.status_since.map(to_ms),
+            dimension: dimension.clone(),
+        };
+        let doc = serde_json::to_vec_pretty(&doc)
             .map_err(|e| StoreError::Corrupt(format!("cannot encode dimension: {e}")))?;
         atomic_write(dir, &file_name(dimension.id()), &doc, 0o644)
     }
+
+    /// Appends `entry` to the history file (durably), rewriting the file to
+    /// the retention limit once it holds twice that many lines. Returns the
+    /// new line count.
+    fn append_history_blocking(
+        dir: &Path,
+        id: &DimensionId,
+        entry: &HistoryEntry,
+        lines: Option<u64>,
+        retention: Retention,
+    ) -> Result<u64, StoreError> {
+        let path = history_path(dir, id);
+        let history_dir = dir.join(HISTORY_DIR);
+        if !history_dir.exists() {
+            fs::create_dir_all(&history_dir).map_err(|e| io_err("cannot create", &history_dir, e))?;
+            File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_err("cannot sync", dir, e))?;
+        }
+        let lines = match lines {
+            Some(n) => n,
+            None => read_history(&path)?.len() as u64,
+        };
+        if lines + 1 > retention.keep.saturating_mul(2).max(16) {
+            // Keep what is still within retention and older than this change
+            // (higher revisions are changes that never completed).
+            let mut kept: Vec<HistoryEntry> = read_history(&path)?
+                .into_values()
+                .filter(|h| h.revision < entry.revision && h.revision > retention.drop_through(entry.revision))
+                .filter(|h| h.time >= retention.cutoff(entry.time))
+                .collect();
+            kept.push(entry.clone());
+            let mut text = Vec::new();
+            for h in &kept {
+                serde_json::to_writer(&mut text, h).map_err(|e| StoreError::Corrupt(format!("history: {e}")))?;
+                text.push(b'\n');
+            }
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+            atomic_write(&history_dir, &name, &text, 0o644)?;
+            return Ok(kept.len() as u64);
+        }
+        let mut line = serde_json::to_vec(entry).map_err(|e| StoreError::Corrupt(format!("history: {e}")))?;
+        line.push(b'\n');
+        let created = !path.exists();
+        let mut f =
+            OpenOptions::new().append(true).create(true).open(&path).map_err(|e| io_err("cannot open", &path, e))?;
+        f.write_all(&line).and_then(|()| f.sync_data()).map_err(|e| io_err("cannot append to", &path, e))?;
+        if created {
+            File::open(&history_dir).and_then(|d| d.sync_all()).map_err(|e| io_err("cannot sync", &history_dir, e))?;
+        }
+        Ok(lines + 1)
+    }
+}
+
+/// Reads a history file: entries by revision, the last line for a revision
+/// winning (a change retried after a failed write). Lines that do not parse
+/// (a write torn by a crash) are skipped. A missing file is empty.
+fn read_history(path: &Path) -> Result<BTreeMap<u64, HistoryEntry>, StoreError> {
+    let text = match fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(io_err("cannot read", path, e)),
+    };
+    let mut out = BTreeMap::new();
+    for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        if let Ok(entry) = serde_json::from_slice::<HistoryEntry>(line) {
+            out.insert(entry.revision, entry);
+        }
+    }
+    Ok(out)
 }
 
 /// Writes `dir/name` atomically and durably with `mode`: temp file, fsync,
@@ -179,30 +278,67 @@ impl Store for FileStore {
         let Some(slot) = self.slot(id, false) else {
             return Ok(None);
         };
-        let current = slot.lock().await.clone();
+        let current = slot.lock().await.dimension.clone();
         Ok(current)
     }
 
-    async fn update(&self, id: &DimensionId, transition: &Transition<'_>) -> Result<Outcome, UpdateError> {
+    async fn update(
+        &self,
+        id: &DimensionId,
+        transition: &Transition<'_>,
+        source: &Source,
+    ) -> Result<Outcome, UpdateError> {
         let Some(slot) = self.slot(id, true) else {
             return Err(StoreError::Unavailable("file store slot missing".into()).into());
         };
         let result = async {
-            let mut current = slot.lock().await;
-            let outcome = transition(current.as_ref())?;
+            let mut state = slot.lock().await;
+            let mut outcome = transition(state.dimension.as_ref())?;
             if outcome.must_write() {
-                let dir = self.dir.clone();
-                let dimension = outcome.dimension.clone();
-                tokio::task::spawn_blocking(move || Self::write_blocking(&dir, &dimension))
-                    .await
-                    .map_err(|e| StoreError::Unavailable(format!("file write task failed: {e}")))??;
-                *current = Some(outcome.dimension.clone());
+                let entry = record(&mut outcome, source);
+                let (dir, dimension, lines, retention) =
+                    (self.dir.clone(), outcome.dimension.clone(), state.history_lines, self.retention);
+                // Until the task reports back, the line count is unknown.
+                state.history_lines = None;
+                let lines = tokio::task::spawn_blocking(move || {
+                    let lines = Self::append_history_blocking(&dir, dimension.id(), &entry, lines, retention)?;
+                    Self::write_blocking(&dir, &dimension)?;
+                    Ok::<_, StoreError>(lines)
+                })
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("file write task failed: {e}")))??;
+                state.history_lines = Some(lines);
+                state.dimension = Some(outcome.dimension.clone());
             }
             Ok(outcome)
         }
         .await;
         self.forget_if_empty(id, &slot);
         result
+    }
+
+    async fn history(&self, id: &DimensionId, query: HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError> {
+        let Some(slot) = self.slot(id, false) else {
+            return Ok(Vec::new());
+        };
+        // Under the slot lock, so no write is half-way.
+        let state = slot.lock().await;
+        let Some(current) = state.dimension.as_ref().map(|d| d.revision) else {
+            return Ok(Vec::new());
+        };
+        let path = history_path(&self.dir, id);
+        let entries = tokio::task::spawn_blocking(move || read_history(&path))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("file read task failed: {e}")))??;
+        drop(state);
+        let now = std::time::SystemTime::now();
+        let page = entries
+            .into_values()
+            .rev()
+            .filter(|h| h.revision <= current && h.revision > self.retention.drop_through(current))
+            .filter(|h| query.admits(h, &self.retention, now))
+            .take(usize::try_from(query.limit).unwrap_or(usize::MAX));
+        Ok(page.collect())
     }
 
     async fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

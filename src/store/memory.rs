@@ -1,46 +1,77 @@
 //! `memory:` — a map behind a mutex, for tests. Nothing survives a restart.
 
-use super::{Store, StoreError, Transition, UpdateError};
-use crate::domain::{Dimension, DimensionId, Outcome};
+use super::{Store, StoreError, Transition, UpdateError, record};
+use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source};
 use async_trait::async_trait;
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
 
 #[derive(Default)]
 pub struct MemoryStore {
-    map: Mutex<HashMap<DimensionId, Dimension>>,
+    map: Mutex<HashMap<DimensionId, Entry>>,
     secrets: Mutex<HashMap<String, Vec<u8>>>,
+    retention: Retention,
+}
+
+#[derive(Default)]
+struct Entry {
+    dimension: Option<Dimension>,
+    history: VecDeque<HistoryEntry>,
 }
 
 impl MemoryStore {
-    fn lock(&self) -> MutexGuard<'_, HashMap<DimensionId, Dimension>> {
+    pub fn new(retention: Retention) -> Self {
+        Self { retention, ..Self::default() }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<DimensionId, Entry>> {
         // A panic while holding the lock cannot leave a half-written entry
-        // (insert is the last step), so a poisoned map is still consistent.
-        self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        // (the writes are the last steps), so a poisoned map is consistent.
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 #[async_trait]
 impl Store for MemoryStore {
     async fn get(&self, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
-        Ok(self.lock().get(id).cloned())
+        Ok(self.lock().get(id).and_then(|e| e.dimension.clone()))
     }
 
-    async fn update(&self, id: &DimensionId, transition: &Transition<'_>) -> Result<Outcome, UpdateError> {
+    async fn update(
+        &self,
+        id: &DimensionId,
+        transition: &Transition<'_>,
+        source: &Source,
+    ) -> Result<Outcome, UpdateError> {
         let mut map = self.lock();
-        let outcome = transition(map.get(id))?;
+        let mut outcome = transition(map.get(id).and_then(|e| e.dimension.as_ref()))?;
         if outcome.must_write() {
-            map.insert(id.clone(), outcome.dimension.clone());
+            let entry = record(&mut outcome, source);
+            let slot = map.entry(id.clone()).or_default();
+            let cutoff = self.retention.cutoff(entry.time);
+            let drop_through = self.retention.drop_through(entry.revision);
+            slot.history.retain(|h| h.revision > drop_through && h.time >= cutoff);
+            slot.history.push_back(entry);
+            slot.dimension = Some(outcome.dimension.clone());
         }
         Ok(outcome)
     }
 
+    async fn history(&self, id: &DimensionId, query: HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError> {
+        let now = SystemTime::now();
+        let map = self.lock();
+        let Some(entry) = map.get(id) else { return Ok(Vec::new()) };
+        let page = entry.history.iter().rev().filter(|h| query.admits(h, &self.retention, now));
+        Ok(page.take(usize::try_from(query.limit).unwrap_or(usize::MAX)).cloned().collect())
+    }
+
     async fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.secrets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(name).cloned())
+        Ok(self.secrets.lock().unwrap_or_else(PoisonError::into_inner).get(name).cloned())
     }
 
     async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.secrets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(name.to_owned(), value.to_vec());
+        self.secrets.lock().unwrap_or_else(PoisonError::into_inner).insert(name.to_owned(), value.to_vec());
         Ok(())
     }
 

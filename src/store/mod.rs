@@ -13,10 +13,10 @@ pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-use crate::domain::{Dimension, DimensionId, Outcome, TransitionError};
+use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source, TransitionError};
 use async_trait::async_trait;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// A pure transition: the stored dimension (None if absent) to the outcome.
 /// It may run more than once (retries), so it must not have side effects.
@@ -55,11 +55,23 @@ pub trait Store: Send + Sync + 'static {
     async fn get(&self, id: &DimensionId) -> Result<Option<Dimension>, StoreError>;
 
     /// Atomically reads the dimension, applies `transition` and, when the
-    /// outcome says so, writes the result durably before returning it.
+    /// outcome says so, writes the result and its history entry (made by
+    /// [`record`] with `source`) durably before returning it.
     ///
     /// # Errors
     /// `Rejected` when the transition refuses; `Store` when nothing was written.
-    async fn update(&self, id: &DimensionId, transition: &Transition<'_>) -> Result<Outcome, UpdateError>;
+    async fn update(
+        &self,
+        id: &DimensionId,
+        transition: &Transition<'_>,
+        source: &Source,
+    ) -> Result<Outcome, UpdateError>;
+
+    /// A page of the dimension's history, newest first, within retention.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`.
+    async fn history(&self, id: &DimensionId, query: HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError>;
 
     /// Reads a named secret (ACME account, certificate and key).
     ///
@@ -116,13 +128,29 @@ impl StoreLock {
 ///
 /// # Errors
 /// As [`Store::update`].
-pub async fn change(store: &dyn Store, id: &DimensionId, transition: &Transition<'_>) -> Result<Outcome, UpdateError> {
+pub async fn change(
+    store: &dyn Store,
+    id: &DimensionId,
+    transition: &Transition<'_>,
+    source: &Source,
+) -> Result<Outcome, UpdateError> {
     let current = store.get(id).await?;
     let outcome = transition(current.as_ref())?;
     if !outcome.must_write() {
         return Ok(outcome);
     }
-    store.update(id, transition).await
+    store.update(id, transition, source).await
+}
+
+/// Stamps an outcome about to be stored (the time its status changed) and
+/// returns its history entry. Stores call it inside their lock.
+pub fn record(outcome: &mut Outcome, source: &Source) -> HistoryEntry {
+    // Milliseconds: what every store can keep exactly.
+    let now = crate::domain::history::from_ms(crate::domain::history::to_ms(SystemTime::now()));
+    if outcome.created || outcome.changes.iter().any(|c| c.field == "scalingStatus") {
+        outcome.dimension.status_since = Some(now);
+    }
+    HistoryEntry::of(outcome, source, now)
 }
 
 /// Connection settings for the database stores.
@@ -134,11 +162,18 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// The longest one SQL statement (or lock wait) may take (postgres).
     pub statement_timeout: Duration,
+    /// How much change history is kept per dimension.
+    pub retention: Retention,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_connections: 10, acquire_timeout: Duration::from_secs(5), statement_timeout: Duration::from_secs(5) }
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+            retention: Retention::default(),
+        }
     }
 }
 
@@ -149,11 +184,11 @@ impl Default for StoreOptions {
 /// `Open` with a message naming the `store` setting and what to change.
 pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     if url == "memory:" || url == "memory" {
-        return Ok(Arc::new(MemoryStore::default()));
+        return Ok(Arc::new(MemoryStore::new(options.retention)));
     }
     if let Some(dir) = url.strip_prefix("file:") {
         let dir = dir.strip_prefix("//").unwrap_or(dir);
-        return Ok(Arc::new(FileStore::open(dir).await?));
+        return Ok(Arc::new(FileStore::open(dir, options.retention).await?));
     }
     if let Some(path) = url.strip_prefix("sqlite:") {
         let path = path.strip_prefix("//").unwrap_or(path);

@@ -6,9 +6,10 @@
 //! Database trouble becomes `StoreError::Unavailable` within the acquire or
 //! statement timeout, and the pool reconnects by itself.
 
-use super::row::{self, DimensionRow, select_dimension};
-use super::{Store, StoreError, StoreLock, StoreOptions, Transition, UpdateError};
-use crate::domain::{Dimension, DimensionId, Outcome};
+use super::row::{self, DimensionRow, HISTORY_COLUMNS, HistoryRow, select_dimension};
+use super::{Store, StoreError, StoreLock, StoreOptions, Transition, UpdateError, record};
+use crate::domain::history::to_ms;
+use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source};
 use async_trait::async_trait;
 use sqlx::PgConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -19,18 +20,26 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 const SELECT: &str = select_dimension!("id = $1");
 
 const INSERT: &str = "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, \
-    desired_capacity, actual_capacity, scaling_status, failure_reason) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING";
+    desired_capacity, actual_capacity, scaling_status, failure_reason, status_since) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING";
 
 const UPDATE: &str = "UPDATE dimensions SET revision = $2, version = $3, resource_name = $4, \
     dimension_name = $5, desired_capacity = $6, actual_capacity = $7, scaling_status = $8, \
-    failure_reason = $9, updated_at = now() WHERE id = $1";
+    failure_reason = $9, status_since = $10, updated_at = now() WHERE id = $1";
+
+const INSERT_HISTORY: &str = "INSERT INTO history (dimension_id, revision, at, created, method, client, \
+    request_id, changes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dimension_id, revision) DO UPDATE \
+    SET at = excluded.at, created = excluded.created, method = excluded.method, client = excluded.client, \
+    request_id = excluded.request_id, changes = excluded.changes";
+
+const TRIM_HISTORY: &str = "DELETE FROM history WHERE dimension_id = $1 AND (revision <= $2 OR at < $3)";
 
 /// How often a change is retried when another replica created the row first.
 const CREATE_RACE_RETRIES: usize = 3;
 
 pub struct PostgresStore {
     pool: PgPool,
+    retention: Retention,
 }
 
 fn unavailable(e: sqlx::Error) -> StoreError {
@@ -50,9 +59,40 @@ async fn write(conn: &mut PgConnection, d: &Dimension, create: bool) -> Result<b
         .bind(d.desired_capacity.get())
         .bind(d.actual_capacity.get())
         .bind(d.scaling_status.as_str())
-        .bind(d.failure_reason.as_deref());
+        .bind(d.failure_reason.as_deref())
+        .bind(row::status_since(d));
     let done = query.execute(conn).await.map_err(unavailable)?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Appends `entry` to the dimension's history and trims it to `retention`
+/// (only this dimension's rows, which its row lock serialises).
+async fn write_history(
+    conn: &mut PgConnection,
+    id: &DimensionId,
+    entry: &HistoryEntry,
+    retention: &Retention,
+) -> Result<(), StoreError> {
+    sqlx::query(INSERT_HISTORY)
+        .bind(id.as_str())
+        .bind(row::signed(entry.revision))
+        .bind(entry.time_ms())
+        .bind(entry.created)
+        .bind(&entry.source.method)
+        .bind(entry.source.client.as_deref())
+        .bind(entry.source.request_id.as_deref())
+        .bind(row::changes_json(entry)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    sqlx::query(TRIM_HISTORY)
+        .bind(id.as_str())
+        .bind(row::signed(retention.drop_through(entry.revision)))
+        .bind(to_ms(retention.cutoff(entry.time)))
+        .execute(conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
 }
 
 impl PostgresStore {
@@ -65,7 +105,7 @@ impl PostgresStore {
         let open_err = |e: &dyn std::fmt::Display| StoreError::Open(format!("store: cannot open {shown}: {e}"));
         let pool = Self::connect(url, options).map_err(|e| open_err(&e))?;
         MIGRATOR.run(&pool).await.map_err(|e| open_err(&e))?;
-        Ok(Self { pool })
+        Ok(Self { pool, retention: options.retention })
     }
 
     /// A lazy pool: connections are made on demand and re-made after an outage.
@@ -84,7 +124,12 @@ impl PostgresStore {
             .connect_lazy_with(connect))
     }
 
-    async fn try_update(&self, id: &DimensionId, transition: &Transition<'_>) -> Result<Option<Outcome>, UpdateError> {
+    async fn try_update(
+        &self,
+        id: &DimensionId,
+        transition: &Transition<'_>,
+        source: &Source,
+    ) -> Result<Option<Outcome>, UpdateError> {
         // Dropping the transaction (error or cancellation) rolls it back.
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let row = sqlx::query_as::<_, DimensionRow>(&format!("{SELECT} FOR UPDATE"))
@@ -93,11 +138,13 @@ impl PostgresStore {
             .await
             .map_err(unavailable)?;
         let current = row.map(|r| r.into_dimension("postgres")).transpose()?;
-        let outcome = transition(current.as_ref())?;
+        let mut outcome = transition(current.as_ref())?;
         if outcome.must_write() {
+            let entry = record(&mut outcome, source);
             if !write(&mut tx, &outcome.dimension, current.is_none()).await? {
                 return Ok(None);
             }
+            write_history(&mut tx, id, &entry, &self.retention).await?;
             tx.commit().await.map_err(unavailable)?;
         }
         Ok(Some(outcome))
@@ -115,15 +162,36 @@ impl Store for PostgresStore {
         row.map(|r| r.into_dimension("postgres")).transpose()
     }
 
-    async fn update(&self, id: &DimensionId, transition: &Transition<'_>) -> Result<Outcome, UpdateError> {
+    async fn update(
+        &self,
+        id: &DimensionId,
+        transition: &Transition<'_>,
+        source: &Source,
+    ) -> Result<Outcome, UpdateError> {
         for _ in 0..CREATE_RACE_RETRIES {
-            if let Some(outcome) = self.try_update(id, transition).await? {
+            if let Some(outcome) = self.try_update(id, transition, source).await? {
                 return Ok(outcome);
             }
             // Another replica created the row between our SELECT and INSERT:
             // run again, now locking the row it created.
         }
         Err(StoreError::Unavailable(format!("postgres: {id:?} kept changing under concurrent creation")).into())
+    }
+
+    async fn history(&self, id: &DimensionId, query: HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError> {
+        let sql = format!(
+            "SELECT {HISTORY_COLUMNS} FROM history WHERE dimension_id = $1 AND revision < $2 AND at >= $3 \
+             ORDER BY revision DESC LIMIT $4"
+        );
+        let rows = sqlx::query_as::<_, HistoryRow>(&sql)
+            .bind(id.as_str())
+            .bind(query.before.map_or(i64::MAX, row::signed))
+            .bind(to_ms(self.retention.cutoff(std::time::SystemTime::now())))
+            .bind(row::signed(query.limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.into_iter().map(|r| r.into_entry("postgres")).collect()
     }
 
     async fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -3,14 +3,15 @@
 //! an invariant is `Corrupt`, never trusted).
 
 use super::StoreError;
-use crate::domain::{Capacity, Dimension, DimensionId, ScalingStatus};
+use crate::domain::history::{from_ms, to_ms};
+use crate::domain::{Capacity, Dimension, DimensionId, FieldChange, HistoryEntry, ScalingStatus, Source};
 
 /// `SELECT <every DimensionRow column> FROM dimensions WHERE <cond>`.
 macro_rules! select_dimension {
     ($cond:literal) => {
         concat!(
             "SELECT id, revision, version, resource_name, dimension_name, desired_capacity, ",
-            "actual_capacity, scaling_status, failure_reason FROM dimensions WHERE ",
+            "actual_capacity, scaling_status, failure_reason, status_since FROM dimensions WHERE ",
             $cond
         )
     };
@@ -28,6 +29,7 @@ pub struct DimensionRow {
     actual_capacity: f64,
     scaling_status: String,
     failure_reason: Option<String>,
+    status_since: i64,
 }
 
 impl DimensionRow {
@@ -47,6 +49,7 @@ impl DimensionRow {
             resource_name: self.resource_name,
             dimension_name: self.dimension_name,
             failure_reason: self.failure_reason,
+            status_since: (self.status_since > 0).then(|| from_ms(self.status_since)),
         })
     }
 }
@@ -57,4 +60,55 @@ impl DimensionRow {
 /// `Corrupt` past `i64::MAX`.
 pub fn revision(d: &Dimension) -> Result<i64, StoreError> {
     i64::try_from(d.revision).map_err(|_| StoreError::Corrupt(format!("{:?}: revision overflow", d.id())))
+}
+
+/// `status_since` as the column value (0: unknown).
+pub fn status_since(d: &Dimension) -> i64 {
+    d.status_since.map_or(0, to_ms)
+}
+
+/// The columns of a `history` row, in the order every history query uses.
+pub const HISTORY_COLUMNS: &str = "revision, at, created, method, client, request_id, changes";
+
+/// A `history` row, checked into a `HistoryEntry` like `DimensionRow`.
+#[derive(sqlx::FromRow)]
+pub struct HistoryRow {
+    revision: i64,
+    at: i64,
+    created: bool,
+    method: String,
+    client: Option<String>,
+    request_id: Option<String>,
+    changes: String,
+}
+
+impl HistoryRow {
+    /// # Errors
+    /// `Corrupt`, naming the backend, the revision and the broken rule.
+    pub fn into_entry(self, backend: &str) -> Result<HistoryEntry, StoreError> {
+        let corrupt =
+            |what: String| StoreError::Corrupt(format!("{backend} history revision {}: {what}", self.revision));
+        let changes: Vec<FieldChange> =
+            serde_json::from_str(&self.changes).map_err(|e| corrupt(format!("changes: {e}")))?;
+        Ok(HistoryEntry {
+            revision: u64::try_from(self.revision).map_err(|_| corrupt("negative revision".into()))?,
+            time: from_ms(self.at),
+            created: self.created,
+            source: Source { method: self.method, client: self.client, request_id: self.request_id },
+            changes,
+        })
+    }
+}
+
+/// The `changes` column: the entry's changes as a JSON array.
+///
+/// # Errors
+/// `Corrupt` if they cannot be encoded (they always can).
+pub fn changes_json(entry: &HistoryEntry) -> Result<String, StoreError> {
+    serde_json::to_string(&entry.changes).map_err(|e| StoreError::Corrupt(format!("cannot encode changes: {e}")))
+}
+
+/// A revision or count as the signed column type, saturating.
+pub fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -3,9 +3,10 @@
 //! Every change is one `BEGIN IMMEDIATE` transaction on a single writer
 //! connection; reads use a separate read-only pool.
 
-use super::row::{self, DimensionRow, select_dimension};
-use super::{Store, StoreError, StoreOptions, Transition, UpdateError};
-use crate::domain::{Dimension, DimensionId, Outcome};
+use super::row::{self, DimensionRow, HISTORY_COLUMNS, HistoryRow, select_dimension};
+use super::{Store, StoreError, StoreOptions, Transition, UpdateError, record};
+use crate::domain::history::to_ms;
+use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source};
 use async_trait::async_trait;
 use sqlx::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -17,17 +18,25 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 const SELECT: &str = select_dimension!("id = ?");
 
 const UPSERT: &str = "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, \
-    desired_capacity, actual_capacity, scaling_status, failure_reason, updated_at) \
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+    desired_capacity, actual_capacity, scaling_status, failure_reason, status_since, updated_at) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
     ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, version = excluded.version, \
     resource_name = excluded.resource_name, dimension_name = excluded.dimension_name, \
     desired_capacity = excluded.desired_capacity, actual_capacity = excluded.actual_capacity, \
     scaling_status = excluded.scaling_status, failure_reason = excluded.failure_reason, \
-    updated_at = excluded.updated_at";
+    status_since = excluded.status_since, updated_at = excluded.updated_at";
+
+const INSERT_HISTORY: &str = "INSERT INTO history (dimension_id, revision, at, created, method, client, \
+    request_id, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dimension_id, revision) DO UPDATE SET \
+    at = excluded.at, created = excluded.created, method = excluded.method, client = excluded.client, \
+    request_id = excluded.request_id, changes = excluded.changes";
+
+const TRIM_HISTORY: &str = "DELETE FROM history WHERE dimension_id = ? AND (revision <= ? OR at < ?)";
 
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    retention: Retention,
 }
 
 fn unavailable(e: sqlx::Error) -> StoreError {
@@ -52,6 +61,36 @@ async fn write(conn: &mut SqliteConnection, d: &Dimension) -> Result<(), StoreEr
         .bind(d.actual_capacity.get())
         .bind(d.scaling_status.as_str())
         .bind(d.failure_reason.as_deref())
+        .bind(row::status_since(d))
+        .execute(conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Appends `entry` to the dimension's history and trims it to `retention`.
+async fn write_history(
+    conn: &mut SqliteConnection,
+    id: &DimensionId,
+    entry: &HistoryEntry,
+    retention: &Retention,
+) -> Result<(), StoreError> {
+    sqlx::query(INSERT_HISTORY)
+        .bind(id.as_str())
+        .bind(row::signed(entry.revision))
+        .bind(entry.time_ms())
+        .bind(entry.created)
+        .bind(&entry.source.method)
+        .bind(entry.source.client.as_deref())
+        .bind(entry.source.request_id.as_deref())
+        .bind(row::changes_json(entry)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    sqlx::query(TRIM_HISTORY)
+        .bind(id.as_str())
+        .bind(row::signed(retention.drop_through(entry.revision)))
+        .bind(to_ms(retention.cutoff(entry.time)))
         .execute(conn)
         .await
         .map_err(unavailable)?;
@@ -91,7 +130,7 @@ impl SqliteStore {
             .connect_with(connect.read_only(true))
             .await
             .map_err(|e| open_err(&e))?;
-        Ok(Self { writer, reader })
+        Ok(Self { writer, reader, retention: options.retention })
     }
 }
 
@@ -102,16 +141,39 @@ impl Store for SqliteStore {
         fetch(&mut conn, id).await
     }
 
-    async fn update(&self, id: &DimensionId, transition: &Transition<'_>) -> Result<Outcome, UpdateError> {
+    async fn update(
+        &self,
+        id: &DimensionId,
+        transition: &Transition<'_>,
+        source: &Source,
+    ) -> Result<Outcome, UpdateError> {
         // Dropping the transaction (error or cancellation) rolls it back.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
         let current = fetch(&mut tx, id).await?;
-        let outcome = transition(current.as_ref())?;
+        let mut outcome = transition(current.as_ref())?;
         if outcome.must_write() {
+            let entry = record(&mut outcome, source);
             write(&mut tx, &outcome.dimension).await?;
+            write_history(&mut tx, id, &entry, &self.retention).await?;
             tx.commit().await.map_err(unavailable)?;
         }
         Ok(outcome)
+    }
+
+    async fn history(&self, id: &DimensionId, query: HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError> {
+        let sql = format!(
+            "SELECT {HISTORY_COLUMNS} FROM history WHERE dimension_id = ? AND revision < ? AND at >= ? \
+             ORDER BY revision DESC LIMIT ?"
+        );
+        let rows = sqlx::query_as::<_, HistoryRow>(&sql)
+            .bind(id.as_str())
+            .bind(query.before.map_or(i64::MAX, row::signed))
+            .bind(to_ms(self.retention.cutoff(std::time::SystemTime::now())))
+            .bind(row::signed(query.limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(unavailable)?;
+        rows.into_iter().map(|r| r.into_entry("sqlite")).collect()
     }
 
     async fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

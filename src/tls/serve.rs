@@ -6,6 +6,7 @@
 
 use super::{ClientIdentity, TlsState};
 use crate::http::error::ApiError;
+use crate::metrics::Metrics;
 use axum::Router;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -49,6 +50,7 @@ pub async fn serve(
     listener: TcpListener,
     tls: Arc<TlsState>,
     router: Router,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     shutdown_timeout: Duration,
 ) {
@@ -71,14 +73,17 @@ pub async fn serve(
         let timeout = tls.handshake_timeout();
         let watcher = graceful.watcher();
         let router = router.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             let stream = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {
+                    metrics.handshake_failed(failure_reason(&e));
                     tracing::info!(%peer, error = %e, "TLS handshake failed");
                     return;
                 }
                 Err(_) => {
+                    metrics.handshake_failed("timeout");
                     tracing::info!(%peer, ?timeout, "TLS handshake timed out");
                     return;
                 }
@@ -86,7 +91,9 @@ pub async fn serve(
             let client =
                 stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| ClientIdentity::from_der(c));
             let info = Arc::new(ConnInfo { peer, client });
-            let service = hyper::service::service_fn(move |req| handle(req, router.clone(), info.clone(), verifies));
+            let service = hyper::service::service_fn(move |req| {
+                handle(req, router.clone(), info.clone(), verifies, metrics.clone())
+            });
             let builder = auto::Builder::new(TokioExecutor::new());
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             if let Err(e) = watcher.watch(conn).await {
@@ -100,13 +107,37 @@ pub async fn serve(
     }
 }
 
+/// A short, fixed word for why a handshake failed (a metric label).
+fn failure_reason(e: &std::io::Error) -> &'static str {
+    use rustls::{AlertDescription, CertificateError, Error as TlsError};
+    let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<TlsError>()) else {
+        return if e.kind() == std::io::ErrorKind::UnexpectedEof { "eof" } else { "io" };
+    };
+    match tls {
+        TlsError::NoCertificatesPresented => "no_certificate",
+        TlsError::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. }) => {
+            "certificate_expired"
+        }
+        TlsError::InvalidCertificate(CertificateError::UnknownIssuer) => "unknown_issuer",
+        TlsError::InvalidCertificate(_) => "bad_certificate",
+        TlsError::AlertReceived(AlertDescription::UnknownCA | AlertDescription::BadCertificate) => {
+            "client_distrusts_server"
+        }
+        TlsError::AlertReceived(_) => "alert_received",
+        TlsError::PeerIncompatible(_) | TlsError::NoApplicationProtocol => "incompatible",
+        _ => "protocol",
+    }
+}
+
 async fn handle(
     mut req: hyper::Request<Incoming>,
     router: Router,
     info: Arc<ConnInfo>,
     verifies: bool,
+    metrics: Arc<Metrics>,
 ) -> Result<Response, Infallible> {
     if verifies && info.client.is_none() && !is_public(req.uri().path()) {
+        metrics.client_rejected("no_certificate");
         tracing::info!(peer = %info.peer, method = %req.method(), path = %req.uri().path(), status = 403,
             "rejected: client certificate required");
         // Read a small body first: some h2 clients (curl 7.x) treat an answer

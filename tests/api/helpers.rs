@@ -37,6 +37,8 @@ pub struct TestApp {
     pub tls_addr: Option<SocketAddr>,
     pub client: reqwest::Client,
     pub dir: TempDir,
+    /// The `/metrics` listener, when `metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     /// The ACME manager, when the config turns ACME on.
     pub acme: Option<std::sync::Arc<crest::acme::Acme>>,
     /// Dropped (with its database) after the server stops.
@@ -70,11 +72,12 @@ pub async fn spawn_with(config: Config, dir: TempDir) -> TestApp {
     let app = App::build(config).await.expect("crest starts");
     let addr = app.local_addr().unwrap();
     let tls_addr = app.tls_addr().unwrap();
+    let metrics_addr = app.metrics_addr().unwrap();
     let acme = app.acme();
     let token = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(token.clone()));
     let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
-    TestApp { addr, tls_addr, acme, client, dir, db: None, token, handle }
+    TestApp { addr, tls_addr, metrics_addr, acme, client, dir, db: None, token, handle }
 }
 
 impl TestApp {

@@ -7,6 +7,7 @@ mod certs;
 mod concurrency;
 mod errors;
 mod helpers;
+mod operations;
 #[path = "../support/pebble.rs"]
 mod pebble;
 #[path = "../support/pg.rs"]

@@ -194,7 +194,8 @@ fn healthcheck_subcommand() {
 }
 
 /// X-Request-Id: kept when sane, generated otherwise, returned, and in the
-/// log lines of the request (JSON `spans`).
+/// log lines of the request: one flat JSON object per line with timestamp,
+/// level, target, request id, dimension id and the fields.
 #[test]
 fn request_ids_are_returned_and_logged() {
     let p = start(&["--listen", "127.0.0.1:0", "--store", "memory:", "--log-format", "json"], &[]);
@@ -221,8 +222,16 @@ fn request_ids_are_returned_and_logged() {
     assert!(replaced.len() == 32 && replaced != generated, "{replaced}");
     let line = p.wait_for("dimension changed");
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let ids: Vec<&str> = v["spans"].as_array().unwrap().iter().filter_map(|s| s["request_id"].as_str()).collect();
-    assert_eq!(ids, ["abc-123"], "{line}");
+    assert_eq!(v["request_id"], "abc-123", "{line}");
+    assert_eq!(v["dimension_id"], "rid", "{line}");
+    assert_eq!(v["route"], "/v1/scalableTargetDimensions/{id}", "{line}");
+    assert_eq!(v["method"], "PATCH", "{line}");
+    assert_eq!(v["level"], "INFO", "{line}");
+    assert_eq!(v["target"], "crest::http::dimensions", "{line}");
+    assert_eq!(v["message"], "dimension changed", "{line}");
+    assert_eq!(v["revision"], 1, "{line}");
+    assert!(v["changes"].as_str().unwrap().contains("desiredCapacity: 1.0 -> 2.0"), "{line}");
+    assert!(humantime::parse_rfc3339(v["timestamp"].as_str().unwrap()).is_ok(), "{line}");
     let finished = p.wait_for("finished processing request");
     assert!(finished.contains(r#""request_id":"abc-123""#), "{finished}");
 }

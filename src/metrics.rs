@@ -1,0 +1,435 @@
+//! Prometheus metrics (`/metrics`, OpenMetrics text from `prometheus-client`):
+//! HTTP requests and latency by route template, per-dimension gauges (capped
+//! at `metrics_max_dimensions` series), store latency and errors, TLS and
+//! ACME certificate state. Gauges that depend on the clock (status age,
+//! days left) are computed at scrape time.
+
+use crate::acme::Acme;
+use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, ScalingStatus, Source};
+use crate::store::{Store, StoreError, StoreLock, Transition, UpdateError};
+use crate::tls::TlsState;
+use async_trait::async_trait;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Instant, SystemTime};
+
+/// The content type of `/metrics`.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The default cap on dimensions with their own series.
+pub const DEFAULT_MAX_DIMENSIONS: usize = 1000;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    route: String,
+    method: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+    method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabels {
+    store: &'static str,
+    operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 100 µs to ~13 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+}
+
+/// Every metric crest keeps; one per server, shared by its parts.
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: HistogramFamily<RouteLabels>,
+    store_duration: HistogramFamily<StoreLabels>,
+    store_errors: Family<StoreLabels, Counter>,
+    handshake_failures: Family<ReasonLabels, Counter>,
+    client_rejections: Family<ReasonLabels, Counter>,
+    rate_limited: Counter,
+    untracked: Counter,
+    board: Arc<Board>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+/// The last state seen of each dimension, and the TLS and ACME state, read
+/// at scrape time.
+#[derive(Default)]
+struct Board {
+    max: usize,
+    dimensions: Mutex<HashMap<DimensionId, Seen>>,
+    tls: OnceLock<Arc<TlsState>>,
+    acme: OnceLock<Arc<Acme>>,
+}
+
+impl std::fmt::Debug for Board {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Board").field("max", &self.max).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Seen {
+    desired: f64,
+    actual: f64,
+    status: ScalingStatus,
+    since: SystemTime,
+}
+
+impl Metrics {
+    /// A registry with every metric; at most `max_dimensions` dimensions get
+    /// their own series.
+    pub fn new(max_dimensions: usize) -> Self {
+        let mut registry = Registry::default();
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "crest_http_requests",
+            "HTTP requests by route template, method and status code",
+            http_requests.clone(),
+        );
+        let http_duration = HistogramFamily::<RouteLabels>::new_with_constructor(latency_histogram);
+        registry.register(
+            "crest_http_request_duration_seconds",
+            "Time from request to response head, by route template and method",
+            http_duration.clone(),
+        );
+        let store_duration = HistogramFamily::<StoreLabels>::new_with_constructor(latency_histogram);
+        registry.register(
+            "crest_store_operation_duration_seconds",
+            "Latency of state store operations",
+            store_duration.clone(),
+        );
+        let store_errors = Family::<StoreLabels, Counter>::default();
+        registry.register("crest_store_errors", "State store operations that failed", store_errors.clone());
+        let handshake_failures = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "crest_tls_handshake_failures",
+            "TLS handshakes that failed, by reason",
+            handshake_failures.clone(),
+        );
+        let client_rejections = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "crest_tls_client_rejections",
+            "Requests refused for want of a verified client certificate",
+            client_rejections.clone(),
+        );
+        let rate_limited = Counter::default();
+        registry.register("crest_rate_limited", "Requests answered 429 by the rate limiter", rate_limited.clone());
+        let untracked = Counter::default();
+        registry.register(
+            "crest_dimensions_untracked",
+            "Dimension observations not exported because metrics_max_dimensions was reached",
+            untracked.clone(),
+        );
+        let board = Arc::new(Board { max: max_dimensions, ..Board::default() });
+        registry.register_collector(Box::new(board.clone()));
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            store_duration,
+            store_errors,
+            handshake_failures,
+            client_rejections,
+            rate_limited,
+            untracked,
+            board,
+        }
+    }
+
+    /// The OpenMetrics text of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+
+    /// One HTTP request answered.
+    pub fn http(&self, route: &str, method: &str, status: u16, started: Instant) {
+        let method = match method {
+            "GET" | "HEAD" | "PATCH" | "PUT" | "POST" | "DELETE" | "OPTIONS" => method,
+            _ => "other",
+        };
+        let labels = HttpLabels { route: route.to_owned(), method: method.to_owned(), status: status.to_string() };
+        self.http_requests.get_or_create(&labels).inc();
+        let labels = RouteLabels { route: labels.route, method: labels.method };
+        self.http_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    }
+
+    /// The state of a dimension as a response showed it.
+    pub fn dimension(&self, d: &Dimension) {
+        let mut map = self.board.dimensions.lock().unwrap_or_else(PoisonError::into_inner);
+        let since = match (map.get(d.id()), d.status_since) {
+            (_, Some(t)) => t,
+            (Some(seen), None) if seen.status == d.scaling_status => seen.since,
+            _ => SystemTime::now(),
+        };
+        let seen = Seen {
+            desired: d.desired_capacity.get(),
+            actual: d.actual_capacity.get(),
+            status: d.scaling_status,
+            since,
+        };
+        if let Some(slot) = map.get_mut(d.id()) {
+            *slot = seen;
+        } else if map.len() < self.board.max {
+            map.insert(d.id().clone(), seen);
+        } else {
+            self.untracked.inc();
+        }
+    }
+
+    /// A TLS handshake failed for `reason` (a short fixed word).
+    pub fn handshake_failed(&self, reason: &'static str) {
+        self.handshake_failures.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// A request was refused for want of a client certificate.
+    pub fn client_rejected(&self, reason: &'static str) {
+        self.client_rejections.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// A request was answered 429.
+    pub fn rate_limited(&self) {
+        self.rate_limited.inc();
+    }
+
+    /// Reports certificate days left from this TLS state.
+    pub fn watch_tls(&self, tls: Arc<TlsState>) {
+        let _ = self.board.tls.set(tls);
+    }
+
+    /// Reports the ACME certificate and renewal state from this manager.
+    pub fn watch_acme(&self, acme: Arc<Acme>) {
+        let _ = self.board.acme.set(acme);
+    }
+
+    /// Wraps `store` so every operation's latency and errors are counted.
+    pub fn instrument(self: &Arc<Self>, store: Arc<dyn Store>) -> Arc<dyn Store> {
+        let kind = store.kind();
+        // Error series exist from the start, so `increase()` sees the first error.
+        for operation in ["get", "update", "history", "get_secret", "put_secret", "ping"] {
+            let _ = self.store_errors.get_or_create(&StoreLabels { store: kind, operation });
+        }
+        Arc::new(Instrumented { inner: store, metrics: self.clone() })
+    }
+
+    fn store_op<T, E>(&self, store: &'static str, operation: &'static str, started: Instant, r: &Result<T, E>) {
+        let labels = StoreLabels { store, operation };
+        self.store_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+        if r.is_err() {
+            self.store_errors.get_or_create(&labels).inc();
+        }
+    }
+}
+
+fn gauge<L: EncodeLabelSet>(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    series: impl IntoIterator<Item = (L, f64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, value) in series {
+        ConstGauge::new(value).encode(metric.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// A gauge without labels (no `{}` in the text); `None` writes nothing.
+fn plain_gauge(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: Option<f64>,
+) -> Result<(), std::fmt::Error> {
+    if let Some(value) = value {
+        ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)?;
+    }
+    Ok(())
+}
+
+impl Collector for Board {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let now = SystemTime::now();
+        let dims: Vec<(DimensionId, Seen)> = {
+            let map = self.dimensions.lock().unwrap_or_else(PoisonError::into_inner);
+            map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        };
+        gauge(
+            &mut encoder,
+            "crest_build_info",
+            "crest's version",
+            [(vec![("version", env!("CARGO_PKG_VERSION"))], 1.0)],
+        )?;
+        plain_gauge(
+            &mut encoder,
+            "crest_dimensions_tracked",
+            "Dimensions with their own series",
+            Some(dims.len() as f64),
+        )?;
+        let one = |f: fn(&Seen) -> f64| dims.iter().map(move |(id, s)| (vec![("dimension", id.as_str())], f(s)));
+        gauge(&mut encoder, "crest_dimension_desired_capacity", "desiredCapacity as last served", one(|s| s.desired))?;
+        gauge(&mut encoder, "crest_dimension_actual_capacity", "actualCapacity as last served", one(|s| s.actual))?;
+        let statuses =
+            [ScalingStatus::Pending, ScalingStatus::InProgress, ScalingStatus::Successful, ScalingStatus::Failed];
+        gauge(
+            &mut encoder,
+            "crest_dimension_scaling_status",
+            "scalingStatus as last served: 1 for the current status, 0 for the others",
+            dims.iter().flat_map(|(id, s)| {
+                statuses.iter().map(move |st| {
+                    (vec![("dimension", id.as_str()), ("status", st.as_str())], f64::from(u8::from(*st == s.status)))
+                })
+            }),
+        )?;
+        gauge(
+            &mut encoder,
+            "crest_dimension_status_age_seconds",
+            "Seconds since the dimension's scalingStatus last changed",
+            one(|s| SystemTime::now().duration_since(s.since).map_or(0.0, |d| d.as_secs_f64())),
+        )?;
+        if let Some(tls) = self.tls.get() {
+            let certs = tls.certificates();
+            let server = certs.iter().find(|c| c.role == "server certificate").map(|c| c.days_left(now));
+            plain_gauge(
+                &mut encoder,
+                "crest_tls_server_certificate_days_left",
+                "Days until the server certificate expires",
+                server,
+            )?;
+            let clients = certs.iter().filter(|c| c.role != "server certificate").map(|c| {
+                let kind = if c.role == "client CA" { "ca" } else { "pin" };
+                (vec![("kind", kind), ("sha256", c.sha256.as_str())], c.days_left(now))
+            });
+            gauge(
+                &mut encoder,
+                "crest_tls_client_certificate_days_left",
+                "Days until each pinned client certificate or client CA expires",
+                clients,
+            )?;
+        }
+        if let Some(acme) = self.acme.get() {
+            let status = acme.status();
+            let not_after = status.not_after.map(|t| t as f64);
+            plain_gauge(
+                &mut encoder,
+                "crest_acme_certificate_not_after_timestamp_seconds",
+                "Expiry (Unix time) of the certificate ACME issued",
+                not_after,
+            )?;
+            plain_gauge(
+                &mut encoder,
+                "crest_acme_renewal_failures",
+                "Consecutive failed ACME attempts (0 after a success)",
+                Some(f64::from(status.failures)),
+            )?;
+            let renew_at = status.renew_at.map(|t| t as f64);
+            plain_gauge(
+                &mut encoder,
+                "crest_acme_renew_at_timestamp_seconds",
+                "When crest will next renew (Unix time)",
+                renew_at,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A store whose every operation is timed and counted.
+struct Instrumented {
+    inner: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+}
+
+#[async_trait]
+impl Store for Instrumented {
+    async fn get(&self, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
+        let t = Instant::now();
+        let r = self.inner.get(id).await;
+        self.metrics.store_op(self.inner.kind(), "get", t, &r);
+        r
+    }
+
+    async fn update(
+        &self,
+        id: &DimensionId,
+        transition: &Transition<'_>,
+        source: &Source,
+    ) -> Result<Outcome, UpdateError> {
+        let t = Instant::now();
+        let r = self.inner.update(id, transition, source).await;
+        // A refused transition is the caller's error, not the store's.
+        let failed: Result<(), ()> = if matches!(r, Err(UpdateError::Store(_))) { Err(()) } else { Ok(()) };
+        self.metrics.store_op(self.inner.kind(), "update", t, &failed);
+        r
+    }
+
+    async fn history(&self, id: &DimensionId, query: HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError> {
+        let t = Instant::now();
+        let r = self.inner.history(id, query).await;
+        self.metrics.store_op(self.inner.kind(), "history", t, &r);
+        r
+    }
+
+    async fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let t = Instant::now();
+        let r = self.inner.get_secret(name).await;
+        self.metrics.store_op(self.inner.kind(), "get_secret", t, &r);
+        r
+    }
+
+    async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let t = Instant::now();
+        let r = self.inner.put_secret(name, value).await;
+        self.metrics.store_op(self.inner.kind(), "put_secret", t, &r);
+        r
+    }
+
+    async fn try_lock(&self, name: &str) -> Result<Option<StoreLock>, StoreError> {
+        self.inner.try_lock(name).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let t = Instant::now();
+        let r = self.inner.ping().await;
+        self.metrics.store_op(self.inner.kind(), "ping", t, &r);
+        r
+    }
+
+    async fn close(&self) {
+        self.inner.close().await;
+    }
+
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+}
