@@ -196,6 +196,18 @@ async fn a_ca_outage_keeps_the_current_certificate_and_backs_off() {
     let status = acme.status();
     assert!(status.last_error.is_some(), "{status:?}");
     assert_eq!(served(&client(&root, tls), tls).await.unwrap(), first);
+    // The metrics an alert needs: failures in a row and the expiry.
+    let url = format!("https://localhost:{}/metrics", tls.port());
+    let text = client(&root, tls).get(url).send().await.unwrap().text().await.unwrap();
+    let value = |name: &str| -> f64 {
+        let line =
+            text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}: {text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(value("crest_acme_renewal_failures") >= 2.0, "{text}");
+    let not_after = value("crest_acme_certificate_not_after_timestamp_seconds");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    assert!((now - 5.0..now + 60.0).contains(&not_after), "a 45 s certificate: {not_after} vs now {now}");
     app.stop().await;
 }
 

@@ -180,6 +180,28 @@ async fn pinned_api_gateway_certificate() {
         .0,
         200
     );
+
+    // Metrics: /metrics needs the certificate too; rejections, failed
+    // handshakes and days left are counted.
+    assert_eq!(anon.get(url("/metrics")).send().await.unwrap().status(), 403);
+    let text = c.get(url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let values = |prefix: &str| -> Vec<f64> {
+        text.lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .collect()
+    };
+    assert_eq!(values("crest_tls_client_rejections_total{reason=\"no_certificate\"}"), [3.0], "{text}");
+    let failed: f64 = values("crest_tls_handshake_failures_total{").iter().sum();
+    assert!(failed >= 4.0, "stranger and expired, by reqwest and curl: {text}");
+    let server = values("crest_tls_server_certificate_days_left ");
+    assert!(server.len() == 1 && (0.0..400.0).contains(&server[0]), "{text}");
+    let pin = format!(
+        "crest_tls_client_certificate_days_left{{kind=\"pin\",sha256=\"{}\"}}",
+        crest::tls::hex_sha256(&der_of(&apigw.cert))
+    );
+    let days = values(&pin);
+    assert!(days.len() == 1 && (364.0..366.0).contains(&days[0]), "{pin}: {text}");
     app.stop().await;
 }
 
