@@ -106,6 +106,7 @@ impl App {
             rate_limit = config.rate_limit.map(|l| tracing::field::display(format!("{}/s burst {}", l.rate, l.burst))),
             "crest ready"
         );
+        warn_if_open(config);
         Ok(Self {
             listener,
             router: plain,
@@ -200,6 +201,31 @@ impl App {
         self.store.close().await;
         tracing::info!("crest stopped");
         result.context("server task failed")?.context("server failed")
+    }
+}
+
+/// Logs a loud warning for each non-loopback address that serves the API
+/// without any authentication (no client certificate verification).
+fn warn_if_open(config: &Config) {
+    let mut open = Vec::new();
+    match &config.tls {
+        None => open.push(config.listen),
+        Some(tls) => {
+            if config.http_api {
+                open.push(config.listen);
+            }
+            if !tls.verifies_clients() {
+                open.push(tls.listen);
+            }
+        }
+    }
+    for addr in open.into_iter().filter(|a| !a.ip().is_loopback()) {
+        tracing::warn!(
+            listen = %addr,
+            "SECURITY: the API on {addr} is open to anyone who can reach it: no client certificate is required, \
+             so anyone can change desiredCapacity; configure --client-cert-pin or --client-ca, \
+             or listen on 127.0.0.1 behind an authenticating proxy"
+        );
     }
 }
 

@@ -235,3 +235,22 @@ fn request_ids_are_returned_and_logged() {
     let finished = p.wait_for("finished processing request");
     assert!(finished.contains(r#""request_id":"abc-123""#), "{finished}");
 }
+
+/// On a non-loopback address without client verification crest warns
+/// loudly at start; on loopback it does not.
+#[test]
+fn warns_when_the_api_is_open_beyond_loopback() {
+    let open = start(&["--listen", "0.0.0.0:0", "--store", "memory:", "--log-format", "json"], &[]);
+    let line = open.wait_for("SECURITY");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["level"], "WARN", "{line}");
+    assert!(v["message"].as_str().unwrap().contains("open to anyone"), "{line}");
+    drop(open);
+    let local = start(&["--listen", "127.0.0.1:0", "--store", "memory:", "--log-format", "json"], &[]);
+    local.ready_addr();
+    let (_, rest) = {
+        local.signal("-TERM");
+        local.finish()
+    };
+    assert!(!rest.contains("SECURITY"), "{rest}");
+}
