@@ -24,6 +24,10 @@ pub struct App {
     tls: Option<(TcpListener, Arc<TlsState>, Router)>,
     metrics: Option<TcpListener>,
     metrics_state: Arc<Metrics>,
+    feed: Arc<crate::watch::Feed>,
+    /// Bearer tokens are configured (HTTPS lets requests without a client
+    /// certificate reach the router, which asks for a token).
+    tokens: bool,
     acme: Option<Arc<Acme>>,
     store: Arc<dyn Store>,
     shutdown_timeout: Duration,
@@ -66,6 +70,7 @@ impl App {
             metrics.watch_acme(acme.clone());
         }
         let challenges = acme.as_ref().and(tls_state.as_ref()).map(|t| t.challenges());
+        let feed = Arc::new(crate::watch::Feed::default());
         let state = AppState {
             store: store.clone(),
             policy: Arc::new(policy),
@@ -73,14 +78,24 @@ impl App {
             metrics: metrics.clone(),
             limiter: config.rate_limit.map(|l| Arc::new(RateLimiter::new(l))),
             metrics_on_api: config.metrics_listen.is_none(),
+            auth: Arc::new(config.auth.clone()),
+            auth_enabled: config.auth.enabled(false),
+            tls: tls_state.clone(),
+            feed: feed.clone(),
+            max_wait: config.request_timeout.saturating_sub(Duration::from_secs(1)).max(Duration::from_millis(100)),
         };
+        // On HTTPS, verified client certificates identify callers too; the
+        // plain listener (behind a trusted proxy with http_api) has only tokens.
+        let verifies = config.tls.as_ref().is_some_and(|t| t.verifies_clients());
+        let https_state = AppState { auth_enabled: config.auth.enabled(verifies), ..state.clone() };
+        let https_api = router(https_state, config.request_timeout);
         let api = router(state.clone(), config.request_timeout);
         let tls = match (&config.tls, tls_state) {
             (Some(tls), Some(state)) => {
                 let listener = TcpListener::bind(tls.listen).await.with_context(|| {
                     format!("tls_listen: cannot bind {} (--tls-listen, CREST_TLS_LISTEN)", tls.listen)
                 })?;
-                Some((listener, state, api.clone()))
+                Some((listener, state, https_api))
             }
             _ => None,
         };
@@ -113,6 +128,8 @@ impl App {
             tls,
             metrics: metrics_listener,
             metrics_state: metrics,
+            feed,
+            tokens: !config.auth.tokens.is_empty(),
             acme,
             store,
             shutdown_timeout: config.shutdown_timeout,
@@ -155,13 +172,26 @@ impl App {
     /// The server failed.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut tasks = Vec::new();
+        tasks.push(tokio::spawn({
+            let (store, feed, shutdown) = (self.store.clone(), self.feed.clone(), shutdown.clone());
+            async move { store.follow(feed, shutdown).await }
+        }));
+        tasks.push(tokio::spawn({
+            // Open event streams end at shutdown instead of holding it up.
+            let (feed, shutdown) = (self.feed.clone(), shutdown.clone());
+            async move {
+                shutdown.cancelled().await;
+                feed.close();
+            }
+        }));
         if let Some(acme) = self.acme.clone() {
             tasks.push(tokio::spawn(acme.run(shutdown.clone())));
         }
         if let Some((listener, state, router)) = self.tls {
             tasks.push(tokio::spawn(reload::run(state.clone(), shutdown.clone())));
             let metrics = self.metrics_state.clone();
-            let serve = serve::serve(listener, state, router, metrics, shutdown.clone(), self.shutdown_timeout);
+            let serve =
+                serve::serve(listener, state, router, metrics, self.tokens, shutdown.clone(), self.shutdown_timeout);
             tasks.push(tokio::spawn(serve));
         } else {
             tasks.push(tokio::spawn(reload::ignore_hangup(shutdown.clone())));
@@ -208,6 +238,9 @@ impl App {
 /// without any authentication (no client certificate verification).
 fn warn_if_open(config: &Config) {
     let mut open = Vec::new();
+    if !config.auth.tokens.is_empty() {
+        return;
+    }
     match &config.tls {
         None => open.push(config.listen),
         Some(tls) => {
@@ -222,8 +255,8 @@ fn warn_if_open(config: &Config) {
     for addr in open.into_iter().filter(|a| !a.ip().is_loopback()) {
         tracing::warn!(
             listen = %addr,
-            "SECURITY: the API on {addr} is open to anyone who can reach it: no client certificate is required, \
-             so anyone can change desiredCapacity; configure --client-cert-pin or --client-ca, \
+            "SECURITY: the API on {addr} is open to anyone who can reach it: no token or client certificate is required, \
+             so anyone can change desiredCapacity; configure --token, --client-cert-pin or --client-ca, \
              or listen on 127.0.0.1 behind an authenticating proxy"
         );
     }

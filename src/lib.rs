@@ -3,6 +3,8 @@
 
 pub mod acme;
 pub mod app;
+pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod health_probe;
@@ -12,3 +14,4 @@ pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod watch;

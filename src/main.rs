@@ -23,6 +23,17 @@ enum Command {
     /// Exit 0 when the local crest answers GET /healthz with 200 (for
     /// Docker's HEALTHCHECK). Takes the same settings as `serve`.
     Healthcheck(ServeArgs),
+    /// Make a new bearer token for NAME with ROLE (aas, scaler, admin, read):
+    /// prints the token (give it to the client) and the --token value that
+    /// stores only its SHA-256 (give it to crest).
+    Token {
+        /// The token's name, shown in logs and history.
+        name: String,
+        /// aas, scaler, admin or read.
+        role: String,
+    },
+    #[command(flatten)]
+    Client(crest::cli::ClientCommand),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +42,34 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(&args),
         Command::Migrate(args) => migrate(&args),
         Command::Healthcheck(args) => healthcheck(&args),
+        Command::Token { name, role } => token(&name, &role),
+        Command::Client(cmd) => crest::cli::run(&cmd),
+    }
+}
+
+fn token(name: &str, role: &str) -> ExitCode {
+    if crest::auth::Role::parse(role).is_none() {
+        eprintln!("crest: {role:?} is not a role; use aas, scaler, admin or read");
+        return ExitCode::from(2);
+    }
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+        eprintln!("crest: the token name must be 1 or more of A-Z a-z 0-9 . _ -");
+        return ExitCode::from(2);
+    }
+    match crest::auth::generate() {
+        Ok(token) => {
+            let hash = crest::auth::hex(&crest::auth::hash(&token));
+            println!("token={token}");
+            println!("crest_token={name}:{role}:sha256:{hash}");
+            eprintln!("Give the client the token (Authorization: Bearer <token>); start crest with");
+            eprintln!("  --token {name}:{role}:sha256:{hash}");
+            eprintln!("(or keep the token in a file and use --token {name}:{role}:file:PATH).");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("crest: cannot read random bytes: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 
 use crate::acme::Acme;
 use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, ScalingStatus, Source};
-use crate::store::{Store, StoreError, StoreLock, Transition, UpdateError};
+use crate::store::{ListQuery, Store, StoreError, StoreLock, Transition, UpdateError};
 use crate::tls::TlsState;
 use async_trait::async_trait;
 use prometheus_client::collector::Collector;
@@ -207,6 +207,11 @@ impl Metrics {
         }
     }
 
+    /// Drops a deleted dimension's series.
+    pub fn forget_dimension(&self, id: &DimensionId) {
+        self.board.dimensions.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
+    }
+
     /// A TLS handshake failed for `reason` (a short fixed word).
     pub fn handshake_failed(&self, reason: &'static str) {
         self.handshake_failures.get_or_create(&ReasonLabels { reason }).inc();
@@ -236,7 +241,7 @@ impl Metrics {
     pub fn instrument(self: &Arc<Self>, store: Arc<dyn Store>) -> Arc<dyn Store> {
         let kind = store.kind();
         // Error series exist from the start, so `increase()` sees the first error.
-        for operation in ["get", "update", "history", "get_secret", "put_secret", "ping"] {
+        for operation in ["get", "update", "list", "delete", "history", "get_secret", "put_secret", "ping"] {
             let _ = self.store_errors.get_or_create(&StoreLabels { store: kind, operation });
         }
         Arc::new(Instrumented { inner: store, metrics: self.clone() })
@@ -393,6 +398,23 @@ impl Store for Instrumented {
         r
     }
 
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Dimension>, StoreError> {
+        let t = Instant::now();
+        let r = self.inner.list(query).await;
+        self.metrics.store_op(self.inner.kind(), "list", t, &r);
+        r
+    }
+
+    async fn delete(&self, id: &DimensionId) -> Result<bool, StoreError> {
+        let t = Instant::now();
+        let r = self.inner.delete(id).await;
+        self.metrics.store_op(self.inner.kind(), "delete", t, &r);
+        if matches!(r, Ok(true)) {
+            self.metrics.forget_dimension(id);
+        }
+        r
+    }
+
     async fn history(&self, id: &DimensionId, query: HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError> {
         let t = Instant::now();
         let r = self.inner.history(id, query).await;
@@ -416,6 +438,10 @@ impl Store for Instrumented {
 
     async fn try_lock(&self, name: &str) -> Result<Option<StoreLock>, StoreError> {
         self.inner.try_lock(name).await
+    }
+
+    async fn follow(&self, feed: Arc<crate::watch::Feed>, shutdown: tokio_util::sync::CancellationToken) {
+        self.inner.follow(feed, shutdown).await;
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

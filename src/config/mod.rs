@@ -3,6 +3,7 @@
 //! here, and an error names the flag, variable and file key to fix. Loading
 //! has no side effects.
 
+use crate::auth::{AuthConfig, CertMatch, Role, Token};
 use crate::domain::{Capacity, Defaults, DimensionId, Mode};
 use crate::http::rate_limit::RateLimit;
 use crate::store::StoreOptions;
@@ -123,6 +124,23 @@ pub struct Settings {
     /// How often the store is checked for a certificate renewed by another replica [default: 1m].
     #[arg(long, env = "CREST_ACME_POLL_INTERVAL", value_name = "DURATION")]
     pub acme_poll_interval: Option<String>,
+    /// A bearer token NAME:ROLE:SECRET, SECRET being sha256:HEX, file:PATH or env:VAR (repeatable; env: comma-separated). Roles: aas, scaler, admin, read.
+    #[arg(
+        long = "token",
+        env = "CREST_TOKEN",
+        value_name = "NAME:ROLE:SECRET",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    #[serde(default)]
+    pub token: Vec<String>,
+    /// Give verified client certificates matching MATCH (sha256:HEX or a subject like CN=scaler) a role: MATCH=ROLE (repeatable).
+    #[arg(long = "cert-role", env = "CREST_CERT_ROLE", value_name = "MATCH=ROLE", value_delimiter = ';')]
+    #[serde(default)]
+    pub cert_role: Vec<String>,
+    /// Role of verified client certificates no --cert-role names [default: aas].
+    #[arg(long, env = "CREST_CERT_DEFAULT_ROLE", value_name = "ROLE")]
+    pub cert_default_role: Option<String>,
     /// Changes kept per dimension in its history [default: 1000].
     #[arg(long, env = "CREST_HISTORY_LIMIT", value_name = "N")]
     pub history_limit: Option<u64>,
@@ -229,6 +247,8 @@ pub struct Config {
     pub metrics_max_dimensions: usize,
     /// Per-client rate limit; None: off.
     pub rate_limit: Option<RateLimit>,
+    /// Bearer tokens and certificate roles.
+    pub auth: AuthConfig,
     pub log_format: LogFormat,
     pub log_level: String,
     pub request_timeout: Duration,
@@ -260,6 +280,7 @@ impl Default for Config {
             metrics_listen: None,
             metrics_max_dimensions: crate::metrics::DEFAULT_MAX_DIMENSIONS,
             rate_limit: None,
+            auth: AuthConfig::default(),
             log_format: LogFormat::Text,
             log_level: "info".into(),
             request_timeout: Duration::from_secs(30),
@@ -384,6 +405,7 @@ impl Config {
             }
             _ => None,
         };
+        c.auth = auth(&s.token, &s.cert_role, s.cert_default_role.as_deref())?;
         c.log_format = match s.log_format.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -413,6 +435,76 @@ pub(crate) fn duration(v: &str, key: &str, flag: &str) -> Result<Duration, Confi
         return Err(bad(key, flag, "must be longer than 0s"));
     }
     Ok(d)
+}
+
+fn role(raw: &str, key: &str, flag: &str) -> Result<Role, ConfigError> {
+    Role::parse(raw).ok_or_else(|| bad(key, flag, format!("{raw:?} is not a role; use aas, scaler, admin or read")))
+}
+
+/// Tokens (`NAME:ROLE:sha256:HEX | file:PATH | env:VAR`) and certificate
+/// roles (`MATCH=ROLE`). A token's secret is hashed at once and never kept.
+fn auth(tokens: &[String], cert_roles: &[String], default_role: Option<&str>) -> Result<AuthConfig, ConfigError> {
+    let mut out = AuthConfig::default();
+    for spec in tokens {
+        let err = |problem: String| bad("token", "--token", problem);
+        let mut parts = spec.splitn(3, ':');
+        let (name, role_text, secret) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(n), Some(r), Some(s)) => (n, r, s),
+            _ => return Err(err("must be NAME:ROLE:SECRET, e.g. scaler:scaler:file:/run/secrets/scaler-token".into())),
+        };
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+            return Err(err(format!("token name {name:?} must be 1 or more of A-Z a-z 0-9 . _ -")));
+        }
+        let role = role(role_text, "token", "--token")?;
+        let sha256 = if let Some(hex) = secret.strip_prefix("sha256:") {
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .filter_map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+                .collect();
+            <[u8; 32]>::try_from(bytes.as_slice())
+                .ok()
+                .filter(|_| hex.len() == 64)
+                .ok_or_else(|| err(format!("token {name}: sha256: needs 64 hex digits (crest token prints them)")))?
+        } else {
+            let value = if let Some(path) = secret.strip_prefix("file:") {
+                std::fs::read_to_string(path).map_err(|e| err(format!("token {name}: cannot read {path}: {e}")))?
+            } else if let Some(var) = secret.strip_prefix("env:") {
+                std::env::var(var).map_err(|_| err(format!("token {name}: environment variable {var} is not set")))?
+            } else {
+                return Err(err(format!(
+                    "token {name}: the secret must be sha256:HEX, file:PATH or env:VAR (never the token itself on a command line)"
+                )));
+            };
+            let value = value.trim();
+            if value.len() < 16 {
+                return Err(err(format!(
+                    "token {name}: the token must be at least 16 characters (crest token makes one)"
+                )));
+            }
+            crate::auth::hash(value)
+        };
+        if out.tokens.iter().any(|t| t.name == name) {
+            return Err(err(format!("token name {name:?} is used twice")));
+        }
+        out.tokens.push(Token { name: name.to_owned(), role, sha256 });
+    }
+    for spec in cert_roles {
+        let (matcher, role_text) = spec.rsplit_once('=').ok_or_else(|| {
+            bad("cert_role", "--cert-role", format!("{spec:?} must be MATCH=ROLE, e.g. CN=scaler=scaler"))
+        })?;
+        let role = role(role_text, "cert_role", "--cert-role")?;
+        let matcher = match matcher.strip_prefix("sha256:") {
+            Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                CertMatch::Sha256(hex.to_ascii_lowercase())
+            }
+            Some(_) => return Err(bad("cert_role", "--cert-role", "sha256: needs 64 hex digits")),
+            None if matcher.is_empty() => return Err(bad("cert_role", "--cert-role", "the match must not be empty")),
+            None => CertMatch::Subject(matcher.to_owned()),
+        };
+        out.cert_roles.push((matcher, role));
+    }
+    out.cert_default_role = default_role.map(|r| role(r, "cert_default_role", "--cert-default-role")).transpose()?;
+    Ok(out)
 }
 
 fn defaults(s: DefaultSettings) -> Result<Defaults, ConfigError> {
@@ -485,6 +577,9 @@ impl Settings {
             acme_retry_min: self.acme_retry_min.or(lower.acme_retry_min),
             acme_poll_interval: self.acme_poll_interval.or(lower.acme_poll_interval),
             tls_reload_interval: self.tls_reload_interval.or(lower.tls_reload_interval),
+            token: if self.token.is_empty() { lower.token } else { self.token },
+            cert_role: if self.cert_role.is_empty() { lower.cert_role } else { self.cert_role },
+            cert_default_role: self.cert_default_role.or(lower.cert_default_role),
             history_limit: self.history_limit.or(lower.history_limit),
             history_max_age: self.history_max_age.or(lower.history_max_age),
             metrics_listen: self.metrics_listen.or(lower.metrics_listen),

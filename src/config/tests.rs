@@ -148,3 +148,52 @@ fn shipped_config_files_load() {
         }
     }
 }
+
+/// Tokens: sha256, file and env secrets are hashed at load; every mistake
+/// names --token; the secret never appears in Debug output.
+#[test]
+fn tokens_and_certificate_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t");
+    std::fs::write(&file, "file-token-0123456789abcdef\n").unwrap();
+    let hex = crate::auth::hex(&crate::auth::hash("hashed-token-0123456789"));
+    let c = load(
+        &[
+            "--token",
+            &format!("aas-gw:aas:sha256:{hex}"),
+            "--token",
+            &format!("scaler:scaler:file:{}", file.display()),
+            "--cert-role",
+            "CN=scaler-1=scaler",
+            "--cert-role",
+            &format!("sha256:{}=admin", "AB".repeat(32)),
+            "--cert-default-role",
+            "read",
+        ],
+        None,
+    )
+    .unwrap();
+    assert_eq!(c.auth.token("hashed-token-0123456789").map(|t| t.name.as_str()), Some("aas-gw"));
+    assert_eq!(c.auth.token("file-token-0123456789abcdef").map(|t| t.role), Some(Role::Scaler));
+    assert_eq!(c.auth.certificate_role("CN=scaler-1", "x", false), Role::Scaler);
+    assert_eq!(c.auth.certificate_role("CN=y", &"ab".repeat(32), false), Role::Admin);
+    assert_eq!(c.auth.certificate_role("CN=y", "cd", false), Role::Read);
+    assert!(!format!("{c:?}").contains("file-token"), "no secret in Debug");
+    for (flag, needle) in [
+        ("x", "config key token (--token, CREST_TOKEN): must be NAME:ROLE:SECRET"),
+        ("a:boss:sha256:00", "\"boss\" is not a role"),
+        ("a:aas:sha256:00", "sha256: needs 64 hex digits"),
+        ("a:aas:plain-token-here-0123456789", "never the token itself"),
+        ("a:aas:env:CREST_TEST_SURELY_UNSET_VAR", "CREST_TEST_SURELY_UNSET_VAR is not set"),
+        ("a b:aas:sha256:00", "token name \"a b\""),
+    ] {
+        let e = load(&["--token", flag], None).unwrap_err().to_string();
+        assert!(e.contains(needle), "{flag}: {e}");
+    }
+    let short = dir.path().join("short");
+    std::fs::write(&short, "abc").unwrap();
+    let e = load(&["--token", &format!("a:aas:file:{}", short.display())], None).unwrap_err().to_string();
+    assert!(e.contains("at least 16 characters"), "{e}");
+    let e = load(&["--cert-role", "CN=x"], None).unwrap_err().to_string();
+    assert!(e.contains("\"x\" is not a role"), "{e}");
+}

@@ -210,6 +210,11 @@ pub struct Dimension {
     /// the store has no record of it).
     #[serde(skip)]
     pub status_since: Option<std::time::SystemTime>,
+    /// Bounds on desiredCapacity set by the admin API (not sent to AAS).
+    #[serde(skip)]
+    pub min_capacity: Option<Capacity>,
+    #[serde(skip)]
+    pub max_capacity: Option<Capacity>,
 }
 
 impl Dimension {
@@ -226,6 +231,8 @@ impl Dimension {
             failure_reason: None,
             revision: 0,
             status_since: None,
+            min_capacity: None,
+            max_capacity: None,
         }
     }
 

@@ -2,7 +2,7 @@
 //! (CONTRACT.md, "Modes"). `apply` takes the stored dimension (if any) and an
 //! event and returns the new dimension with the list of changed fields.
 
-use super::dimension::{Defaults, Dimension, DimensionId, ScalingStatus};
+use super::dimension::{Capacity, Defaults, Dimension, DimensionId, ScalingStatus};
 use super::patch::Patch;
 use serde_json::Value;
 use std::fmt;
@@ -48,6 +48,95 @@ pub enum TransitionError {
         "If-Match {expected} does not match: the dimension is at revision {actual}; GET it (the ETag header) and decide again"
     )]
     Stale { expected: Precondition, actual: u64 },
+    /// desiredCapacity outside the dimension's bounds (the text says which).
+    #[error("{0}")]
+    OutOfBounds(String),
+    /// minCapacity above maxCapacity (the text says both).
+    #[error("{0}")]
+    BadBounds(String),
+}
+
+/// Checks `desired` against the dimension's bounds.
+///
+/// # Errors
+/// `OutOfBounds` naming the bound it breaks.
+pub fn check_bounds(desired: Capacity, min: Option<Capacity>, max: Option<Capacity>) -> Result<(), TransitionError> {
+    let show = |b: Option<Capacity>, none: &str| b.map_or_else(|| none.to_owned(), |c| c.to_string());
+    let range = format!("send a value from {} to {}", show(min, "0"), show(max, "any"));
+    if let Some(m) = min.filter(|m| desired < *m) {
+        let text = format!("desiredCapacity {desired} is below minCapacity {m} of this dimension; {range}");
+        return Err(TransitionError::OutOfBounds(text));
+    }
+    if let Some(m) = max.filter(|m| desired > *m) {
+        let text = format!("desiredCapacity {desired} is above maxCapacity {m} of this dimension; {range}");
+        return Err(TransitionError::OutOfBounds(text));
+    }
+    Ok(())
+}
+
+/// What `PUT /v1/scalableTargetDimensions/{id}` sets: metadata, bounds and
+/// (optionally) capacities. Absent fields keep their value (or the default
+/// for a new dimension); bounds are replaced as given (absent = none).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Registration {
+    pub version: Option<String>,
+    pub resource_name: Option<String>,
+    pub dimension_name: Option<String>,
+    pub desired_capacity: Option<Capacity>,
+    pub actual_capacity: Option<Capacity>,
+    pub min_capacity: Option<Capacity>,
+    pub max_capacity: Option<Capacity>,
+}
+
+/// Registers (creates or updates) a dimension. A changed desiredCapacity
+/// starts a new scaling activity (Pending), as a PATCH does.
+///
+/// # Errors
+/// `BadBounds`, or `OutOfBounds` when the (new or kept) desiredCapacity is
+/// outside the new bounds.
+pub fn register(
+    current: Option<&Dimension>,
+    id: &DimensionId,
+    reg: &Registration,
+    defaults: &Defaults,
+) -> Result<Outcome, TransitionError> {
+    if let (Some(min), Some(max)) = (reg.min_capacity, reg.max_capacity)
+        && min > max
+    {
+        return Err(TransitionError::BadBounds(format!("minCapacity {min} is above maxCapacity {max}")));
+    }
+    let (old, created) = match current {
+        Some(d) => (d.clone(), false),
+        None => (Dimension::new(id.clone(), defaults), true),
+    };
+    let mut new = old.clone();
+    if let Some(v) = &reg.version {
+        new.version.clone_from(v);
+    }
+    if let Some(v) = &reg.resource_name {
+        new.resource_name.clone_from(v);
+    }
+    if let Some(v) = &reg.dimension_name {
+        new.dimension_name.clone_from(v);
+    }
+    new.min_capacity = reg.min_capacity;
+    new.max_capacity = reg.max_capacity;
+    if let Some(actual) = reg.actual_capacity {
+        new.actual_capacity = actual;
+    }
+    if let Some(desired) = reg.desired_capacity.filter(|d| *d != old.desired_capacity) {
+        new.desired_capacity = desired;
+        if !created {
+            new.scaling_status = ScalingStatus::Pending;
+            new.failure_reason = None;
+        }
+    }
+    check_bounds(new.desired_capacity, new.min_capacity, new.max_capacity)?;
+    let changes = diff(&old, &new);
+    if created || !changes.is_empty() {
+        new.revision = old.revision + 1;
+    }
+    Ok(Outcome { dimension: new, changes, created })
 }
 
 /// What an `If-Match` header asks for (compare-and-swap on the revision).
@@ -186,6 +275,7 @@ pub fn transition(d: &Dimension, event: Event<'_>, mode: Mode) -> Result<Dimensi
         },
         (Mode::Demo { .. }, Event::Patch(p)) => {
             if let Some(desired) = p.desired_capacity.filter(|v| *v != d.desired_capacity) {
+                check_bounds(desired, d.min_capacity, d.max_capacity)?;
                 n.desired_capacity = desired;
                 n.scaling_status = ScalingStatus::Pending;
                 n.failure_reason = None;
@@ -196,6 +286,7 @@ pub fn transition(d: &Dimension, event: Event<'_>, mode: Mode) -> Result<Dimensi
                 n.actual_capacity = actual;
             }
             if let Some(desired) = p.desired_capacity.filter(|v| *v != d.desired_capacity) {
+                check_bounds(desired, d.min_capacity, d.max_capacity)?;
                 // A new scaling activity: the body's status does not count.
                 n.desired_capacity = desired;
                 n.scaling_status = ScalingStatus::Pending;
@@ -234,6 +325,8 @@ pub fn diff(old: &Dimension, new: &Dimension) -> Vec<Change> {
     push("actualCapacity", old.actual_capacity.get().into(), new.actual_capacity.get().into());
     push("scalingStatus", old.scaling_status.as_str().into(), new.scaling_status.as_str().into());
     push("failureReason", old.failure_reason.clone().into(), new.failure_reason.clone().into());
+    push("minCapacity", old.min_capacity.map(Capacity::get).into(), new.min_capacity.map(Capacity::get).into());
+    push("maxCapacity", old.max_capacity.map(Capacity::get).into(), new.max_capacity.map(Capacity::get).into());
     out
 }
 

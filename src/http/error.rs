@@ -13,6 +13,9 @@ use serde_json::json;
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// No or unknown credentials; answered with `WWW-Authenticate: Bearer`.
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -42,6 +45,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -66,6 +70,11 @@ impl IntoResponse for ApiError {
         match self {
             Self::MethodNotAllowed { allow, .. } => {
                 response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            Self::Unauthorized(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"crest\""));
             }
             Self::TooManyRequests { retry_after, .. } => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
@@ -92,7 +101,9 @@ impl From<TransitionError> for ApiError {
     fn from(e: TransitionError) -> Self {
         match e {
             TransitionError::NotFound(_) => Self::NotFound(e.to_string()),
-            TransitionError::ReasonWithoutFailed(_) => Self::BadRequest(e.to_string()),
+            TransitionError::ReasonWithoutFailed(_)
+            | TransitionError::OutOfBounds(_)
+            | TransitionError::BadBounds(_) => Self::BadRequest(e.to_string()),
             TransitionError::Stale { .. } => Self::PreconditionFailed(e.to_string()),
         }
     }

@@ -55,9 +55,11 @@ pub struct HistoryPage {
 )]
 pub async fn get(
     State(state): State<AppState>,
+    axum::Extension(principal): axum::Extension<crate::auth::Principal>,
     Id(id): Id,
     params: Result<Query<Params>, QueryRejection>,
 ) -> Result<Json<HistoryPage>, ApiError> {
+    super::auth::allow(&principal, &crate::auth::Role::ALL, "reading history")?;
     let Query(params) = params.map_err(|e| {
         ApiError::BadRequest(format!(
             "invalid query: {}; use ?limit=N (1-{MAX_LIMIT}) and ?before=REVISION",

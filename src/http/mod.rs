@@ -1,6 +1,8 @@
 //! The router and its layers: request id, span and log, metrics, timeout,
 //! rate limit, body limit, JSON answers for unknown routes and methods.
 
+pub mod admin;
+pub mod auth;
 pub mod dimensions;
 pub mod error;
 pub mod extract;
@@ -40,6 +42,16 @@ pub struct AppState {
     pub limiter: Option<Arc<RateLimiter>>,
     /// Serve `/metrics` on the API listener (false with `metrics_listen`).
     pub metrics_on_api: bool,
+    /// Tokens and certificate roles.
+    pub auth: Arc<crate::auth::AuthConfig>,
+    /// Callers must authenticate (tokens configured or certificates verified).
+    pub auth_enabled: bool,
+    /// The TLS state (pinned certificates are `aas`), when TLS is on.
+    pub tls: Option<Arc<crate::tls::TlsState>>,
+    /// Stored changes, for long-polls and the SSE stream.
+    pub feed: Arc<crate::watch::Feed>,
+    /// The longest `?wait=` a long-poll may ask for (below request_timeout).
+    pub max_wait: Duration,
 }
 
 /// The API's routes: path template, the methods it documents, handlers.
@@ -47,9 +59,15 @@ pub struct AppState {
 fn routes(metrics: bool) -> Vec<(&'static str, MethodRouter<AppState>)> {
     let read_only = |r: MethodRouter<AppState>| r.fallback(health::method_not_allowed);
     let mut routes = vec![
+        ("/v1/scalableTargetDimensions", read_only(get(admin::list))),
+        ("/v1/scalableTargetDimensions/watch", read_only(get(dimensions::watch))),
         (
             "/v1/scalableTargetDimensions/{id}",
-            get(dimensions::get).patch(dimensions::patch).fallback(dimensions::method_not_allowed),
+            get(dimensions::get)
+                .patch(dimensions::patch)
+                .put(admin::put)
+                .delete(admin::delete)
+                .fallback(dimensions::method_not_allowed),
         ),
         ("/v1/scalableTargetDimensions/{id}/history", read_only(get(history::get))),
         ("/healthz", read_only(get(health::healthz))),
@@ -78,6 +96,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit::layer))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::layer))
         .layer(middleware::from_fn_with_state(request_timeout, timeout))
         .layer(middleware::from_fn_with_state(state.metrics.clone(), track))
         .layer(
@@ -122,8 +141,12 @@ async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) ->
     responses((status = 200, description = "OpenMetrics text (absent here when metrics_listen is set)",
         body = String, content_type = "application/openmetrics-text"))
 )]
-async fn metrics_text(State(state): State<AppState>) -> Response {
-    metrics_response(state.metrics).await
+async fn metrics_text(
+    State(state): State<AppState>,
+    axum::Extension(principal): axum::Extension<crate::auth::Principal>,
+) -> Result<Response, ApiError> {
+    auth::allow(&principal, &crate::auth::Role::ALL, "reading /metrics")?;
+    Ok(metrics_response(state.metrics).await)
 }
 
 async fn metrics_response(metrics: Arc<Metrics>) -> Response {

@@ -49,6 +49,10 @@ pub struct HealthBody {
     paths(
         dimensions::get,
         dimensions::patch,
+        dimensions::watch,
+        super::admin::list,
+        super::admin::put,
+        super::admin::delete,
         history::get,
         health::healthz,
         health::readyz,
@@ -56,9 +60,10 @@ pub struct HealthBody {
         super::metrics_text,
         openapi_json,
     ),
-    components(schemas(Dimension, ScalingStatus, PatchRequest, ErrorBody, HistoryEntry, Source, FieldChange, HealthBody)),
+    components(schemas(super::admin::AdminView, super::admin::ListPage, super::admin::RegisterRequest, dimensions::ChangeEvent, Dimension, ScalingStatus, PatchRequest, ErrorBody, HistoryEntry, Source, FieldChange, HealthBody)),
     tags(
         (name = "dimensions", description = "What AAS and the scaler read and write"),
+        (name = "admin", description = "Register, list and remove dimensions (role admin; listing: read)"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )
 )]
@@ -77,6 +82,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json"))
 )]
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(document())
+pub async fn openapi_json(
+    axum::Extension(principal): axum::Extension<crate::auth::Principal>,
+) -> Result<Json<utoipa::openapi::OpenApi>, super::error::ApiError> {
+    super::auth::allow(&principal, &crate::auth::Role::ALL, "reading /openapi.json")?;
+    Ok(Json(document()))
 }

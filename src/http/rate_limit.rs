@@ -1,5 +1,6 @@
 //! Per-client rate limiting (off by default): a token bucket per client —
-//! the verified client certificate when there is one, else the peer IP —
+//! the bearer token's name, else the verified client certificate, else the
+//! peer IP —
 //! refilled at `rate` per second up to `burst`. Over the limit: 429 JSON with
 //! `Retry-After`. Health, metrics and ACME paths are never limited.
 
@@ -69,6 +70,9 @@ impl RateLimiter {
 
 /// Who a request counts against: the client certificate, else the peer IP.
 pub fn client_key(req: &Request) -> String {
+    if let Some(crate::auth::Principal::Token { name, .. }) = req.extensions().get::<crate::auth::Principal>() {
+        return format!("token:{name}");
+    }
     let conn = req.extensions().get::<Arc<ConnInfo>>();
     if let Some(client) = conn.and_then(|c| c.client.as_ref()) {
         return format!("cert:{}", client.sha256);

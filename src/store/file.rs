@@ -8,9 +8,9 @@
 //! revision is above the document's is a change that never completed and is
 //! not shown; the file is rewritten to the retention limit when it doubles.
 
-use super::{Store, StoreError, Transition, UpdateError, record};
+use super::{ListQuery, Store, StoreError, Transition, UpdateError, record};
 use crate::domain::history::{from_ms, to_ms};
-use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source};
+use crate::domain::{Capacity, Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source};
 use crate::tls::hex_sha256;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -52,6 +52,10 @@ struct Doc {
     revision: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     status_since: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    min_capacity: Option<Capacity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_capacity: Option<Capacity>,
     #[serde(flatten)]
     dimension: Dimension,
 }
@@ -145,6 +149,8 @@ impl FileStore {
             let mut dimension = doc.dimension;
             dimension.revision = doc.revision;
             dimension.status_since = doc.status_since.map(from_ms);
+            dimension.min_capacity = doc.min_capacity;
+            dimension.max_capacity = doc.max_capacity;
             let id = dimension.id().clone();
             let state = SlotState { dimension: Some(dimension), history_lines: None };
             slots.insert(id, Arc::new(tokio::sync::Mutex::new(state)));
@@ -171,6 +177,8 @@ impl FileStore {
         let doc = Doc {
             revision: dimension.revision,
             status_since: dimension.status_since.map(to_ms),
+            min_capacity: dimension.min_capacity,
+            max_capacity: dimension.max_capacity,
             dimension: dimension.clone(),
         };
         let doc = serde_json::to_vec_pretty(&doc)
@@ -311,6 +319,60 @@ impl Store for FileStore {
                 state.dimension = Some(outcome.dimension.clone());
             }
             Ok(outcome)
+        }
+        .await;
+        self.forget_if_empty(id, &slot);
+        result
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Dimension>, StoreError> {
+        let mut candidates: Vec<(DimensionId, Slot)> = {
+            let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            slots
+                .iter()
+                .filter(|(id, _)| query.after.as_ref().is_none_or(|a| *id > a))
+                .map(|(id, slot)| (id.clone(), slot.clone()))
+                .collect()
+        };
+        candidates.sort_by(|a, b| a.0.cmp(&b.0));
+        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+        let mut page = Vec::new();
+        for (_, slot) in candidates {
+            if page.len() >= limit {
+                break;
+            }
+            if let Some(d) = slot.lock().await.dimension.clone().filter(|d| query.admits(d)) {
+                page.push(d);
+            }
+        }
+        Ok(page)
+    }
+
+    async fn delete(&self, id: &DimensionId) -> Result<bool, StoreError> {
+        let Some(slot) = self.slot(id, false) else { return Ok(false) };
+        let result = async {
+            let mut state = slot.lock().await;
+            if state.dimension.is_none() {
+                return Ok(false);
+            }
+            let (dir, id2) = (self.dir.clone(), id.clone());
+            tokio::task::spawn_blocking(move || {
+                let doc = dir.join(file_name(&id2));
+                fs::remove_file(&doc).map_err(|e| io_err("cannot remove", &doc, e))?;
+                File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| io_err("cannot sync", &dir, e))?;
+                // The history goes after the document: a crash in between
+                // leaves history no dimension shows (removed by the next delete).
+                let history = history_path(&dir, &id2);
+                match fs::remove_file(&history) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err("cannot remove", &history, e)),
+                    _ => Ok(()),
+                }
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("file delete task failed: {e}")))??;
+            state.dimension = None;
+            state.history_lines = None;
+            Ok(true)
         }
         .await;
         self.forget_if_empty(id, &slot);

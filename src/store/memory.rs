@@ -1,6 +1,6 @@
 //! `memory:` — a map behind a mutex, for tests. Nothing survives a restart.
 
-use super::{Store, StoreError, Transition, UpdateError, record};
+use super::{ListQuery, Store, StoreError, Transition, UpdateError, record};
 use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source};
 use async_trait::async_trait;
 use std::collections::{HashMap, VecDeque};
@@ -56,6 +56,19 @@ impl Store for MemoryStore {
             slot.dimension = Some(outcome.dimension.clone());
         }
         Ok(outcome)
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Dimension>, StoreError> {
+        let map = self.lock();
+        let mut page: Vec<Dimension> =
+            map.values().filter_map(|e| e.dimension.as_ref()).filter(|d| query.admits(d)).cloned().collect();
+        page.sort_by(|a, b| a.id().cmp(b.id()));
+        page.truncate(usize::try_from(query.limit).unwrap_or(usize::MAX));
+        Ok(page)
+    }
+
+    async fn delete(&self, id: &DimensionId) -> Result<bool, StoreError> {
+        Ok(self.lock().remove(id).is_some_and(|e| e.dimension.is_some()))
     }
 
     async fn history(&self, id: &DimensionId, query: HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError> {

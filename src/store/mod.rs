@@ -67,6 +67,19 @@ pub trait Store: Send + Sync + 'static {
         source: &Source,
     ) -> Result<Outcome, UpdateError>;
 
+    /// Dimensions in id order after `query.after`, optionally only those in
+    /// one status, at most `query.limit`.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`.
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Dimension>, StoreError>;
+
+    /// Removes a dimension and its history; false when there was none.
+    ///
+    /// # Errors
+    /// `Unavailable`; then nothing was removed.
+    async fn delete(&self, id: &DimensionId) -> Result<bool, StoreError>;
+
     /// A page of the dimension's history, newest first, within retention.
     ///
     /// # Errors
@@ -97,6 +110,13 @@ pub trait Store: Send + Sync + 'static {
         Ok(Some(StoreLock::default()))
     }
 
+    /// Publishes to `feed` the changes other processes make, until
+    /// `shutdown` (Postgres: LISTEN/NOTIFY). Single-process stores return at
+    /// once: every change they see is made here.
+    async fn follow(&self, feed: Arc<crate::watch::Feed>, shutdown: tokio_util::sync::CancellationToken) {
+        let _ = (feed, shutdown);
+    }
+
     /// Checks that the store answers (for `/readyz`).
     ///
     /// # Errors
@@ -108,6 +128,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// A short name for logs: "memory", "file", "sqlite".
     fn kind(&self) -> &'static str;
+}
+
+/// A page of `list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Only ids after this one (the last id of the previous page).
+    pub after: Option<DimensionId>,
+    pub limit: u64,
+    pub status: Option<crate::domain::ScalingStatus>,
+}
+
+impl ListQuery {
+    /// True when `d` belongs on this page (before paging by `limit`).
+    pub fn admits(&self, d: &Dimension) -> bool {
+        self.after.as_ref().is_none_or(|a| d.id() > a) && self.status.is_none_or(|s| d.scaling_status == s)
+    }
 }
 
 /// A held `try_lock`; dropping it releases the lock.

@@ -7,25 +7,29 @@
 //! statement timeout, and the pool reconnects by itself.
 
 use super::row::{self, DimensionRow, HISTORY_COLUMNS, HistoryRow, select_dimension};
-use super::{Store, StoreError, StoreLock, StoreOptions, Transition, UpdateError, record};
+use super::{ListQuery, Store, StoreError, StoreLock, StoreOptions, Transition, UpdateError, record};
 use crate::domain::history::to_ms;
-use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source};
+use crate::domain::{Capacity, Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source};
+use crate::watch::Feed;
 use async_trait::async_trait;
 use sqlx::PgConnection;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 const SELECT: &str = select_dimension!("id = $1");
 
 const INSERT: &str = "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, \
-    desired_capacity, actual_capacity, scaling_status, failure_reason, status_since) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING";
+    desired_capacity, actual_capacity, scaling_status, failure_reason, status_since, min_capacity, max_capacity) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING";
 
 const UPDATE: &str = "UPDATE dimensions SET revision = $2, version = $3, resource_name = $4, \
     dimension_name = $5, desired_capacity = $6, actual_capacity = $7, scaling_status = $8, \
-    failure_reason = $9, status_since = $10, updated_at = now() WHERE id = $1";
+    failure_reason = $9, status_since = $10, min_capacity = $11, max_capacity = $12, updated_at = now() WHERE id = $1";
 
 const INSERT_HISTORY: &str = "INSERT INTO history (dimension_id, revision, at, created, method, client, \
     request_id, changes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dimension_id, revision) DO UPDATE \
@@ -33,6 +37,9 @@ const INSERT_HISTORY: &str = "INSERT INTO history (dimension_id, revision, at, c
     request_id = excluded.request_id, changes = excluded.changes";
 
 const TRIM_HISTORY: &str = "DELETE FROM history WHERE dimension_id = $1 AND (revision <= $2 OR at < $3)";
+
+/// The NOTIFY channel: the payload is the id of a dimension that changed.
+const CHANNEL: &str = "crest_changes";
 
 /// How often a change is retried when another replica created the row first.
 const CREATE_RACE_RETRIES: usize = 3;
@@ -60,7 +67,9 @@ async fn write(conn: &mut PgConnection, d: &Dimension, create: bool) -> Result<b
         .bind(d.actual_capacity.get())
         .bind(d.scaling_status.as_str())
         .bind(d.failure_reason.as_deref())
-        .bind(row::status_since(d));
+        .bind(row::status_since(d))
+        .bind(d.min_capacity.map(Capacity::get))
+        .bind(d.max_capacity.map(Capacity::get));
     let done = query.execute(conn).await.map_err(unavailable)?;
     Ok(done.rows_affected() == 1)
 }
@@ -145,6 +154,13 @@ impl PostgresStore {
                 return Ok(None);
             }
             write_history(&mut tx, id, &entry, &self.retention).await?;
+            // Delivered to every replica's LISTEN when (and only if) this commits.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
             tx.commit().await.map_err(unavailable)?;
         }
         Ok(Some(outcome))
@@ -176,6 +192,42 @@ impl Store for PostgresStore {
             // run again, now locking the row it created.
         }
         Err(StoreError::Unavailable(format!("postgres: {id:?} kept changing under concurrent creation")).into())
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Dimension>, StoreError> {
+        const LIST: &str =
+            select_dimension!("id > $1 AND scaling_status = coalesce($2, scaling_status) ORDER BY id LIMIT $3");
+        let rows = sqlx::query_as::<_, DimensionRow>(LIST)
+            .bind(query.after.as_ref().map_or("", |a| a.as_str()))
+            .bind(query.status.map(|s| s.as_str()))
+            .bind(row::signed(query.limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.into_iter().map(|r| r.into_dimension("postgres")).collect()
+    }
+
+    async fn delete(&self, id: &DimensionId) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let gone = sqlx::query("DELETE FROM dimensions WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
+        sqlx::query("DELETE FROM history WHERE dimension_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(gone > 0)
     }
 
     async fn history(&self, id: &DimensionId, query: HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError> {
@@ -225,6 +277,56 @@ impl Store for PostgresStore {
             .await
             .map_err(unavailable)?;
         Ok(got.then(|| StoreLock::holding(Box::new(conn))))
+    }
+
+    /// LISTENs on a connection of its own and publishes each changed
+    /// dimension as read back from the table (so the feed only ever shows
+    /// committed state); reconnects after an outage.
+    async fn follow(&self, feed: Arc<Feed>, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            let mut listener = match PgListener::connect_with(&self.pool).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "postgres: cannot LISTEN for changes from other replicas; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        () = shutdown.cancelled() => return,
+                    }
+                }
+            };
+            if let Err(e) = listener.listen(CHANNEL).await {
+                tracing::warn!(error = %e, "postgres: LISTEN failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            loop {
+                let notification = tokio::select! {
+                    n = listener.try_recv() => n,
+                    () = shutdown.cancelled() => return,
+                };
+                match notification {
+                    Ok(Some(n)) => {
+                        let Ok(id) = DimensionId::parse(n.payload()) else { continue };
+                        match self.get(&id).await {
+                            Ok(Some(d)) => feed.publish(&d),
+                            Ok(None) => feed.forget(&id),
+                            Err(e) => tracing::warn!(error = %e, "postgres: cannot read a changed dimension"),
+                        }
+                    }
+                    // The connection dropped: notifications in the gap are lost
+                    // (long-polls still time out with the current state).
+                    Ok(None) => {
+                        tracing::warn!("postgres: the LISTEN connection dropped; reconnecting");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "postgres: LISTEN failed; reconnecting");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -11,7 +11,7 @@ macro_rules! select_dimension {
     ($cond:literal) => {
         concat!(
             "SELECT id, revision, version, resource_name, dimension_name, desired_capacity, ",
-            "actual_capacity, scaling_status, failure_reason, status_since FROM dimensions WHERE ",
+            "actual_capacity, scaling_status, failure_reason, status_since, min_capacity, max_capacity FROM dimensions WHERE ",
             $cond
         )
     };
@@ -30,6 +30,8 @@ pub struct DimensionRow {
     scaling_status: String,
     failure_reason: Option<String>,
     status_since: i64,
+    min_capacity: Option<f64>,
+    max_capacity: Option<f64>,
 }
 
 impl DimensionRow {
@@ -50,6 +52,8 @@ impl DimensionRow {
             dimension_name: self.dimension_name,
             failure_reason: self.failure_reason,
             status_since: (self.status_since > 0).then(|| from_ms(self.status_since)),
+            min_capacity: self.min_capacity.map(|v| capacity("min_capacity", v)).transpose()?,
+            max_capacity: self.max_capacity.map(|v| capacity("max_capacity", v)).transpose()?,
         })
     }
 }

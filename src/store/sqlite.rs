@@ -4,9 +4,9 @@
 //! connection; reads use a separate read-only pool.
 
 use super::row::{self, DimensionRow, HISTORY_COLUMNS, HistoryRow, select_dimension};
-use super::{Store, StoreError, StoreOptions, Transition, UpdateError, record};
+use super::{ListQuery, Store, StoreError, StoreOptions, Transition, UpdateError, record};
 use crate::domain::history::to_ms;
-use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source};
+use crate::domain::{Capacity, Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source};
 use async_trait::async_trait;
 use sqlx::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -18,13 +18,14 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 const SELECT: &str = select_dimension!("id = ?");
 
 const UPSERT: &str = "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, \
-    desired_capacity, actual_capacity, scaling_status, failure_reason, status_since, updated_at) \
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+    desired_capacity, actual_capacity, scaling_status, failure_reason, status_since, min_capacity, max_capacity, \
+    updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
     ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, version = excluded.version, \
     resource_name = excluded.resource_name, dimension_name = excluded.dimension_name, \
     desired_capacity = excluded.desired_capacity, actual_capacity = excluded.actual_capacity, \
     scaling_status = excluded.scaling_status, failure_reason = excluded.failure_reason, \
-    status_since = excluded.status_since, updated_at = excluded.updated_at";
+    status_since = excluded.status_since, min_capacity = excluded.min_capacity, \
+    max_capacity = excluded.max_capacity, updated_at = excluded.updated_at";
 
 const INSERT_HISTORY: &str = "INSERT INTO history (dimension_id, revision, at, created, method, client, \
     request_id, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dimension_id, revision) DO UPDATE SET \
@@ -62,6 +63,8 @@ async fn write(conn: &mut SqliteConnection, d: &Dimension) -> Result<(), StoreEr
         .bind(d.scaling_status.as_str())
         .bind(d.failure_reason.as_deref())
         .bind(row::status_since(d))
+        .bind(d.min_capacity.map(Capacity::get))
+        .bind(d.max_capacity.map(Capacity::get))
         .execute(conn)
         .await
         .map_err(unavailable)?;
@@ -158,6 +161,36 @@ impl Store for SqliteStore {
             tx.commit().await.map_err(unavailable)?;
         }
         Ok(outcome)
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Dimension>, StoreError> {
+        const LIST: &str =
+            select_dimension!("id > ? AND scaling_status = coalesce(?, scaling_status) ORDER BY id LIMIT ?");
+        let rows = sqlx::query_as::<_, DimensionRow>(LIST)
+            .bind(query.after.as_ref().map_or("", |a| a.as_str()))
+            .bind(query.status.map(|s| s.as_str()))
+            .bind(row::signed(query.limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(unavailable)?;
+        rows.into_iter().map(|r| r.into_dimension("sqlite")).collect()
+    }
+
+    async fn delete(&self, id: &DimensionId) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let gone = sqlx::query("DELETE FROM dimensions WHERE id = ?")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
+        sqlx::query("DELETE FROM history WHERE dimension_id = ?")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(gone > 0)
     }
 
     async fn history(&self, id: &DimensionId, query: HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError> {

@@ -51,11 +51,14 @@ pub async fn serve(
     tls: Arc<TlsState>,
     router: Router,
     metrics: Arc<Metrics>,
+    tokens: bool,
     shutdown: CancellationToken,
     shutdown_timeout: Duration,
 ) {
     let graceful = GracefulShutdown::new();
-    let verifies = tls.settings().verifies_clients();
+    // With bearer tokens configured, a request without a certificate goes on
+    // to the router, whose authentication asks for a token (default deny).
+    let verifies = tls.settings().verifies_clients() && !tokens;
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {

@@ -2,8 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod acme;
+mod admin;
 #[path = "../support/certs.rs"]
 mod certs;
+mod cli;
 mod concurrency;
 mod errors;
 mod helpers;
@@ -16,6 +18,8 @@ pub mod process;
 mod replicas;
 mod restart;
 mod revisions;
+mod roles;
 mod shutdown;
 mod tls;
 mod walkthrough;
+mod watch;

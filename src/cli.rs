@@ -1,0 +1,364 @@
+//! The client side of the `crest` binary, for scalers and people:
+//! `crest get|set|watch|list|register|delete`, against `--server URL` with a
+//! bearer token or a client certificate. Human output by default, `--json`
+//! for scripts (one JSON object per line). Exit codes: 0 done, 1 the server
+//! could not be reached or failed (5xx), 2 bad usage or a 400, 3 not found,
+//! 4 precondition failed (412), 5 not allowed (401/403).
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Where and as whom the client connects.
+#[derive(Debug, Clone, Args)]
+pub struct Connection {
+    /// crest's base URL.
+    #[arg(long, env = "CREST_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// A file holding the bearer token (preferred: it stays out of `ps`).
+    #[arg(long, env = "CREST_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<String>,
+    /// The bearer token itself (visible in `ps`; prefer --token-file or CREST_CLIENT_TOKEN).
+    #[arg(long, env = "CREST_CLIENT_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Client certificate (PEM) for mTLS; with --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<String>,
+    /// Private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<String>,
+    /// Trust this CA (PEM) for the server's certificate, in addition to the system roots.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<String>,
+    /// Print JSON (one object per line) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The client commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ClientCommand {
+    /// Show a dimension.
+    Get {
+        id: String,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Change a dimension: the scaler reports --actual/--status/--reason; AAS-style --desired.
+    Set {
+        id: String,
+        #[arg(long)]
+        desired: Option<f64>,
+        #[arg(long)]
+        actual: Option<f64>,
+        /// Pending, InProgress, Successful or Failed.
+        #[arg(long)]
+        status: Option<String>,
+        /// failureReason (with --status Failed).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Only if the dimension is still at this revision (compare-and-swap).
+        #[arg(long, value_name = "REVISION")]
+        if_revision: Option<u64>,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Print the dimension now and after every change (long-poll), until interrupted.
+    Watch {
+        id: String,
+        /// Start after this revision instead of printing the current state first.
+        #[arg(long)]
+        after: Option<u64>,
+        /// Stop after this many states (for scripts and tests).
+        #[arg(long)]
+        count: Option<u64>,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// List dimensions (role admin or read).
+    List {
+        /// Only Pending, InProgress, Successful or Failed.
+        #[arg(long)]
+        status: Option<String>,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Register a dimension or update its metadata and bounds (role admin).
+    Register {
+        id: String,
+        #[arg(long)]
+        resource_name: Option<String>,
+        #[arg(long)]
+        dimension_name: Option<String>,
+        #[arg(long)]
+        version: Option<String>,
+        #[arg(long)]
+        desired: Option<f64>,
+        #[arg(long)]
+        actual: Option<f64>,
+        #[arg(long)]
+        min: Option<f64>,
+        #[arg(long)]
+        max: Option<f64>,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Remove a dimension and its history (role admin).
+    Delete {
+        id: String,
+        #[command(flatten)]
+        conn: Connection,
+    },
+}
+
+/// A failed command: the message and the exit code.
+struct Failure(String, u8);
+
+impl From<reqwest::Error> for Failure {
+    fn from(e: reqwest::Error) -> Self {
+        Self(format!("cannot reach crest: {e}"), 1)
+    }
+}
+
+fn exit_code(status: u16) -> u8 {
+    match status {
+        404 => 3,
+        412 => 4,
+        401 | 403 => 5,
+        400..=499 => 2,
+        _ => 1,
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    fn new(c: &Connection) -> Result<Self, Failure> {
+        let usage = |m: String| Failure(m, 2);
+        let mut b = reqwest::Client::builder().use_rustls_tls().connect_timeout(Duration::from_secs(10));
+        if let Some(ca) = &c.cacert {
+            let pem = std::fs::read(ca).map_err(|e| usage(format!("--cacert {ca}: {e}")))?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| usage(format!("--cacert {ca}: {e}")))?;
+            b = b.add_root_certificate(cert);
+        }
+        if let (Some(cert), Some(key)) = (&c.cert, &c.key) {
+            let mut pem = std::fs::read(cert).map_err(|e| usage(format!("--cert {cert}: {e}")))?;
+            pem.extend(std::fs::read(key).map_err(|e| usage(format!("--key {key}: {e}")))?);
+            let id = reqwest::Identity::from_pem(&pem).map_err(|e| usage(format!("--cert/--key: {e}")))?;
+            b = b.identity(id);
+        }
+        let token = match (&c.token_file, &c.token) {
+            (Some(f), _) => {
+                Some(std::fs::read_to_string(f).map_err(|e| usage(format!("--token-file {f}: {e}")))?.trim().to_owned())
+            }
+            (None, t) => t.clone(),
+        };
+        let http = b.build().map_err(|e| usage(format!("cannot set up the HTTP client: {e}")))?;
+        Ok(Self { http, base: c.server.trim_end_matches('/').to_owned(), token })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn dim(&self, id: &str) -> String {
+        let mut encoded = String::new();
+        for b in id.bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                encoded.push(char::from(b));
+            } else {
+                encoded.push_str(&format!("%{b:02X}"));
+            }
+        }
+        self.url(&format!("/v1/scalableTargetDimensions/{encoded}"))
+    }
+
+    /// Sends and returns (status, ETag revision, JSON body); a non-2xx is a Failure.
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(Option<u64>, Value), Failure> {
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let r = req.send().await?;
+        let status = r.status().as_u16();
+        let revision =
+            r.headers().get("etag").and_then(|v| v.to_str().ok()).and_then(|v| v.trim_matches('"').parse().ok());
+        let text = r.text().await?;
+        let body: Value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        if !(200..300).contains(&status) {
+            let message = body["message"].as_str().map_or_else(|| body.to_string(), str::to_owned);
+            return Err(Failure(format!("crest answered {status}: {message}"), exit_code(status)));
+        }
+        Ok((revision, body))
+    }
+}
+
+fn show(d: &Value, revision: Option<u64>, as_json: bool) {
+    let mut d = d.clone();
+    if let (Some(r), Some(obj)) = (revision, d.as_object_mut()) {
+        obj.entry("revision").or_insert(json!(r));
+    }
+    if as_json {
+        println!("{d}");
+        return;
+    }
+    let num = |k: &str| d[k].as_f64().map_or_else(|| "-".to_owned(), |v| v.to_string());
+    let mut line = format!(
+        "{}  desired={}  actual={}  status={}  revision={}",
+        d["scalableTargetDimensionId"].as_str().unwrap_or("?"),
+        num("desiredCapacity"),
+        num("actualCapacity"),
+        d["scalingStatus"].as_str().unwrap_or("?"),
+        d["revision"].as_u64().map_or_else(|| "-".to_owned(), |r| r.to_string()),
+    );
+    if let Some(reason) = d["failureReason"].as_str() {
+        line.push_str(&format!("  reason={reason:?}"));
+    }
+    if d["minCapacity"].is_number() || d["maxCapacity"].is_number() {
+        line.push_str(&format!("  bounds=[{}, {}]", num("minCapacity"), num("maxCapacity")));
+    }
+    println!("{line}");
+}
+
+fn status_arg(s: Option<&String>) -> Result<Option<&str>, Failure> {
+    match s.map(String::as_str) {
+        None => Ok(None),
+        Some(v @ ("Pending" | "InProgress" | "Successful" | "Failed")) => Ok(Some(v)),
+        Some(other) => Err(Failure(format!("--status {other:?}: use Pending, InProgress, Successful or Failed"), 2)),
+    }
+}
+
+impl ClientCommand {
+    fn conn(&self) -> &Connection {
+        match self {
+            Self::Get { conn, .. }
+            | Self::Set { conn, .. }
+            | Self::Watch { conn, .. }
+            | Self::List { conn, .. }
+            | Self::Register { conn, .. }
+            | Self::Delete { conn, .. } => conn,
+        }
+    }
+}
+
+/// Runs one client command; prints errors to stderr.
+pub fn run(cmd: &ClientCommand) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("crest: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cmd.conn(), cmd)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(message, code)) => {
+            eprintln!("crest: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn execute(conn: &Connection, cmd: &ClientCommand) -> Result<(), Failure> {
+    let c = Client::new(conn)?;
+    match cmd {
+        ClientCommand::Get { id, .. } => {
+            let (rev, d) = c.send(c.http.get(c.dim(id))).await?;
+            show(&d, rev, conn.json);
+        }
+        ClientCommand::Set { id, desired, actual, status, reason, if_revision, .. } => {
+            let mut body = serde_json::Map::new();
+            if let Some(v) = desired {
+                body.insert("desiredCapacity".into(), json!(v));
+            }
+            if let Some(v) = actual {
+                body.insert("actualCapacity".into(), json!(v));
+            }
+            if let Some(v) = status_arg(status.as_ref())? {
+                body.insert("scalingStatus".into(), json!(v));
+            }
+            if let Some(v) = reason {
+                body.insert("failureReason".into(), json!(v));
+            }
+            if body.is_empty() {
+                return Err(Failure("set needs at least one of --desired, --actual, --status, --reason".into(), 2));
+            }
+            let mut req = c.http.patch(c.dim(id)).json(&Value::Object(body));
+            if let Some(r) = if_revision {
+                req = req.header("if-match", format!("\"{r}\""));
+            }
+            let (rev, d) = c.send(req).await?;
+            show(&d, rev, conn.json);
+        }
+        ClientCommand::Watch { id, after, count, .. } => {
+            let mut seen = 0u64;
+            let mut after = *after;
+            loop {
+                let url = match after {
+                    None => c.dim(id),
+                    Some(a) => format!("{}?wait=25s&after={a}", c.dim(id)),
+                };
+                let (rev, d) = c.send(c.http.get(url).timeout(Duration::from_secs(60))).await?;
+                let rev = rev.unwrap_or(0);
+                if after.is_none_or(|a| rev > a) {
+                    show(&d, Some(rev), conn.json);
+                    seen += 1;
+                    if count.is_some_and(|n| seen >= n) {
+                        return Ok(());
+                    }
+                }
+                after = Some(rev);
+            }
+        }
+        ClientCommand::List { status, .. } => {
+            let mut after: Option<String> = None;
+            loop {
+                let mut query: Vec<(&str, String)> = vec![("limit", "1000".into())];
+                if let Some(s) = status_arg(status.as_ref())? {
+                    query.push(("status", s.into()));
+                }
+                if let Some(a) = &after {
+                    query.push(("after", a.clone()));
+                }
+                let (_, page) = c.send(c.http.get(c.url("/v1/scalableTargetDimensions")).query(&query)).await?;
+                for d in page["dimensions"].as_array().into_iter().flatten() {
+                    show(d, None, conn.json);
+                }
+                match page["nextAfter"].as_str() {
+                    Some(next) => after = Some(next.to_owned()),
+                    None => return Ok(()),
+                }
+            }
+        }
+        ClientCommand::Register { id, resource_name, dimension_name, version, desired, actual, min, max, .. } => {
+            let body = json!({
+                "resourceName": resource_name, "dimensionName": dimension_name, "version": version,
+                "desiredCapacity": desired, "actualCapacity": actual, "minCapacity": min, "maxCapacity": max,
+            });
+            let body: serde_json::Map<String, Value> = body
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let (rev, d) = c.send(c.http.put(c.dim(id)).json(&Value::Object(body))).await?;
+            show(&d, rev, conn.json);
+        }
+        ClientCommand::Delete { id, .. } => {
+            c.send(c.http.delete(c.dim(id))).await?;
+            if conn.json {
+                println!("{}", json!({"deleted": id}));
+            } else {
+                println!("{id} deleted");
+            }
+        }
+    }
+    Ok(())
+}

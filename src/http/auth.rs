@@ -1,0 +1,65 @@
+//! Authentication middleware: every request gets a `Principal` — from the
+//! bearer token, else the verified client certificate — or, when
+//! authentication is on and it has neither, a 401. Only the exact public
+//! paths (health, ACME tokens) skip it, so no spelling of a path gets past.
+//! Which role an operation needs is checked by its handler.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::auth::Principal;
+use crate::tls::serve::{ConnInfo, is_public};
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+/// Middleware: puts the caller's `Principal` in the request's extensions.
+pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    match principal(&state, &req) {
+        Ok(p) => {
+            req.extensions_mut().insert(p);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+fn principal(state: &AppState, req: &Request) -> Result<Principal, ApiError> {
+    if !state.auth_enabled || is_public(req.uri().path()) {
+        return Ok(Principal::Open);
+    }
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let text = value.to_str().unwrap_or("");
+        let Some(token) = text.strip_prefix("Bearer ").or_else(|| text.strip_prefix("bearer ")) else {
+            return Err(ApiError::Unauthorized(
+                "Authorization must be \"Bearer <token>\"; other schemes are not accepted".into(),
+            ));
+        };
+        return match state.auth.token(token.trim()) {
+            Some(t) => Ok(Principal::Token { name: t.name.clone(), role: t.role }),
+            None => Err(ApiError::Unauthorized(
+                "unknown bearer token; send Authorization: Bearer <token> with a token crest is configured with".into(),
+            )),
+        };
+    }
+    let client = req.extensions().get::<Arc<ConnInfo>>().and_then(|c| c.client.as_ref());
+    if let Some(c) = client {
+        let pinned = state.tls.as_ref().is_some_and(|t| {
+            t.certificates().iter().any(|p| p.role == "pinned client certificate" && p.sha256 == c.sha256)
+        });
+        let role = state.auth.certificate_role(&c.subject, &c.sha256, pinned);
+        return Ok(Principal::Certificate { subject: c.subject.clone(), sha256: c.sha256.clone(), role });
+    }
+    Err(ApiError::Unauthorized(
+        "authentication required: send Authorization: Bearer <token> or a verified client certificate".into(),
+    ))
+}
+
+/// 403 unless the caller has one of `roles` (admin always has).
+///
+/// # Errors
+/// `Forbidden` naming the action and the roles that may do it.
+pub fn allow(principal: &Principal, roles: &[crate::auth::Role], action: &str) -> Result<(), ApiError> {
+    principal.require(roles, action).map_err(ApiError::Forbidden)
+}
