@@ -4,7 +4,7 @@
 //! has no side effects.
 
 use crate::auth::{AuthConfig, CertMatch, Role, Token};
-use crate::domain::{Capacity, Defaults, DimensionId, Mode};
+use crate::domain::{Capacity, Defaults, DemoStyle, DimensionId, Mode};
 use crate::http::rate_limit::RateLimit;
 use crate::store::StoreOptions;
 
@@ -55,6 +55,15 @@ pub struct Settings {
     #[arg(long, env = "CREST_SIMULATE_FAILURE", num_args = 0..=1, default_missing_value = "true",
           value_parser = clap::builder::BoolishValueParser::new(), value_name = "BOOL")]
     pub simulate_failure: Option<bool>,
+    /// Demo mode: steps (Pending -> InProgress -> Successful), gradual (actual moves by --demo-step per GET) or timed (by --demo-rate per second) [default: steps].
+    #[arg(long, env = "CREST_DEMO_STYLE", value_name = "STYLE")]
+    pub demo_style: Option<String>,
+    /// gradual style: units actualCapacity moves per GET [default: 1].
+    #[arg(long, env = "CREST_DEMO_STEP", value_name = "NUMBER")]
+    pub demo_step: Option<f64>,
+    /// timed style: units actualCapacity moves per second [default: 1].
+    #[arg(long, env = "CREST_DEMO_RATE", value_name = "NUMBER")]
+    pub demo_rate: Option<f64>,
     /// Unknown ids answer 404 instead of being created on first touch.
     #[arg(long, env = "CREST_STRICT", num_args = 0..=1, default_missing_value = "true",
           value_parser = clap::builder::BoolishValueParser::new(), value_name = "BOOL")]
@@ -271,7 +280,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             store: StoreUrl::new("sqlite:./data/crest.db"),
             store_options: StoreOptions::default(),
-            mode: Mode::Demo { simulate_failure: false },
+            mode: Mode::Demo { simulate_failure: false, style: DemoStyle::Steps },
             strict: false,
             defaults: Defaults::default(),
             register: Vec::new(),
@@ -314,6 +323,8 @@ impl Config {
     /// # Errors
     /// The first invalid value, naming its key, flag and variable.
     pub fn from_settings(s: Settings) -> Result<Self, ConfigError> {
+        let style = demo_style(&s)?;
+        let styled = s.demo_style.as_deref().is_some_and(|v| v != "steps");
         let mut c = Self { http_api: s.http_api.unwrap_or(false), tls: tls(&s)?, ..Self::default() };
         if let Some(v) = s.listen {
             c.listen = v
@@ -340,12 +351,19 @@ impl Config {
         }
         let simulate_failure = s.simulate_failure.unwrap_or(false);
         c.mode = match s.mode.as_deref() {
-            None | Some("demo") => Mode::Demo { simulate_failure },
+            None | Some("demo") => Mode::Demo { simulate_failure, style },
             Some("production") => Mode::Production,
             Some(other) => {
                 return Err(bad("mode", "--mode", format!("{other:?} is not one of demo, production")));
             }
         };
+        if c.mode == Mode::Production && styled {
+            return Err(bad(
+                "demo_style",
+                "--demo-style",
+                "only applies in demo mode; remove it or set mode = \"demo\"",
+            ));
+        }
         if c.mode == Mode::Production && simulate_failure {
             return Err(bad(
                 "simulate_failure",
@@ -435,6 +453,31 @@ pub(crate) fn duration(v: &str, key: &str, flag: &str) -> Result<Duration, Confi
         return Err(bad(key, flag, "must be longer than 0s"));
     }
     Ok(d)
+}
+
+fn demo_style(s: &Settings) -> Result<DemoStyle, ConfigError> {
+    let amount = |v: Option<f64>, key: &str, flag: &str| -> Result<Capacity, ConfigError> {
+        let x = v.unwrap_or(1.0);
+        if !(x.is_finite() && x > 0.0) {
+            return Err(bad(key, flag, format!("must be a number > 0, got {x}")));
+        }
+        Capacity::new(x).map_err(|x| bad(key, flag, format!("must be a number > 0, got {x}")))
+    };
+    let style = match s.demo_style.as_deref() {
+        None | Some("steps") => DemoStyle::Steps,
+        Some("gradual") => DemoStyle::Gradual { step: amount(s.demo_step, "demo_step", "--demo-step")? },
+        Some("timed") => DemoStyle::Timed { rate: amount(s.demo_rate, "demo_rate", "--demo-rate")? },
+        Some(other) => {
+            return Err(bad("demo_style", "--demo-style", format!("{other:?} is not one of steps, gradual, timed")));
+        }
+    };
+    if s.demo_step.is_some() && !matches!(style, DemoStyle::Gradual { .. }) {
+        return Err(bad("demo_step", "--demo-step", "only applies with demo_style = \"gradual\""));
+    }
+    if s.demo_rate.is_some() && !matches!(style, DemoStyle::Timed { .. }) {
+        return Err(bad("demo_rate", "--demo-rate", "only applies with demo_style = \"timed\""));
+    }
+    Ok(style)
 }
 
 fn role(raw: &str, key: &str, flag: &str) -> Result<Role, ConfigError> {
@@ -550,6 +593,9 @@ impl Settings {
             store_statement_timeout: self.store_statement_timeout.or(lower.store_statement_timeout),
             mode: self.mode.or(lower.mode),
             simulate_failure: self.simulate_failure.or(lower.simulate_failure),
+            demo_style: self.demo_style.or(lower.demo_style),
+            demo_step: self.demo_step.or(lower.demo_step),
+            demo_rate: self.demo_rate.or(lower.demo_rate),
             strict: self.strict.or(lower.strict),
             register: if self.register.is_empty() { lower.register } else { self.register },
             defaults: DefaultSettings {

@@ -28,7 +28,7 @@ fn defaults_match_the_contract() {
     let c = load(&[], None).unwrap();
     assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(c.store.expose(), "sqlite:./data/crest.db");
-    assert_eq!(c.mode, Mode::Demo { simulate_failure: false });
+    assert_eq!(c.mode, Mode::Demo { simulate_failure: false, style: DemoStyle::Steps });
     assert!(!c.strict);
     assert_eq!(c.defaults, Defaults::default());
 }
@@ -55,7 +55,7 @@ fn flags_override_the_file_and_the_file_overrides_defaults() {
     assert_eq!(c.defaults.desired_capacity.get(), 3.0);
     let c = load(&["--strict=false", "--simulate-failure", "--mode", "demo"], Some(file)).unwrap();
     assert!(!c.strict);
-    assert_eq!(c.mode, Mode::Demo { simulate_failure: true });
+    assert_eq!(c.mode, Mode::Demo { simulate_failure: true, style: DemoStyle::Steps });
 }
 
 #[test]
@@ -196,4 +196,30 @@ fn tokens_and_certificate_roles() {
     assert!(e.contains("at least 16 characters"), "{e}");
     let e = load(&["--cert-role", "CN=x"], None).unwrap_err().to_string();
     assert!(e.contains("\"x\" is not a role"), "{e}");
+}
+
+#[test]
+fn demo_styles() {
+    let c = load(&["--demo-style", "gradual", "--demo-step", "0.5"], None).unwrap();
+    assert_eq!(
+        c.mode,
+        Mode::Demo { simulate_failure: false, style: DemoStyle::Gradual { step: Capacity::new(0.5).unwrap() } }
+    );
+    let c = load(&["--demo-style", "timed"], None).unwrap();
+    assert_eq!(
+        c.mode,
+        Mode::Demo { simulate_failure: false, style: DemoStyle::Timed { rate: Capacity::new(1.0).unwrap() } }
+    );
+    for (flags, needle) in [
+        (&["--demo-style", "fast"][..], "\"fast\" is not one of steps, gradual, timed"),
+        (
+            &["--demo-step", "2"][..],
+            "config key demo_step (--demo-step, CREST_DEMO_STEP): only applies with demo_style = \"gradual\"",
+        ),
+        (&["--demo-style", "timed", "--demo-rate", "0"][..], "must be a number > 0"),
+        (&["--demo-style", "gradual", "--mode", "production"][..], "only applies in demo mode"),
+    ] {
+        let e = load(flags, None).unwrap_err().to_string();
+        assert!(e.contains(needle), "{flags:?}: {e}");
+    }
 }

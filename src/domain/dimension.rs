@@ -215,6 +215,9 @@ pub struct Dimension {
     pub min_capacity: Option<Capacity>,
     #[serde(skip)]
     pub max_capacity: Option<Capacity>,
+    /// When the dimension was last stored (stamped by the store).
+    #[serde(skip)]
+    pub changed_at: Option<std::time::SystemTime>,
 }
 
 impl Dimension {
@@ -233,6 +236,7 @@ impl Dimension {
             status_since: None,
             min_capacity: None,
             max_capacity: None,
+            changed_at: None,
         }
     }
 

@@ -10,11 +10,23 @@ use std::fmt;
 /// The reason a simulated failure reports.
 pub const SIMULATED_FAILURE: &str = "simulated failure: crest runs in demo mode with simulate_failure on";
 
+/// How a demo-mode GET advances a simulated scaling.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DemoStyle {
+    /// The reference's three steps: Pending -> InProgress -> Successful.
+    Steps,
+    /// actualCapacity moves toward desiredCapacity by `step` per GET.
+    Gradual { step: Capacity },
+    /// actualCapacity moves toward desiredCapacity at `rate` per second of
+    /// wall time since the last stored change, however often it is polled.
+    Timed { rate: Capacity },
+}
+
 /// How GET and PATCH change a dimension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Mode {
     /// GETs advance the simulated scaling; PATCH only sets desiredCapacity.
-    Demo { simulate_failure: bool },
+    Demo { simulate_failure: bool, style: DemoStyle },
     /// GET never changes state; the scaler reports progress by PATCH.
     Production,
 }
@@ -258,7 +270,19 @@ pub fn transition(d: &Dimension, event: Event<'_>, mode: Mode) -> Result<Dimensi
     let mut n = d.clone();
     match (mode, event) {
         (Mode::Production, Event::Get) => {}
-        (Mode::Demo { simulate_failure }, Event::Get) => match d.scaling_status {
+        (Mode::Demo { simulate_failure, style: DemoStyle::Gradual { step } }, Event::Get) => {
+            advance(d, &mut n, step.get(), simulate_failure);
+        }
+        (Mode::Demo { simulate_failure, style: DemoStyle::Timed { rate } }, Event::Get) => {
+            // The clock is the one input outside the state: a retried
+            // transition sees a slightly later time, and that run is stored.
+            let elapsed = d
+                .changed_at
+                .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+                .map_or(0.0, |e| e.as_secs_f64());
+            advance(d, &mut n, rate.get() * elapsed, simulate_failure);
+        }
+        (Mode::Demo { simulate_failure, style: DemoStyle::Steps }, Event::Get) => match d.scaling_status {
             ScalingStatus::Successful => {}
             ScalingStatus::Pending => n.scaling_status = ScalingStatus::InProgress,
             ScalingStatus::InProgress | ScalingStatus::Failed if simulate_failure => {
@@ -308,6 +332,39 @@ pub fn transition(d: &Dimension, event: Event<'_>, mode: Mode) -> Result<Dimensi
         }
     }
     Ok(n)
+}
+
+/// One gradual or timed demo step: actualCapacity moves by `by` toward
+/// desiredCapacity; reaching it ends the activity (Successful, or Failed
+/// with simulate_failure, actualCapacity then staying where it was).
+fn advance(d: &Dimension, n: &mut Dimension, by: f64, simulate_failure: bool) {
+    match d.scaling_status {
+        ScalingStatus::Successful => return,
+        ScalingStatus::Failed if simulate_failure => return,
+        _ => {}
+    }
+    let (actual, target) = (d.actual_capacity.get(), d.desired_capacity.get());
+    let moved = if actual < target { (actual + by).min(target) } else { (actual - by).max(target) };
+    // Micro-units: no float noise such as 1.9999999 in the JSON.
+    let moved = (moved * 1e6).round() / 1e6;
+    if (moved - target).abs() < 1e-9 {
+        if simulate_failure {
+            n.scaling_status = ScalingStatus::Failed;
+            if n.failure_reason.is_none() {
+                n.failure_reason = Some(SIMULATED_FAILURE.to_owned());
+            }
+        } else {
+            n.actual_capacity = d.desired_capacity;
+            n.scaling_status = ScalingStatus::Successful;
+            n.failure_reason = None;
+        }
+    } else {
+        if let Ok(c) = Capacity::new(moved) {
+            n.actual_capacity = c;
+        }
+        n.scaling_status = ScalingStatus::InProgress;
+        n.failure_reason = None;
+    }
 }
 
 /// The fields that differ between `old` and `new`, in contract order.

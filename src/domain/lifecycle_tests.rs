@@ -5,8 +5,8 @@ use crate::domain::{Capacity, Defaults, Dimension, DimensionId, Patch, ScalingSt
 use ScalingStatus::{Failed, InProgress, Pending, Successful};
 use proptest::prelude::*;
 
-const DEMO: Mode = Mode::Demo { simulate_failure: false };
-const DEMO_FAIL: Mode = Mode::Demo { simulate_failure: true };
+const DEMO: Mode = Mode::Demo { simulate_failure: false, style: DemoStyle::Steps };
+const DEMO_FAIL: Mode = Mode::Demo { simulate_failure: true, style: DemoStyle::Steps };
 const PROD: Mode = Mode::Production;
 
 fn cap(v: f64) -> Capacity {
@@ -217,4 +217,47 @@ fn preconditions_compare_the_revision() {
     assert_eq!(check(None, Some(Precondition::Revision(0))), Ok(()), "revision 0: create only if absent");
     let msg = check(Some(&d), Some(Precondition::Revision(3))).unwrap_err().to_string();
     assert!(msg.contains(r#"If-Match "3" does not match: the dimension is at revision 7"#), "{msg}");
+}
+
+fn gradual(step: f64, fail: bool) -> Mode {
+    Mode::Demo { simulate_failure: fail, style: DemoStyle::Gradual { step: Capacity::new(step).unwrap() } }
+}
+
+/// gradual: actualCapacity moves by the step per GET, up or down, and the
+/// activity ends when it reaches desiredCapacity (Failed with simulate_failure).
+#[test]
+fn gradual_moves_actual_by_a_step_per_get() {
+    let walk = |from: f64, to: f64, step: f64, fail: bool| {
+        let mut d = dim(Pending, to, from);
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            d = transition(&d, Event::Get, gradual(step, fail)).unwrap();
+            seen.push((d.actual_capacity.get(), d.scaling_status));
+            if matches!(d.scaling_status, Successful | Failed) {
+                break;
+            }
+        }
+        seen
+    };
+    assert_eq!(walk(1.0, 5.0, 2.0, false), [(3.0, InProgress), (5.0, Successful)]);
+    assert_eq!(walk(5.0, 0.0, 2.0, false), [(3.0, InProgress), (1.0, InProgress), (0.0, Successful)]);
+    assert_eq!(walk(1.0, 2.0, 0.3, false).len(), 4, "1.3, 1.6, 1.9, 2.0 with no float noise");
+    assert_eq!(walk(1.0, 2.0, 0.3, false)[2], (1.9, InProgress));
+    assert_eq!(walk(1.0, 5.0, 2.0, true), [(3.0, InProgress), (3.0, Failed)]);
+    assert_eq!(walk(2.0, 2.0, 1.0, false), [(2.0, Successful)], "nothing to move");
+}
+
+/// timed: the move is rate × seconds since the last stored change, however
+/// often it is polled.
+#[test]
+fn timed_moves_actual_with_wall_time() {
+    let timed = Mode::Demo { simulate_failure: false, style: DemoStyle::Timed { rate: Capacity::new(1.0).unwrap() } };
+    let mut d = dim(Pending, 10.0, 1.0);
+    d.changed_at = Some(std::time::SystemTime::now() - std::time::Duration::from_secs(2));
+    let n = transition(&d, Event::Get, timed).unwrap();
+    assert_eq!(n.scaling_status, InProgress);
+    assert!((n.actual_capacity.get() - 3.0).abs() < 0.1, "{:?}", n.actual_capacity);
+    d.changed_at = Some(std::time::SystemTime::now() - std::time::Duration::from_secs(60));
+    let n = transition(&d, Event::Get, timed).unwrap();
+    assert_eq!((n.actual_capacity.get(), n.scaling_status), (10.0, Successful));
 }

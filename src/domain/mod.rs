@@ -8,5 +8,7 @@ pub mod patch;
 
 pub use dimension::{Capacity, Defaults, Dimension, DimensionId, IdError, ScalingStatus};
 pub use history::{FieldChange, HistoryEntry, HistoryQuery, Retention, Source};
-pub use lifecycle::{Change, Changes, Event, Mode, Outcome, Policy, Precondition, Registration, TransitionError};
+pub use lifecycle::{
+    Change, Changes, DemoStyle, Event, Mode, Outcome, Policy, Precondition, Registration, TransitionError,
+};
 pub use patch::{Patch, PatchError};

@@ -56,6 +56,8 @@ struct Doc {
     min_capacity: Option<Capacity>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     max_capacity: Option<Capacity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    changed_at: Option<i64>,
     #[serde(flatten)]
     dimension: Dimension,
 }
@@ -151,6 +153,7 @@ impl FileStore {
             dimension.status_since = doc.status_since.map(from_ms);
             dimension.min_capacity = doc.min_capacity;
             dimension.max_capacity = doc.max_capacity;
+            dimension.changed_at = doc.changed_at.map(from_ms);
             let id = dimension.id().clone();
             let state = SlotState { dimension: Some(dimension), history_lines: None };
             slots.insert(id, Arc::new(tokio::sync::Mutex::new(state)));
@@ -179,6 +182,7 @@ impl FileStore {
             status_since: dimension.status_since.map(to_ms),
             min_capacity: dimension.min_capacity,
             max_capacity: dimension.max_capacity,
+            changed_at: dimension.changed_at.map(to_ms),
             dimension: dimension.clone(),
         };
         let doc = serde_json::to_vec_pretty(&doc)

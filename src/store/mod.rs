@@ -186,6 +186,7 @@ pub fn record(outcome: &mut Outcome, source: &Source) -> HistoryEntry {
     if outcome.created || outcome.changes.iter().any(|c| c.field == "scalingStatus") {
         outcome.dimension.status_since = Some(now);
     }
+    outcome.dimension.changed_at = Some(now);
     HistoryEntry::of(outcome, source, now)
 }
 

@@ -24,12 +24,13 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 const SELECT: &str = select_dimension!("id = $1");
 
 const INSERT: &str = "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, \
-    desired_capacity, actual_capacity, scaling_status, failure_reason, status_since, min_capacity, max_capacity) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING";
+    desired_capacity, actual_capacity, scaling_status, failure_reason, status_since, min_capacity, max_capacity, \
+    changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING";
 
 const UPDATE: &str = "UPDATE dimensions SET revision = $2, version = $3, resource_name = $4, \
     dimension_name = $5, desired_capacity = $6, actual_capacity = $7, scaling_status = $8, \
-    failure_reason = $9, status_since = $10, min_capacity = $11, max_capacity = $12, updated_at = now() WHERE id = $1";
+    failure_reason = $9, status_since = $10, min_capacity = $11, max_capacity = $12, changed_at = $13, updated_at = now() \
+    WHERE id = $1";
 
 const INSERT_HISTORY: &str = "INSERT INTO history (dimension_id, revision, at, created, method, client, \
     request_id, changes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dimension_id, revision) DO UPDATE \
@@ -69,7 +70,8 @@ async fn write(conn: &mut PgConnection, d: &Dimension, create: bool) -> Result<b
         .bind(d.failure_reason.as_deref())
         .bind(row::status_since(d))
         .bind(d.min_capacity.map(Capacity::get))
-        .bind(d.max_capacity.map(Capacity::get));
+        .bind(d.max_capacity.map(Capacity::get))
+        .bind(row::changed_at(d));
     let done = query.execute(conn).await.map_err(unavailable)?;
     Ok(done.rows_affected() == 1)
 }

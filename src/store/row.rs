@@ -11,7 +11,7 @@ macro_rules! select_dimension {
     ($cond:literal) => {
         concat!(
             "SELECT id, revision, version, resource_name, dimension_name, desired_capacity, ",
-            "actual_capacity, scaling_status, failure_reason, status_since, min_capacity, max_capacity FROM dimensions WHERE ",
+            "actual_capacity, scaling_status, failure_reason, status_since, min_capacity, max_capacity, changed_at FROM dimensions WHERE ",
             $cond
         )
     };
@@ -32,6 +32,7 @@ pub struct DimensionRow {
     status_since: i64,
     min_capacity: Option<f64>,
     max_capacity: Option<f64>,
+    changed_at: i64,
 }
 
 impl DimensionRow {
@@ -54,6 +55,7 @@ impl DimensionRow {
             status_since: (self.status_since > 0).then(|| from_ms(self.status_since)),
             min_capacity: self.min_capacity.map(|v| capacity("min_capacity", v)).transpose()?,
             max_capacity: self.max_capacity.map(|v| capacity("max_capacity", v)).transpose()?,
+            changed_at: (self.changed_at > 0).then(|| from_ms(self.changed_at)),
         })
     }
 }
@@ -69,6 +71,11 @@ pub fn revision(d: &Dimension) -> Result<i64, StoreError> {
 /// `status_since` as the column value (0: unknown).
 pub fn status_since(d: &Dimension) -> i64 {
     d.status_since.map_or(0, to_ms)
+}
+
+/// `changed_at` as the column value (0: unknown).
+pub fn changed_at(d: &Dimension) -> i64 {
+    d.changed_at.map_or(0, to_ms)
 }
 
 /// The columns of a `history` row, in the order every history query uses.

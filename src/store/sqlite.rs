@@ -19,13 +19,13 @@ const SELECT: &str = select_dimension!("id = ?");
 
 const UPSERT: &str = "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, \
     desired_capacity, actual_capacity, scaling_status, failure_reason, status_since, min_capacity, max_capacity, \
-    updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+    changed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
     ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, version = excluded.version, \
     resource_name = excluded.resource_name, dimension_name = excluded.dimension_name, \
     desired_capacity = excluded.desired_capacity, actual_capacity = excluded.actual_capacity, \
     scaling_status = excluded.scaling_status, failure_reason = excluded.failure_reason, \
     status_since = excluded.status_since, min_capacity = excluded.min_capacity, \
-    max_capacity = excluded.max_capacity, updated_at = excluded.updated_at";
+    max_capacity = excluded.max_capacity, changed_at = excluded.changed_at, updated_at = excluded.updated_at";
 
 const INSERT_HISTORY: &str = "INSERT INTO history (dimension_id, revision, at, created, method, client, \
     request_id, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dimension_id, revision) DO UPDATE SET \
@@ -65,6 +65,7 @@ async fn write(conn: &mut SqliteConnection, d: &Dimension) -> Result<(), StoreEr
         .bind(row::status_since(d))
         .bind(d.min_capacity.map(Capacity::get))
         .bind(d.max_capacity.map(Capacity::get))
+        .bind(row::changed_at(d))
         .execute(conn)
         .await
         .map_err(unavailable)?;

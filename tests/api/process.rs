@@ -111,7 +111,8 @@ fn environment_sits_between_flags_and_the_file() {
     let p = start(&["--mode", "demo", "--strict=false"], &env);
     let line = p.wait_for("crest ready");
     assert!(
-        line.contains(r#""mode":"Demo { simulate_failure: false }""#) && line.contains(r#""strict":false"#),
+        line.contains(r#""mode":"Demo { simulate_failure: false, style: Steps }""#)
+            && line.contains(r#""strict":false"#),
         "{line}"
     );
 }

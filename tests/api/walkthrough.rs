@@ -42,7 +42,9 @@ async fn seed_walkthrough(kind: StoreKind) {
 }
 
 async fn demo_failure_simulation(kind: StoreKind) {
-    let app = spawn_app(kind, |c| c.mode = Mode::Demo { simulate_failure: true }).await;
+    let app =
+        spawn_app(kind, |c| c.mode = Mode::Demo { simulate_failure: true, style: crest::domain::DemoStyle::Steps })
+            .await;
     app.patch(ID, json!({"desiredCapacity": 4.0})).await;
     let (_, b) = app.get(ID).await;
     assert_eq!(b["scalingStatus"], "InProgress");
@@ -135,3 +137,45 @@ crate::store_tests!(
     head_does_not_change_state,
     health_and_readiness,
 );
+
+/// The gradual and timed demo styles, through the HTTP API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_styles_gradual_and_timed() {
+    use crest::domain::{Capacity, DemoStyle};
+    let step = Capacity::new(2.0).unwrap();
+    let app = spawn_app(StoreKind::Sqlite, |c| {
+        c.mode = Mode::Demo { simulate_failure: false, style: DemoStyle::Gradual { step } }
+    })
+    .await;
+    assert_eq!(app.patch("g", json!({"desiredCapacity": 6.0})).await.0, 200);
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let (_, b) = app.get("g").await;
+        seen.push((b["actualCapacity"].as_f64().unwrap(), b["scalingStatus"].as_str().unwrap().to_owned()));
+    }
+    let expect = [(3.0, "InProgress"), (5.0, "InProgress"), (6.0, "Successful"), (6.0, "Successful")];
+    assert_eq!(seen, expect.map(|(a, s)| (a, s.to_owned())));
+    app.stop().await;
+
+    // timed: 2 units per second of wall time, however often it is polled.
+    let rate = Capacity::new(2.0).unwrap();
+    let app = spawn_app(StoreKind::Memory, |c| {
+        c.mode = Mode::Demo { simulate_failure: false, style: DemoStyle::Timed { rate } }
+    })
+    .await;
+    assert_eq!(app.patch("t", json!({"desiredCapacity": 5.0})).await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let (_, b) = app.get("t").await;
+    let actual = b["actualCapacity"].as_f64().unwrap();
+    assert_eq!(b["scalingStatus"], "InProgress");
+    assert!((2.8..=3.6).contains(&actual), "1 s at 2/s from 1.0: {actual}");
+    assert_eq!(app.patch("u", json!({"desiredCapacity": 4.0})).await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1700)).await;
+    let (_, b) = app.get("u").await;
+    assert_eq!(
+        (b["actualCapacity"].as_f64(), b["scalingStatus"].as_str()),
+        (Some(4.0), Some("Successful")),
+        "one poll after 1.7 s: 3 units done"
+    );
+    app.stop().await;
+}
