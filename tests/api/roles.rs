@@ -15,34 +15,43 @@ fn secret(role: Role) -> String {
     format!("{}-secret-token-0123456789", role.as_str())
 }
 
+/// An admin token every matrix has, to (re)create the dimension.
+const ADMIN_SECRET: &str = "matrix-setup-token-0123456789";
+
 fn tokens() -> AuthConfig {
     AuthConfig {
         tokens: Role::ALL
             .iter()
             .map(|r| Token { name: format!("{r}-token"), role: *r, sha256: hash(&secret(*r)) })
+            .chain([Token { name: "setup".into(), role: Role::Admin, sha256: hash(ADMIN_SECRET) }])
             .collect(),
         ..AuthConfig::default()
     }
 }
 
-/// The operations of the matrix: (name, method, path, body).
-const OPS: [(&str, &str, &str, Option<&str>); 6] = [
+/// The operations of the matrix: (name, method, path, body). The SSE
+/// stream (`/watch`) is checked separately: its body never ends.
+const OPS: [(&str, &str, &str, Option<&str>); 9] = [
     ("get", "GET", DIM, None),
     ("set desired", "PATCH", DIM, Some(r#"{"desiredCapacity": 3.0}"#)),
     ("report", "PATCH", DIM, Some(r#"{"actualCapacity": 3.0, "scalingStatus": "Successful"}"#)),
     ("history", "GET", "/v1/scalableTargetDimensions/r1/history", None),
+    ("list", "GET", "/v1/scalableTargetDimensions", None),
+    ("register", "PUT", DIM, Some(r#"{"maxCapacity": 100.0}"#)),
+    ("delete", "DELETE", DIM, None),
     ("metrics", "GET", "/metrics", None),
     ("openapi", "GET", "/openapi.json", None),
 ];
 
-/// The status each role gets for each operation (in `OPS` order).
-fn expected(role: Option<Role>) -> [u16; 6] {
+/// The status each role gets for each operation (in `OPS` order); 200
+/// stands for any 2xx.
+fn expected(role: Option<Role>) -> [u16; 9] {
     match role {
-        None => [401; 6],
-        Some(Role::Aas) => [200, 200, 403, 200, 200, 200],
-        Some(Role::Scaler) => [200, 403, 200, 200, 200, 200],
-        Some(Role::Admin) => [200; 6],
-        Some(Role::Read) => [200, 403, 403, 200, 200, 200],
+        None => [401; 9],
+        Some(Role::Aas) => [200, 200, 403, 200, 403, 403, 403, 200, 200],
+        Some(Role::Scaler) => [200, 403, 200, 200, 403, 403, 403, 200, 200],
+        Some(Role::Admin) => [200; 9],
+        Some(Role::Read) => [200, 403, 403, 200, 200, 403, 403, 200, 200],
     }
 }
 
@@ -61,7 +70,10 @@ async fn send(
         req = req.header("content-type", "application/json").body(b.to_string());
     }
     let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
+    let status = match r.status().as_u16() {
+        200..=299 => 200,
+        other => other,
+    };
     let www = r.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
     let text = r.text().await.unwrap();
     if status == 401 {
@@ -72,6 +84,10 @@ async fn send(
 
 async fn matrix(base: &str, client: &reqwest::Client, who: &str, role: Option<Role>, token: Option<&str>) {
     for (op, want) in OPS.iter().zip(expected(role)) {
+        // The dimension exists for each operation (delete removed it last round).
+        let mut make = client.get(format!("{base}{DIM}"));
+        make = make.bearer_auth(ADMIN_SECRET);
+        make.send().await.unwrap();
         let (status, body) = send(client, base, op, token).await;
         assert_eq!(status, want, "{who} {}: {body}", op.0);
         if status == 403 {
@@ -106,10 +122,22 @@ async fn role_matrix_with_tokens() {
     for p in ["/healthz", "/readyz"] {
         assert_eq!(app.client.get(app.url(p)).send().await.unwrap().status(), 200, "{p}");
     }
+    // The SSE stream: any role, no anonymous (headers only: the body never ends).
+    let watch = app.url("/v1/scalableTargetDimensions/watch");
+    assert_eq!(app.client.get(&watch).send().await.unwrap().status(), 401);
+    for role in Role::ALL {
+        let r = app.client.get(&watch).bearer_auth(secret(role)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{role}");
+    }
     // The history says which token changed what.
+    let h = app.url("/v1/scalableTargetDimensions/h");
+    let r = app.client.patch(&h).bearer_auth(secret(Role::Aas)).json(&json!({"desiredCapacity": 4.0}));
+    assert_eq!(r.send().await.unwrap().status(), 200);
+    let r = app.client.patch(&h).bearer_auth(secret(Role::Scaler)).json(&json!({"scalingStatus": "InProgress"}));
+    assert_eq!(r.send().await.unwrap().status(), 200);
     let page: Value = app
         .client
-        .get(app.url("/v1/scalableTargetDimensions/r1/history"))
+        .get(format!("{h}/history"))
         .bearer_auth(secret(Role::Read))
         .send()
         .await
@@ -119,7 +147,7 @@ async fn role_matrix_with_tokens() {
         .unwrap();
     let clients: Vec<&str> =
         page["entries"].as_array().unwrap().iter().filter_map(|e| e["source"]["client"].as_str()).collect();
-    assert!(clients.contains(&"token:aas-token") && clients.contains(&"token:scaler-token"), "{page}");
+    assert_eq!(clients, ["token:scaler-token", "token:aas-token"], "{page}");
     assert!(!page.to_string().contains("secret-token"), "no token in the history");
     app.stop().await;
 }
