@@ -5,7 +5,7 @@ use crate::acme::Acme;
 use crate::config::Config;
 use crate::domain::{Event, Mode, Policy, Source, lifecycle};
 use crate::http::rate_limit::RateLimiter;
-use crate::http::{AppState, metrics_router, redirect, router};
+use crate::http::{AppState, metrics_router, plain, redirect, router};
 use crate::metrics::Metrics;
 use crate::store::{self, Store};
 use crate::tls::{TlsState, reload, serve};
@@ -31,6 +31,7 @@ pub struct App {
     acme: Option<Arc<Acme>>,
     store: Arc<dyn Store>,
     shutdown_timeout: Duration,
+    header_read_timeout: Duration,
 }
 
 impl App {
@@ -133,6 +134,7 @@ impl App {
             acme,
             store,
             shutdown_timeout: config.shutdown_timeout,
+            header_read_timeout: config.header_read_timeout,
         })
     }
 
@@ -190,39 +192,26 @@ impl App {
         if let Some((listener, state, router)) = self.tls {
             tasks.push(tokio::spawn(reload::run(state.clone(), shutdown.clone())));
             let metrics = self.metrics_state.clone();
-            let serve =
-                serve::serve(listener, state, router, metrics, self.tokens, shutdown.clone(), self.shutdown_timeout);
+            let limits = (self.header_read_timeout, self.shutdown_timeout);
+            let serve = serve::serve(listener, state, router, metrics, self.tokens, shutdown.clone(), limits);
             tasks.push(tokio::spawn(serve));
         } else {
             tasks.push(tokio::spawn(reload::ignore_hangup(shutdown.clone())));
         }
+        let (header_timeout, shutdown_timeout) = (self.header_read_timeout, self.shutdown_timeout);
         if let Some(listener) = self.metrics {
-            let graceful = shutdown.clone();
-            let server = axum::serve(listener, metrics_router(self.metrics_state.clone()))
-                .with_graceful_shutdown(async move { graceful.cancelled().await });
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = server.await {
-                    tracing::error!(error = %e, "metrics listener failed");
-                }
-            }));
+            let router = metrics_router(self.metrics_state.clone());
+            tasks.push(tokio::spawn(plain::serve(
+                listener,
+                router,
+                header_timeout,
+                shutdown.clone(),
+                shutdown_timeout,
+            )));
         }
-        let graceful = shutdown.clone();
-        let mut server = tokio::spawn(
-            axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move { graceful.cancelled().await })
-                .into_future(),
-        );
-        let result = tokio::select! {
-            r = &mut server => r,
-            () = shutdown.cancelled() => match tokio::time::timeout(self.shutdown_timeout, &mut server).await {
-                Ok(r) => r,
-                Err(_) => {
-                    tracing::warn!(timeout = ?self.shutdown_timeout, "in-flight requests did not finish in time; closing");
-                    server.abort();
-                    Ok(Ok(()))
-                }
-            },
-        };
+        let server =
+            tokio::spawn(plain::serve(self.listener, self.router, header_timeout, shutdown.clone(), shutdown_timeout));
+        let result = server.await;
         for task in tasks {
             if let Err(e) = task.await {
                 tracing::error!(error = %e, "background task failed");
@@ -230,7 +219,7 @@ impl App {
         }
         self.store.close().await;
         tracing::info!("crest stopped");
-        result.context("server task failed")?.context("server failed")
+        result.context("server task failed")
     }
 }
 

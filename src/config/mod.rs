@@ -177,6 +177,9 @@ pub struct Settings {
     /// Longest time one request may take, e.g. 30s [default: 30s].
     #[arg(long, env = "CREST_REQUEST_TIMEOUT", value_name = "DURATION")]
     pub request_timeout: Option<String>,
+    /// A client must send a request's head within this (slowloris, idle connections) [default: 10s].
+    #[arg(long, env = "CREST_HEADER_READ_TIMEOUT", value_name = "DURATION")]
+    pub header_read_timeout: Option<String>,
     /// On SIGTERM/SIGINT, how long in-flight requests may finish [default: 10s].
     #[arg(long, env = "CREST_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
     pub shutdown_timeout: Option<String>,
@@ -262,6 +265,8 @@ pub struct Config {
     pub log_level: String,
     pub request_timeout: Duration,
     pub shutdown_timeout: Duration,
+    /// How long a client may take to send a request head.
+    pub header_read_timeout: Duration,
 }
 
 /// A configuration problem; the text names the setting.
@@ -294,6 +299,7 @@ impl Default for Config {
             log_level: "info".into(),
             request_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -441,6 +447,9 @@ impl Config {
         }
         if let Some(v) = s.shutdown_timeout {
             c.shutdown_timeout = duration(&v, "shutdown_timeout", "--shutdown-timeout")?;
+        }
+        if let Some(v) = s.header_read_timeout {
+            c.header_read_timeout = duration(&v, "header_read_timeout", "--header-read-timeout")?;
         }
         Ok(c)
     }
@@ -636,6 +645,7 @@ impl Settings {
             log_level: self.log_level.or(lower.log_level),
             request_timeout: self.request_timeout.or(lower.request_timeout),
             shutdown_timeout: self.shutdown_timeout.or(lower.shutdown_timeout),
+            header_read_timeout: self.header_read_timeout.or(lower.header_read_timeout),
         }
     }
 }

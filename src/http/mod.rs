@@ -9,6 +9,7 @@ pub mod extract;
 pub mod health;
 pub mod history;
 pub mod openapi;
+pub mod plain;
 pub mod rate_limit;
 pub mod redirect;
 pub mod request_id;

@@ -11,8 +11,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -53,7 +52,7 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     tokens: bool,
     shutdown: CancellationToken,
-    shutdown_timeout: Duration,
+    (header_read_timeout, shutdown_timeout): (Duration, Duration),
 ) {
     let graceful = GracefulShutdown::new();
     // With bearer tokens configured, a request without a certificate goes on
@@ -97,7 +96,7 @@ pub async fn serve(
             let service = hyper::service::service_fn(move |req| {
                 handle(req, router.clone(), info.clone(), verifies, metrics.clone())
             });
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let builder = crate::http::plain::builder(header_read_timeout);
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, error = %e, "TLS connection ended with an error");

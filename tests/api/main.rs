@@ -9,6 +9,7 @@ mod cli;
 mod concurrency;
 mod errors;
 mod helpers;
+mod hostile;
 mod operations;
 #[path = "../support/pebble.rs"]
 mod pebble;
