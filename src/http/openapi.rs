@@ -18,7 +18,7 @@ pub struct ErrorBody {
 /// scaler reports the others (production mode). Unknown fields are ignored.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(min_properties = 1)]
+// No `min_properties`: utoipa 5.5 writes it out as maxProperties.
 pub struct PatchRequest {
     #[schema(minimum = 0)]
     pub desired_capacity: Option<f64>,

@@ -1,0 +1,729 @@
+#!/usr/bin/env python3
+"""crest benchmark orchestrator (stdlib only). Run it through bench/run.sh.
+
+Starts nginx (the ceiling) and crest on each store, seeds dimensions with SQL
+(file store: through the admin PUT), drives load with wrk and the Lua scripts
+in bench/lua/, prints one table and writes target/bench/results.json.
+"""
+
+import atexit
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH_DIR)
+LUA = os.path.join(BENCH_DIR, "lua")
+
+CREST = os.environ.get("CREST_BIN") or os.path.join(ROOT, "target/release/crest")
+if not os.path.isabs(CREST):
+    CREST = os.path.join(ROOT, CREST)
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+DURATION = os.environ.get("BENCH_DURATION") or ("3s" if QUICK else "10s")
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+WRK = os.environ.get("WRK", "wrk")
+NGINX = os.environ.get("NGINX", "nginx")
+PG_BASE = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+PG_ADMIN_DB = os.environ.get("BENCH_PG_ADMIN_DB", "test")
+SEED_IDS = 1000
+SCALE_IDS = int(os.environ.get("BENCH_SCALE_IDS", "1000000"))
+DEMO_IDS = 10000
+STARTUP_RUNS = 3 if QUICK else 5
+CONNS = [16] if QUICK else [16, 64]
+OUT_DIR = os.path.join(ROOT, "target", "bench")
+KEEP = os.environ.get("BENCH_KEEP", "") not in ("", "0")
+
+WORK = tempfile.mkdtemp(prefix="crest-bench-")
+PROCS = []          # every process we start; all stopped at exit
+PG_DBS = []         # every database we create; all dropped at exit
+NOTES = []          # problems seen during the run, printed after the table
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def note(msg):
+    NOTES.append(msg)
+    log("NOTE: " + msg)
+
+
+def seconds(d):
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)?", d.strip())
+    if not m:
+        raise SystemExit(f"BENCH_DURATION: cannot parse {d!r} (use e.g. 10s, 1m)")
+    v = float(m.group(1))
+    return v * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+
+
+# ---------------------------------------------------------------- processes
+
+def stop(p, timeout=10):
+    if p is None or p.poll() is not None:
+        return
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+def cleanup():
+    for p in reversed(PROCS):
+        try:
+            stop(p, 5)
+        except Exception:
+            pass
+    for db in PG_DBS:
+        psql_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)', check=False)
+    if not KEEP:
+        shutil.rmtree(WORK, ignore_errors=True)
+    else:
+        log(f"kept work dir {WORK}")
+
+
+def on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+atexit.register(cleanup)
+signal.signal(signal.SIGTERM, on_signal)
+signal.signal(signal.SIGINT, on_signal)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def probe(port, path="/readyz", tls=False, timeout=1.0):
+    """Status code of one GET, or None if nothing answers."""
+    try:
+        if tls:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            c = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ctx)
+        else:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        c.request("GET", path)
+        r = c.getresponse()
+        r.read()
+        c.close()
+        return r.status
+    except (OSError, http.client.HTTPException):
+        return None
+
+
+def rss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class Crest:
+    def __init__(self, name, store, mode="production", extra=(), tls=False):
+        self.name = name
+        self.port = free_port()
+        self.tls_port = free_port() if tls else None
+        args = [CREST, "serve", "--listen", f"127.0.0.1:{self.port}", "--store", store,
+                "--mode", mode, "--log-level", "warn"]
+        if tls:
+            args += ["--tls-listen", f"127.0.0.1:{self.tls_port}",
+                     "--tls-cert", CERT, "--tls-key", KEY]
+        args += list(extra)
+        self.logpath = os.path.join(WORK, f"crest-{name}.log")
+        self.logf = open(self.logpath, "ab")
+        self.t0 = time.perf_counter()
+        self.proc = subprocess.Popen(args, stdout=self.logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        PROCS.append(self.proc)
+        self.ready_ms = self.wait_ready()
+
+    def wait_ready(self, timeout=60):
+        port, tls = (self.tls_port, True) if self.tls_port else (self.port, False)
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"crest ({self.name}) exited with {self.proc.returncode}:\n"
+                                   + self.tail())
+            if probe(port, tls=tls, timeout=0.5) == 200:
+                return (time.perf_counter() - self.t0) * 1000
+            time.sleep(0.002)
+        raise RuntimeError(f"crest ({self.name}) not ready after {timeout}s:\n" + self.tail())
+
+    def tail(self, n=20):
+        if not self.logf.closed:
+            self.logf.flush()
+        try:
+            with open(self.logpath, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def rss_mb(self):
+        kb = rss_kb(self.proc.pid)
+        return None if kb is None else round(kb / 1024, 1)
+
+    def url(self, tls=False):
+        return (f"https://127.0.0.1:{self.tls_port}" if tls
+                else f"http://127.0.0.1:{self.port}")
+
+    def stop(self):
+        stop(self.proc)
+        self.logf.close()
+        errs = [l for l in self.tail(200).splitlines() if " ERROR " in l or "panicked" in l]
+        if errs:
+            note(f"crest ({self.name}) logged errors, e.g.: {errs[0][:300]}")
+
+
+def run(cmd, check=True, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
+    return r
+
+
+# ---------------------------------------------------------------- stores
+
+def migrate(store):
+    run([CREST, "migrate", "--store", store])
+
+
+def seed_sqlite(path, n, prefix):
+    migrate(f"sqlite:{path}")
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA synchronous=OFF")
+    rows = ((f"{prefix}{i}", 1, "MyVersion", "MyService", "MyDimension", 1.0, 1.0,
+             "Successful", None, "2026-11-22T00:00:00.000Z") for i in range(1, n + 1))
+    with db:
+        db.executemany(
+            "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name,"
+            " desired_capacity, actual_capacity, scaling_status, failure_reason, updated_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+    db.execute("ANALYZE")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+
+
+def sqlite_query(path, sql):
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(sql).fetchone()
+    finally:
+        db.close()
+
+
+def psql_admin(sql, check=True):
+    return run(["psql", f"{PG_BASE}/{PG_ADMIN_DB}", "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
+               check=check)
+
+
+def psql(db, sql):
+    return run(["psql", f"{PG_BASE}/{db}", "-v", "ON_ERROR_STOP=1", "-qAtc", sql]).stdout.strip()
+
+
+def pg_available():
+    try:
+        return psql_admin("SELECT 1", check=False).returncode == 0
+    except FileNotFoundError:
+        return False
+
+
+def seed_pg(n, prefix, tag):
+    db = f"crest_bench_{tag}_{os.getpid()}"
+    psql_admin(f'DROP DATABASE IF EXISTS "{db}"')
+    psql_admin(f'CREATE DATABASE "{db}"')
+    PG_DBS.append(db)
+    url = f"{PG_BASE}/{db}"
+    migrate(url)
+    psql(db, "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name,"
+             " desired_capacity, actual_capacity, scaling_status)"
+             f" SELECT '{prefix}' || g, 1, 'MyVersion', 'MyService', 'MyDimension', 1.0, 1.0,"
+             f" 'Successful' FROM generate_series(1, {n}) g")
+    psql(db, "VACUUM ANALYZE dimensions")
+    return db, url
+
+
+def seed_file_via_http(crest, n, prefix):
+    """The file store has no SQL: register the ids with the admin PUT."""
+    c = http.client.HTTPConnection("127.0.0.1", crest.port, timeout=10)
+    body = json.dumps({"desiredCapacity": 1.0, "actualCapacity": 1.0})
+    for i in range(1, n + 1):
+        c.request("PUT", f"/v1/scalableTargetDimensions/{prefix}{i}", body,
+                  {"Content-Type": "application/json"})
+        r = c.getresponse()
+        data = r.read()
+        if r.status not in (200, 201):
+            raise RuntimeError(f"seeding PUT {prefix}{i}: {r.status} {data[:200]!r}")
+    c.close()
+
+
+def check_api(crest, prefix="bench-", tls=False):
+    """One GET and read back; fail early if the API does not answer 200."""
+    st = probe(crest.tls_port if tls else crest.port,
+               f"/v1/scalableTargetDimensions/{prefix}1", tls=tls, timeout=5)
+    if st != 200:
+        raise RuntimeError(f"crest ({crest.name}): GET {prefix}1 answered {st}\n{crest.tail()}")
+
+
+# ---------------------------------------------------------------- nginx
+
+NGINX_BODY = ('{"scalableTargetDimensionId":"bench-1","version":"MyVersion",'
+              '"resourceName":"MyService","dimensionName":"MyDimension",'
+              '"desiredCapacity":1.0,"actualCapacity":1.0,"scalingStatus":"Successful"}')
+
+
+class Nginx:
+    def __init__(self):
+        d = os.path.join(WORK, "nginx")
+        os.makedirs(os.path.join(d, "logs"), exist_ok=True)
+        self.port = free_port()
+        self.tls_port = free_port()
+        conf = f"""
+daemon off;
+master_process on;
+worker_processes {os.cpu_count() or 2};
+pid {d}/nginx.pid;
+error_log {d}/logs/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    types {{ }}
+    default_type application/json;
+    keepalive_requests 10000000;
+    keepalive_timeout 75s;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen 127.0.0.1:{self.port};
+        location / {{ return 200 '{NGINX_BODY}'; }}
+    }}
+    server {{
+        listen 127.0.0.1:{self.tls_port} ssl;
+        ssl_certificate {CERT};
+        ssl_certificate_key {KEY};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / {{ return 200 '{NGINX_BODY}'; }}
+    }}
+}}
+"""
+        self.conf = os.path.join(d, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+        self.logf = open(os.path.join(d, "logs", "stderr.log"), "ab")
+        self.proc = subprocess.Popen([NGINX, "-c", self.conf, "-p", d], stdout=self.logf,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        PROCS.append(self.proc)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nginx exited: see {d}/logs")
+            if probe(self.port, "/") == 200 and probe(self.tls_port, "/", tls=True) == 200:
+                return
+            time.sleep(0.05)
+        raise RuntimeError("nginx not ready")
+
+    def url(self, tls=False):
+        return f"https://127.0.0.1:{self.tls_port}" if tls else f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        stop(self.proc)   # SIGTERM to the master: fast shutdown, workers exit too
+        self.logf.close()
+
+
+def make_cert():
+    global CERT, KEY
+    CERT = os.path.join(WORK, "cert.pem")
+    KEY = os.path.join(WORK, "key.pem")
+    run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-out", KEY])
+    run(["openssl", "req", "-new", "-x509", "-key", KEY, "-out", CERT, "-days", "2",
+         "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+
+
+# ---------------------------------------------------------------- wrk
+
+def wrk(url, script, conns, env=None, headers=()):
+    e = dict(os.environ)
+    e.update({"BENCH_THREADS": str(THREADS)})
+    e.update(env or {})
+    cmd = [WRK, "-t", str(THREADS), "-c", str(conns), "-d", DURATION, "--latency",
+           "--timeout", "5s", "-s", os.path.join(LUA, script)]
+    for h in headers:
+        cmd += ["-H", h]
+    cmd.append(url)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, env=e,
+                           timeout=seconds(DURATION) + 60)
+    except subprocess.TimeoutExpired:
+        note(f"wrk timed out: {' '.join(cmd)}")
+        return None
+    for line in r.stdout.splitlines():
+        if line.startswith("BENCHJSON "):
+            d = json.loads(line[len("BENCHJSON "):])
+            d["rps"] = d["requests"] / (d["duration_us"] / 1e6) if d["duration_us"] else 0.0
+            d["errors"] = sum(d[k] for k in ("err_connect", "err_read", "err_write",
+                                             "err_status", "err_timeout"))
+            return d
+    note(f"wrk gave no result ({r.returncode}): {' '.join(cmd)}\n{r.stdout}{r.stderr}")
+    return None
+
+
+# ---------------------------------------------------------------- results
+
+ROWS = []
+
+
+def row(group, name, conns, res, ceiling=None, **extra):
+    r = {"group": group, "name": name, "conns": conns}
+    if res:
+        r.update({"rps": round(res["rps"], 1), "p50_ms": res["p50_us"] / 1000,
+                  "p99_ms": res["p99_us"] / 1000, "max_ms": res["max_us"] / 1000,
+                  "requests": res["requests"], "errors": res["errors"],
+                  "err_status": res["err_status"]})
+        if ceiling:
+            r["vs_nginx"] = round(res["rps"] / ceiling["rps"], 3) if ceiling["rps"] else None
+        if res["errors"]:
+            note(f"{group} {name} c={conns}: {res['errors']} wrk errors "
+                 f"(status {res['err_status']}, connect {res['err_connect']}, "
+                 f"read {res['err_read']}, write {res['err_write']}, "
+                 f"timeout {res['err_timeout']})")
+    else:
+        r["failed"] = True
+    r.update(extra)
+    ROWS.append(r)
+    log(f"{group:<8} {name:<28} c={conns:<3} "
+        + (f"{r['rps']:>10.0f} req/s p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms"
+           if res else "FAILED"))
+    return r
+
+
+def find(group, name, conns=16):
+    for r in ROWS:
+        if r["group"] == group and r["name"] == name and r["conns"] == conns:
+            return r
+    return None
+
+
+def load_default():
+    return open("/proc/loadavg").read().split()[:3]
+
+
+# ---------------------------------------------------------------- phases
+
+RSS = {}       # name -> {"idle_mb":…, "after_mb":…}
+STARTUP = {}   # name -> {"runs_ms": […], "median_ms": …}
+
+
+def store_phase(name, store, ceil, seed_before=None, seed_after=None, check_get=None,
+                check_patch=None):
+    if seed_before:
+        seed_before()
+    c = Crest(name, store)
+    if seed_after:
+        seed_after(c)
+        stop_and_restart = True
+    else:
+        stop_and_restart = False
+    if stop_and_restart:
+        # measure idle RSS on a fresh process, as for the other stores
+        c.stop()
+        c = Crest(name, store)
+    check_api(c)
+    time.sleep(0.5)
+    RSS[name] = {"idle_mb": c.rss_mb()}
+    for n in CONNS:
+        row("GET", name, n, wrk(c.url(), "get.lua", n, {"BENCH_IDS": str(SEED_IDS)}),
+            ceil.get(n))
+    if check_get:
+        check_get()
+    res = wrk(c.url(), "patch.lua", 16, {"BENCH_IDS": str(SEED_IDS)})
+    row("PATCH", name, 16, res)
+    if check_patch and res:
+        check_patch(res)
+    RSS[name]["after_mb"] = c.rss_mb()
+    c.stop()
+
+
+def main():
+    if not os.access(CREST, os.X_OK):
+        raise SystemExit(f"no crest binary at {CREST}")
+    for tool in (WRK, NGINX, "openssl"):
+        if not shutil.which(tool) and not os.access(tool, os.X_OK):
+            raise SystemExit(f"{tool} not found")
+    t_start = time.time()
+    load_start = load_default()
+    log(f"crest={CREST} duration={DURATION} quick={QUICK} threads={THREADS} work={WORK}")
+    make_cert()
+
+    # --- ceiling
+    ngx = Nginx()
+    ceil = {}
+    for n in CONNS:
+        ceil[n] = row("GET", "nginx (ceiling)", n, wrk(ngx.url(), "get.lua", n))
+
+    # --- GET / PATCH per store (1,000 seeded dimensions)
+    fdir = os.path.join(WORK, "file-store")
+    store_phase("file", f"file:{fdir}", ceil,
+                seed_after=lambda c: seed_file_via_http(c, SEED_IDS, "bench-"))
+
+    sq = os.path.join(WORK, "sqlite-1k", "crest.db")
+    os.makedirs(os.path.dirname(sq))
+
+    def sqlite_get_check():
+        mx = sqlite_query(sq, "SELECT max(revision) FROM dimensions")[0]
+        if mx != 1:
+            note(f"sqlite: GET load in production mode changed stored rows (max revision {mx})")
+
+    def sqlite_patch_check(res):
+        writes = sqlite_query(sq, "SELECT sum(revision - 1) FROM dimensions")[0] or 0
+        ok = res["requests"] - res["err_status"]
+        if writes < ok * 0.99:
+            note(f"sqlite: {ok} PATCH answers but only {writes} stored revisions")
+        log(f"sqlite PATCH: {writes} stored revisions for {ok} answered requests")
+
+    store_phase("sqlite", f"sqlite:{sq}", ceil,
+                seed_before=lambda: seed_sqlite(sq, SEED_IDS, "bench-"),
+                check_get=sqlite_get_check, check_patch=sqlite_patch_check)
+
+    have_pg = pg_available()
+    pg_url = None
+    if have_pg:
+        pg_db, pg_url = seed_pg(SEED_IDS, "bench-", "1k")
+
+        def pg_get_check():
+            mx = psql(pg_db, "SELECT max(revision) FROM dimensions")
+            if mx != "1":
+                note(f"postgres: GET load in production mode changed stored rows (max revision {mx})")
+
+        def pg_patch_check(res):
+            writes = int(psql(pg_db, "SELECT coalesce(sum(revision - 1), 0) FROM dimensions"))
+            ok = res["requests"] - res["err_status"]
+            if writes < ok * 0.99:
+                note(f"postgres: {ok} PATCH answers but only {writes} stored revisions")
+            log(f"postgres PATCH: {writes} stored revisions for {ok} answered requests")
+
+        store_phase("postgres", pg_url, ceil, check_get=pg_get_check, check_patch=pg_patch_check)
+    else:
+        note(f"PostgreSQL not reachable at {PG_BASE}/{PG_ADMIN_DB}: postgres rows skipped")
+
+    # --- demo-mode walkthrough (PATCH, GET, GET) over 10,000 dimensions, SQLite
+    dq = os.path.join(WORK, "sqlite-demo", "crest.db")
+    os.makedirs(os.path.dirname(dq))
+    seed_sqlite(dq, DEMO_IDS, "demo-")
+    c = Crest("demo-sqlite", f"sqlite:{dq}", mode="demo")
+    res = wrk(c.url(), "demo.lua", 16, {"BENCH_IDS": str(DEMO_IDS), "BENCH_PREFIX": "demo-"})
+    r = row("DEMO", "sqlite walkthrough", 16, res)
+    if res:
+        r["walkthroughs_per_s"] = round(res["rps"] / 3, 1)
+        st = sqlite_query(dq, "SELECT sum(revision > 1),"
+                              " sum(revision > 1 AND scaling_status = 'Successful')"
+                              " FROM dimensions")
+        log(f"demo: {st[0]} dimensions walked through, {st[1]} of them Successful at the end")
+        r["touched"], r["touched_successful"] = st[0], st[1]
+        # the batch each thread was in when wrk stopped (64 ids) may be unfinished
+        if st[0] and st[0] - st[1] > THREADS * 64:
+            note(f"demo: only {st[1]} of {st[0]} walked-through dimensions ended Successful")
+    RSS["demo-sqlite"] = {"after_mb": c.rss_mb()}
+    c.stop()
+
+    # --- HTTPS, keep-alive and a handshake per request (ECDSA P-256)
+    c = Crest("https-sqlite", f"sqlite:{sq}", tls=True)
+    check_api(c, tls=True)
+    ngx_ka = row("HTTPS", "nginx keep-alive", 16, wrk(ngx.url(True), "get.lua", 16))
+    row("HTTPS", "crest sqlite keep-alive", 16,
+        wrk(c.url(True), "get.lua", 16, {"BENCH_IDS": str(SEED_IDS)}), ngx_ka)
+    ngx_cl = row("HTTPS", "nginx new handshake", 16,
+                 wrk(ngx.url(True), "get.lua", 16, headers=["Connection: close"]))
+    row("HTTPS", "crest sqlite new handshake", 16,
+        wrk(c.url(True), "get.lua", 16, {"BENCH_IDS": str(SEED_IDS)},
+            headers=["Connection: close"]), ngx_cl)
+    RSS["https-sqlite"] = {"after_mb": c.rss_mb()}
+    c.stop()
+    ngx.stop()
+
+    # --- scale: 1,000,000 dimensions, ids spread over all of them
+    big = os.path.join(WORK, "sqlite-1m", "crest.db")
+    os.makedirs(os.path.dirname(big))
+    t = time.time()
+    seed_sqlite(big, SCALE_IDS, "bench-")
+    log(f"seeded {SCALE_IDS} SQLite rows in {time.time() - t:.1f}s")
+    c = Crest("sqlite-1m", f"sqlite:{big}")
+    check_api(c)
+    row("SCALE", "sqlite 1M dimensions", 16,
+        wrk(c.url(), "get.lua", 16, {"BENCH_IDS": str(SCALE_IDS)}))
+    RSS["sqlite-1m"] = {"after_mb": c.rss_mb()}
+    c.stop()
+    if have_pg:
+        t = time.time()
+        _, big_pg = seed_pg(SCALE_IDS, "bench-", "1m")
+        log(f"seeded {SCALE_IDS} PostgreSQL rows in {time.time() - t:.1f}s")
+        c = Crest("postgres-1m", big_pg)
+        check_api(c)
+        row("SCALE", "postgres 1M dimensions", 16,
+            wrk(c.url(), "get.lua", 16, {"BENCH_IDS": str(SCALE_IDS)}))
+        RSS["postgres-1m"] = {"after_mb": c.rss_mb()}
+        c.stop()
+
+    # --- start-up time: exec to the first 200 from /readyz
+    starts = [("sqlite", f"sqlite:{sq}"), ("file", f"file:{fdir}")]
+    if have_pg:
+        starts.append(("postgres", pg_url))
+    starts.append(("sqlite 1M", f"sqlite:{big}"))
+    for name, store in starts:
+        runs = []
+        for _ in range(STARTUP_RUNS):
+            c = Crest("startup-" + name.replace(" ", "-"), store)
+            runs.append(round(c.ready_ms, 1))
+            c.stop()
+            time.sleep(0.2)
+        STARTUP[name] = {"runs_ms": runs, "median_ms": statistics.median(runs)}
+        log(f"start-up {name}: {runs} ms")
+
+    report(t_start, load_start)
+
+
+# ---------------------------------------------------------------- report
+
+def verdict(ok):
+    return "met" if ok else "MISSED"
+
+
+def targets():
+    T = []
+
+    def add(what, value, ok):
+        T.append({"target": what, "value": value, "met": ok})
+
+    for s in ("file", "sqlite"):
+        r = find("GET", s)
+        if r and not r.get("failed") and r.get("vs_nginx") is not None:
+            add(f"GET {s} c=16: >= 50% of nginx req/s and p99 <= 2 ms",
+                f"{r['vs_nginx'] * 100:.0f}% of nginx, p99 {r['p99_ms']:.2f} ms",
+                r["vs_nginx"] >= 0.5 and r["p99_ms"] <= 2.0 and not r["errors"])
+        else:
+            add(f"GET {s} c=16: >= 50% of nginx req/s and p99 <= 2 ms", "no result", False)
+    r = find("GET", "postgres")
+    if r and not r.get("failed") and r.get("vs_nginx") is not None:
+        add("GET postgres c=16: >= 15% of nginx req/s", f"{r['vs_nginx'] * 100:.0f}% of nginx",
+            r["vs_nginx"] >= 0.15 and not r["errors"])
+    else:
+        add("GET postgres c=16: >= 15% of nginx req/s", "no result", False)
+    r = find("PATCH", "sqlite")
+    if r and not r.get("failed"):
+        add("durable PATCH sqlite c=16: >= 5,000/s", f"{r['rps']:.0f}/s",
+            r["rps"] >= 5000 and not r["errors"])
+    else:
+        add("durable PATCH sqlite c=16: >= 5,000/s", "no result", False)
+    after = {k: v.get("after_mb") for k, v in RSS.items() if v.get("after_mb") is not None}
+    if after:
+        worst = max(after, key=after.get)
+        add("RSS after the runs <= 30 MB (largest crest process)",
+            f"{after[worst]:.1f} MB ({worst})", after[worst] <= 30)
+    for name, s in STARTUP.items():
+        add(f"ready (exec -> /readyz 200) <= 200 ms, {name}", f"median {s['median_ms']:.1f} ms",
+            s["median_ms"] <= 200)
+    for s in ("sqlite", "postgres"):
+        small, large = find("GET", s), find("SCALE", f"{s} 1M dimensions")
+        if small and large and not small.get("failed") and not large.get("failed"):
+            ratio = large["p99_ms"] / small["p99_ms"] if small["p99_ms"] else float("inf")
+            large["p99_vs_1k"] = round(ratio, 2)
+            add(f"GET p99 {s}: 1M dimensions within 1.5x of 1k",
+                f"{large['p99_ms']:.2f} / {small['p99_ms']:.2f} ms = {ratio:.2f}x", ratio <= 1.5)
+        elif s == "sqlite" or any(r["name"].startswith(s) for r in ROWS):
+            add(f"GET p99 {s}: 1M dimensions within 1.5x of 1k", "no result", False)
+    return T
+
+
+def fmt(v, f="{:.2f}"):
+    return "-" if v is None else f.format(v)
+
+
+def report(t_start, load_start):
+    T = targets()
+    lines = []
+    hdr = f"{'group':<6} {'case':<28} {'conn':>4} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'vs nginx':>8} {'errors':>6}"
+    lines.append(hdr)
+    lines.append("-" * len(hdr))
+    for r in ROWS:
+        if r.get("failed"):
+            lines.append(f"{r['group']:<6} {r['name']:<28} {r['conns']:>4}  FAILED (see notes)")
+            continue
+        vs = f"{r['vs_nginx'] * 100:.0f}%" if r.get("vs_nginx") is not None else ""
+        extra = ""
+        if "walkthroughs_per_s" in r:
+            extra = f"  ({r['walkthroughs_per_s']:.0f} walkthroughs/s)"
+        if "p99_vs_1k" in r:
+            extra = f"  (p99 {r['p99_vs_1k']:.2f}x the 1k figure)"
+        lines.append(f"{r['group']:<6} {r['name']:<28} {r['conns']:>4} {r['rps']:>9.0f} "
+                     f"{r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {vs:>8} {r['errors']:>6}{extra}")
+    lines.append("")
+    lines.append("RSS of crest (VmRSS, MB):  " + ",  ".join(
+        f"{k}: idle {fmt(v.get('idle_mb'), '{:.1f}')} / after {fmt(v.get('after_mb'), '{:.1f}')}"
+        if "idle_mb" in v else f"{k}: after {fmt(v.get('after_mb'), '{:.1f}')}"
+        for k, v in RSS.items()))
+    lines.append("Start-up, exec -> /readyz 200 (median of "
+                 f"{STARTUP_RUNS}, ms):  " + ",  ".join(
+                     f"{k}: {v['median_ms']:.1f} {v['runs_ms']}" for k, v in STARTUP.items()))
+    lines.append("")
+    lines.append("Targets:")
+    for t in T:
+        lines.append(f"  [{verdict(t['met']):>6}] {t['target']}: {t['value']}")
+    if NOTES:
+        lines.append("")
+        lines.append("Notes:")
+        for n in NOTES:
+            lines.append("  - " + n.replace("\n", "\n    "))
+    elapsed = time.time() - t_start
+    load_end = load_default()
+    lines.append("")
+    lines.append(f"duration per measurement {DURATION}, wrk -t{THREADS}, quick={QUICK}, "
+                 f"{os.cpu_count()} CPUs, loadavg start {' '.join(load_start)} end "
+                 f"{' '.join(load_end)}, total {elapsed:.0f}s. wrk runs on the same machine: "
+                 "figures are lower bounds.")
+    print("\n".join(lines), flush=True)
+
+    os.makedirs(OUT_DIR, exist_ok=True)
+    try:
+        rev = run(["git", "-C", ROOT, "rev-parse", "HEAD"], check=False).stdout.strip()
+    except FileNotFoundError:
+        rev = ""
+    out = {"meta": {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "crest_bin": CREST, "git_rev": rev, "duration": DURATION, "quick": QUICK,
+                    "wrk_threads": THREADS, "cpus": os.cpu_count(),
+                    "loadavg_start": load_start, "loadavg_end": load_end,
+                    "elapsed_s": round(elapsed, 1)},
+           "rows": ROWS, "rss_mb": RSS, "startup_ms": STARTUP, "targets": T, "notes": NOTES}
+    path = os.path.join(OUT_DIR, "results.json")
+    with open(path, "w") as f:
+        json.dump(out, f, indent=2)
+    print(f"\nJSON: {os.path.relpath(path, ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
