@@ -45,9 +45,7 @@ fn principal(state: &AppState, req: &Request) -> Result<Principal, ApiError> {
     }
     let client = req.extensions().get::<Arc<ConnInfo>>().and_then(|c| c.client.as_ref());
     if let Some(c) = client {
-        let pinned = state.tls.as_ref().is_some_and(|t| {
-            t.certificates().iter().any(|p| p.role == "pinned client certificate" && p.sha256 == c.sha256)
-        });
+        let pinned = state.tls.as_ref().is_some_and(|t| t.is_pinned(&c.sha256));
         let role = state.auth.certificate_role(&c.subject, &c.sha256, pinned);
         return Ok(Principal::Certificate { subject: c.subject.clone(), sha256: c.sha256.clone(), role });
     }

@@ -3,7 +3,6 @@
 
 use super::{dimensions, health, history};
 use crate::domain::{Dimension, FieldChange, HistoryEntry, ScalingStatus, Source};
-use axum::Json;
 use serde::Serialize;
 use utoipa::OpenApi;
 
@@ -84,7 +83,11 @@ pub fn document() -> utoipa::openapi::OpenApi {
 )]
 pub async fn openapi_json(
     axum::Extension(principal): axum::Extension<crate::auth::Principal>,
-) -> Result<Json<utoipa::openapi::OpenApi>, super::error::ApiError> {
+) -> Result<axum::response::Response, super::error::ApiError> {
+    use axum::response::IntoResponse;
+    // Built and serialised once per process, not per request.
+    static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     super::auth::allow(&principal, &crate::auth::Role::ALL, "reading /openapi.json")?;
-    Ok(Json(document()))
+    let body = JSON.get_or_init(|| serde_json::to_string(&document()).unwrap_or_default());
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body.as_str()).into_response())
 }

@@ -275,6 +275,12 @@ impl TlsState {
         all
     }
 
+    /// True when `sha256` is one of the pinned client certificates (no copy
+    /// of the certificate list: this runs on every authenticated request).
+    pub fn is_pinned(&self, sha256: &str) -> bool {
+        self.now().client_certs.iter().any(|c| c.role == "pinned client certificate" && c.sha256 == sha256)
+    }
+
     pub fn settings(&self) -> &TlsConfig {
         &self.settings
     }
