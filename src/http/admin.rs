@@ -6,12 +6,11 @@ use super::AppState;
 use super::auth::allow;
 use super::dimensions::ChangeEvent;
 use super::error::ApiError;
-use super::extract::{Id, IfMatch};
+use super::extract::{Id, IfMatch, JsonBody};
 use super::openapi::ErrorBody;
 use crate::auth::{Principal, Role};
 use crate::domain::{Capacity, Dimension, Registration, ScalingStatus, Source, lifecycle};
 use crate::store::{self, ListQuery};
-use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -157,17 +156,10 @@ pub async fn put(
     headers: HeaderMap,
     Id(id): Id,
     IfMatch(precondition): IfMatch,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     allow(&principal, &[], "registering a dimension")?;
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
-    if !json {
-        return Err(ApiError::UnsupportedMediaType("PUT needs Content-Type: application/json".into()));
-    }
-    let body: RegisterRequest = serde_json::from_slice(&body).map_err(|e| {
+    let body: RegisterRequest = serde_json::from_value(body).map_err(|e| {
         ApiError::BadRequest(format!(
             "invalid registration: {e}; fields: version, resourceName, dimensionName, desiredCapacity, \
              actualCapacity, minCapacity, maxCapacity"

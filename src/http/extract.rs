@@ -75,7 +75,11 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-impl<S: Send + Sync> FromRequest<S> for PatchBody {
+/// A JSON request body (PATCH, PUT): content type, size limit (413), empty
+/// and malformed bodies all answer JSON errors.
+pub struct JsonBody(pub serde_json::Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
@@ -100,6 +104,15 @@ impl<S: Send + Sync> FromRequest<S> for PatchBody {
                 "request body is not valid JSON ({e}); {SEND_JSON}, e.g. {{\"desiredCapacity\": 2.0}}"
             ))
         })?;
+        Ok(Self(value))
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for PatchBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let JsonBody(value) = JsonBody::from_request(req, state).await?;
         Ok(Self(Patch::from_json(&value)?))
     }
 }
