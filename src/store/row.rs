@@ -36,6 +36,28 @@ pub struct DimensionRow {
 }
 
 impl DimensionRow {
+    /// Reads a row of `select_dimension!` (columns in that order) through rusqlite.
+    ///
+    /// # Errors
+    /// A column of the wrong type.
+    pub fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            revision: r.get(1)?,
+            version: r.get(2)?,
+            resource_name: r.get(3)?,
+            dimension_name: r.get(4)?,
+            desired_capacity: r.get(5)?,
+            actual_capacity: r.get(6)?,
+            scaling_status: r.get(7)?,
+            failure_reason: r.get(8)?,
+            status_since: r.get(9)?,
+            min_capacity: r.get(10)?,
+            max_capacity: r.get(11)?,
+            changed_at: r.get(12)?,
+        })
+    }
+
     /// # Errors
     /// `Corrupt`, naming the backend, the row and the broken rule.
     pub fn into_dimension(self, backend: &str) -> Result<Dimension, StoreError> {
@@ -94,6 +116,22 @@ pub struct HistoryRow {
 }
 
 impl HistoryRow {
+    /// Reads a row selected with `HISTORY_COLUMNS` through rusqlite.
+    ///
+    /// # Errors
+    /// A column of the wrong type.
+    pub fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            revision: r.get(0)?,
+            at: r.get(1)?,
+            created: r.get(2)?,
+            method: r.get(3)?,
+            client: r.get(4)?,
+            request_id: r.get(5)?,
+            changes: r.get(6)?,
+        })
+    }
+
     /// # Errors
     /// `Corrupt`, naming the backend, the revision and the broken rule.
     pub fn into_entry(self, backend: &str) -> Result<HistoryEntry, StoreError> {
