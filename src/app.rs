@@ -5,7 +5,7 @@ use crate::acme::Acme;
 use crate::config::Config;
 use crate::domain::{Event, Mode, Policy, Source, lifecycle};
 use crate::http::rate_limit::RateLimiter;
-use crate::http::{AppState, metrics_router, plain, redirect, router};
+use crate::http::{AppState, Shared, metrics_router, plain, redirect, router};
 use crate::metrics::Metrics;
 use crate::store::{self, Store};
 use crate::tls::{TlsState, reload, serve};
@@ -72,7 +72,7 @@ impl App {
         }
         let challenges = acme.as_ref().and(tls_state.as_ref()).map(|t| t.challenges());
         let feed = Arc::new(crate::watch::Feed::default());
-        let state = AppState {
+        let shared = Shared {
             store: store.clone(),
             policy: Arc::new(policy),
             challenges,
@@ -88,7 +88,8 @@ impl App {
         // On HTTPS, verified client certificates identify callers too; the
         // plain listener (behind a trusted proxy with http_api) has only tokens.
         let verifies = config.tls.as_ref().is_some_and(|t| t.verifies_clients());
-        let https_state = AppState { auth_enabled: config.auth.enabled(verifies), ..state.clone() };
+        let https_state = AppState::new(Shared { auth_enabled: config.auth.enabled(verifies), ..shared.clone() });
+        let state = AppState::new(shared);
         let https_api = router(https_state, config.request_timeout);
         let api = router(state.clone(), config.request_timeout);
         let tls = match (&config.tls, tls_state) {

@@ -29,15 +29,15 @@ pub const DEFAULT_MAX_DIMENSIONS: usize = 1000;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    route: String,
-    method: String,
-    status: String,
+    route: &'static str,
+    method: &'static str,
+    status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
-    method: String,
+    route: &'static str,
+    method: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -173,14 +173,21 @@ impl Metrics {
     }
 
     /// One HTTP request answered.
-    pub fn http(&self, route: &str, method: &str, status: u16, started: Instant) {
-        let method = match method {
-            "GET" | "HEAD" | "PATCH" | "PUT" | "POST" | "DELETE" | "OPTIONS" => method,
+    pub fn http(&self, route: &'static str, method: &axum::http::Method, status: u16, started: Instant) {
+        use axum::http::Method;
+        let method = match *method {
+            Method::GET => "GET",
+            Method::HEAD => "HEAD",
+            Method::PATCH => "PATCH",
+            Method::PUT => "PUT",
+            Method::POST => "POST",
+            Method::DELETE => "DELETE",
+            Method::OPTIONS => "OPTIONS",
             _ => "other",
         };
-        let labels = HttpLabels { route: route.to_owned(), method: method.to_owned(), status: status.to_string() };
+        let labels = HttpLabels { route, method, status };
         self.http_requests.get_or_create(&labels).inc();
-        let labels = RouteLabels { route: labels.route, method: labels.method };
+        let labels = RouteLabels { route, method };
         self.http_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
     }
 

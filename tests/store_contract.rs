@@ -325,7 +325,8 @@ async fn file_store_layout_and_lock() {
 }
 
 /// A row that breaks an invariant (written behind crest's back, with the
-/// schema's CHECK constraints switched off) is reported as corrupt, not trusted.
+/// schema's CHECK constraints switched off, while crest is stopped: it owns
+/// the file while it runs) is reported as corrupt, not trusted.
 #[tokio::test]
 async fn sqlite_corrupt_rows_are_refused() {
     use sqlx::Connection;
@@ -342,9 +343,14 @@ async fn sqlite_corrupt_rows_are_refused() {
     .await
     .unwrap();
     assert_eq!(s.get(&id("ok")).await.unwrap().unwrap().desired_capacity.get(), 1.0);
+    let url = format!("sqlite:{}", path.display());
+    let second = store::open(&url, &StoreOptions::default()).await.err().expect("second open must fail").to_string();
+    assert!(second.contains("already used by another crest process") && second.contains("pid"), "{second}");
+    s.close().await;
     sqlx::query("PRAGMA ignore_check_constraints = ON").execute(&mut conn).await.unwrap();
     sqlx::query("UPDATE dimensions SET desired_capacity = -3 WHERE id = 'ok'").execute(&mut conn).await.unwrap();
     conn.close().await.unwrap();
+    let s = store::open(&format!("sqlite:{}", path.display()), &StoreOptions::default()).await.unwrap();
     let err = s.get(&id("ok")).await.expect_err("a negative capacity is refused").to_string();
     assert!(err.contains("stored data is corrupt") && err.contains("desired_capacity is -3"), "{err}");
     s.close().await;

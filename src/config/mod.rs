@@ -171,7 +171,7 @@ pub struct Settings {
     /// Log format: text or json [default: text].
     #[arg(long, env = "CREST_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
-    /// Log filter, e.g. info or crest=debug,tower_http=info [default: info].
+    /// Log filter, e.g. info or crest=debug,sqlx=warn [default: info].
     #[arg(long, env = "CREST_LOG_LEVEL", value_name = "FILTER")]
     pub log_level: Option<String>,
     /// Longest time one request may take, e.g. 30s [default: 30s].

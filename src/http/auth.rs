@@ -8,21 +8,16 @@ use super::AppState;
 use super::error::ApiError;
 use crate::auth::Principal;
 use crate::tls::serve::{ConnInfo, is_public};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
-/// Middleware: puts the caller's `Principal` in the request's extensions.
-pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    match principal(&state, &req) {
-        Ok(p) => {
-            req.extensions_mut().insert(p);
-            next.run(req).await
-        }
-        Err(e) => e.into_response(),
-    }
+/// Puts the caller's `Principal` in the request's extensions (run by the
+/// front middleware, `super::front`).
+pub fn authenticate(state: &AppState, req: &mut Request) -> Result<(), ApiError> {
+    let p = principal(state, req)?;
+    req.extensions_mut().insert(p);
+    Ok(())
 }
 
 fn principal(state: &AppState, req: &Request) -> Result<Principal, ApiError> {

@@ -9,7 +9,6 @@ use crate::auth::{Principal, Role};
 use crate::domain::{
     Changes, Dimension, DimensionId, Event, Mode, Outcome, Patch, Policy, Precondition, Source, lifecycle,
 };
-use crate::store;
 use crate::tls::serve::ConnInfo;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -81,7 +80,7 @@ pub async fn get(
     }
     info!(method = "GET", "request");
     let conn = conn.as_deref().map(|c| &**c);
-    let outcome = run(&state, source("GET", &principal, conn, &headers), conn, id.clone(), None, None).await?;
+    let outcome = run(&state, || source("GET", &principal, conn, &headers), conn, id.clone(), None, None).await?;
     match (wait, changes) {
         (Some(wait), Some(changes)) => {
             let after = params.after.unwrap_or(outcome.dimension.revision);
@@ -273,8 +272,8 @@ pub async fn patch(
     }
     info!(method = "PATCH", body = %patch.to_json(), if_match = precondition.map(tracing::field::display), "request");
     let conn = conn.as_deref().map(|c| &**c);
-    let source = source("PATCH", &principal, conn, &headers);
-    let outcome = run(&state, source, conn, id, Some(patch), precondition).await?;
+    let outcome =
+        run(&state, || source("PATCH", &principal, conn, &headers), conn, id, Some(patch), precondition).await?;
     Ok(Versioned(outcome.dimension))
 }
 
@@ -298,31 +297,50 @@ async fn peek(state: &AppState, id: &DimensionId) -> Result<Dimension, ApiError>
     Ok(lifecycle::apply(current.as_ref(), id, Event::Get, &read_only)?.dimension)
 }
 
-/// Runs one event through the store in its own task, so a client that hangs
-/// up cannot cancel a change half-way; logs each changed field.
+/// The pure step of a GET (`patch` None) or PATCH on the stored state.
+fn step(
+    current: Option<&Dimension>,
+    id: &DimensionId,
+    patch: Option<&Patch>,
+    precondition: Option<Precondition>,
+    policy: &Policy,
+) -> Result<Outcome, crate::domain::TransitionError> {
+    let event = match patch {
+        Some(p) => Event::Patch(p),
+        None => Event::Get,
+    };
+    // Compare-and-swap: checked inside the store's lock or transaction.
+    lifecycle::check(current, precondition)?;
+    lifecycle::apply(current, id, event, policy)
+}
+
+/// Runs one event through the store. A step that would change nothing (a
+/// GET in production mode, a repeated PATCH) is answered from a read, on this
+/// task; one that writes runs in its own task, so a client that hangs up
+/// cannot cancel a change half-way. Logs each changed field.
 async fn run(
     state: &AppState,
-    source: Source,
+    source: impl FnOnce() -> Source,
     conn: Option<&ConnInfo>,
     id: DimensionId,
     patch: Option<Patch>,
     precondition: Option<Precondition>,
 ) -> Result<Outcome, ApiError> {
+    let current = state.store.get(&id).await?;
+    let first = step(current.as_ref(), &id, patch.as_ref(), precondition, &state.policy)?;
+    if !first.must_write() {
+        state.metrics.dimension(&first.dimension);
+        return Ok(first);
+    }
+    let source = source();
     let policy = state.policy.clone();
     let store = state.store.clone();
     let task_id = id.clone();
     let task_source = source.clone();
     let task = tokio::spawn(async move {
-        let transition = |current: Option<&Dimension>| {
-            let event = match &patch {
-                Some(p) => Event::Patch(p),
-                None => Event::Get,
-            };
-            // Compare-and-swap: checked inside the store's lock or transaction.
-            lifecycle::check(current, precondition)?;
-            lifecycle::apply(current, &task_id, event, &policy)
-        };
-        store::change(&*store, &task_id, &transition, &task_source).await
+        let transition = |current: Option<&Dimension>| step(current, &task_id, patch.as_ref(), precondition, &policy);
+        // The store re-reads and re-applies under its lock or transaction.
+        store.update(&task_id, &transition, &task_source).await
     });
     let outcome = task.await.map_err(|e| ApiError::Internal(format!("store task failed: {e}")))??;
     state.metrics.dimension(&outcome.dimension);

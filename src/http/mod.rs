@@ -1,5 +1,6 @@
-//! The router and its layers: request id, span and log, metrics, timeout,
-//! rate limit, body limit, JSON answers for unknown routes and methods.
+//! The router and its front middleware: request id, span and log, metrics,
+//! timeout, rate limit, authentication, body limit, JSON answers for
+//! unknown routes and methods.
 
 pub mod admin;
 pub mod auth;
@@ -28,12 +29,29 @@ use error::ApiError;
 use rate_limit::RateLimiter;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tracing::Instrument;
 
-/// What every handler shares.
+/// What every handler shares: one `Arc`, so the per-request clones of the
+/// state (middleware, extractors) are one reference count each.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(pub Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+#[derive(Clone)]
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub policy: Arc<Policy>,
     /// ACME challenge answers, when ACME is on.
@@ -96,22 +114,54 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
     router
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(state.clone(), rate_limit::layer))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::layer))
-        .layer(middleware::from_fn_with_state(request_timeout, timeout))
-        .layer(middleware::from_fn_with_state(state.metrics.clone(), track))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request| {
-                    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
-                    let request_id = request_id::of(req);
-                    tracing::info_span!("http", method = %req.method(), route, path = %req.uri().path(), request_id)
-                })
-                .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
-        .layer(middleware::from_fn(request_id::layer))
+        .layer(middleware::from_fn_with_state(Front { state: state.clone(), request_timeout }, front))
         .with_state(state)
+}
+
+/// What the front middleware needs.
+#[derive(Clone)]
+struct Front {
+    state: AppState,
+    request_timeout: Duration,
+}
+
+/// Every API request passes here once (one middleware instead of a stack,
+/// which axum would clone per request): request id, the request's span,
+/// rate limit, authentication, timeout, the `finished` log line, metrics.
+async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = request_id::normalize(&mut req);
+    let route = intern(req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str));
+    let method = req.method().clone();
+    let span = tracing::info_span!("http", method = %method, route, path = %req.uri().path(),
+        request_id = request_id.to_str().unwrap_or(""));
+    let state = &front.state;
+    let mut response = async {
+        if let Err(e) = rate_limit::check(state, &req).and_then(|()| auth::authenticate(state, &mut req)) {
+            return e.into_response();
+        }
+        let response = match tokio::time::timeout(front.request_timeout, next.run(req)).await {
+            Ok(response) => response,
+            Err(_) => ApiError::Timeout(front.request_timeout).into_response(),
+        };
+        tracing::info!(
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            status = response.status().as_u16(),
+            "finished processing request"
+        );
+        response
+    }
+    .instrument(span)
+    .await;
+    state.metrics.http(route, &method, response.status().as_u16(), started);
+    response.headers_mut().insert(request_id::X_REQUEST_ID.clone(), request_id);
+    response
+}
+
+/// The route template as a `'static` label (the router's own strings).
+fn intern(route: &str) -> &'static str {
+    static PATHS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    PATHS.get_or_init(|| route_paths(true)).iter().find(|p| **p == route).copied().unwrap_or("unmatched")
 }
 
 /// A router with only `/metrics`, for `metrics_listen`.
@@ -121,16 +171,6 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
         .fallback(|uri: Uri| async move {
             ApiError::NotFound(format!("no route for {:?}; this listener serves only /metrics", uri.path()))
         })
-}
-
-/// Counts every answered request by route template, method and status.
-async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
-    let method = req.method().clone();
-    let response = next.run(req).await;
-    metrics.http(&route, method.as_str(), response.status().as_u16(), started);
-    response
 }
 
 /// Prometheus metrics in the OpenMetrics text format.
@@ -147,18 +187,11 @@ async fn metrics_text(
     axum::Extension(principal): axum::Extension<crate::auth::Principal>,
 ) -> Result<Response, ApiError> {
     auth::allow(&principal, &crate::auth::Role::ALL, "reading /metrics")?;
-    Ok(metrics_response(state.metrics).await)
+    Ok(metrics_response(state.metrics.clone()).await)
 }
 
 async fn metrics_response(metrics: Arc<Metrics>) -> Response {
     ([(header::CONTENT_TYPE, crest_metrics::CONTENT_TYPE)], metrics.render()).into_response()
-}
-
-async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::Timeout(limit).into_response(),
-    }
 }
 
 async fn not_found(uri: Uri) -> ApiError {

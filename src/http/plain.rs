@@ -49,11 +49,17 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let router = router.clone();
         let watcher = graceful.watcher();
+        let stopping = shutdown.clone();
         tokio::spawn(async move {
             // hyper's header timer starts at the first byte: a client that
-            // connects and sends nothing (or hangs up) is closed here.
+            // connects and sends nothing (or hangs up) is closed here, and at
+            // once at shutdown (an idle pooled connection must not hold it up).
             let mut first = [0u8; 1];
-            if !matches!(tokio::time::timeout(header_read_timeout, tcp.peek(&mut first)).await, Ok(Ok(1..))) {
+            let sent = tokio::select! {
+                r = tokio::time::timeout(header_read_timeout, tcp.peek(&mut first)) => matches!(r, Ok(Ok(1..))),
+                () = stopping.cancelled() => false,
+            };
+            if !sent {
                 tracing::debug!(%peer, "closed a connection that sent nothing");
                 return;
             }

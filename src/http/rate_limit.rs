@@ -7,9 +7,7 @@
 use super::AppState;
 use super::error::ApiError;
 use crate::tls::serve::ConnInfo;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::{ConnectInfo, Request};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -85,28 +83,24 @@ fn exempt(path: &str) -> bool {
     path == "/metrics" || crate::tls::serve::is_public(path)
 }
 
-/// Middleware: 429 when the caller is over its limit.
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(limiter) = state.limiter.as_ref() else { return next.run(req).await };
+/// 429 when the caller is over its limit (run by `super::front`).
+pub fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
+    let Some(limiter) = state.limiter.as_ref() else { return Ok(()) };
     if exempt(req.uri().path()) {
-        return next.run(req).await;
+        return Ok(());
     }
-    let key = client_key(&req);
-    match limiter.check(&key, Instant::now()) {
-        Ok(()) => next.run(req).await,
-        Err(wait) => {
-            state.metrics.rate_limited();
-            let retry_after = wait.as_secs_f64().ceil().max(1.0) as u64;
-            let RateLimit { rate, burst } = limiter.limit;
-            ApiError::TooManyRequests {
-                message: format!(
-                    "rate limit exceeded: {rate} requests/s with bursts of {burst} per client; retry after {retry_after}s"
-                ),
-                retry_after,
-            }
-            .into_response()
+    let key = client_key(req);
+    limiter.check(&key, Instant::now()).map_err(|wait| {
+        state.metrics.rate_limited();
+        let retry_after = wait.as_secs_f64().ceil().max(1.0) as u64;
+        let RateLimit { rate, burst } = limiter.limit;
+        ApiError::TooManyRequests {
+            message: format!(
+                "rate limit exceeded: {rate} requests/s with bursts of {burst} per client; retry after {retry_after}s"
+            ),
+            retry_after,
         }
-    }
+    })
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
-use axum::response::Response;
+use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -22,27 +22,33 @@ fn acceptable(v: &HeaderValue) -> bool {
         && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
 }
 
-/// 32 hex digits, unique within the process and unpredictable across them.
+/// 32 hex digits, unique within the process and unpredictable across them
+/// (a counter hashed with this process's random key, then the counter).
 fn generate() -> HeaderValue {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static KEY: OnceLock<RandomState> = OnceLock::new();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let mut h = KEY.get_or_init(RandomState::new).build_hasher();
     h.write_u64(n);
-    let id = format!("{:016x}{:016x}", h.finish(), n);
-    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    let mut hex = [0u8; 32];
+    for (i, byte) in h.finish().to_be_bytes().into_iter().chain(n.to_be_bytes()).enumerate() {
+        hex[2 * i] = HEX[usize::from(byte >> 4)];
+        hex[2 * i + 1] = HEX[usize::from(byte & 15)];
+    }
+    HeaderValue::from_bytes(&hex).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
-/// Middleware: normalises the incoming id before the trace span is made
-/// (the span reads it from the request) and copies it to the response.
-pub async fn layer(mut req: Request, next: Next) -> Response {
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Keeps a sane incoming id or replaces it with a new one, on the request
+/// (the trace span reads it there); returns it for the response.
+pub fn normalize(req: &mut Request) -> HeaderValue {
     let id = match req.headers().get(&X_REQUEST_ID) {
-        Some(v) if acceptable(v) => v.clone(),
+        Some(v) if acceptable(v) => return v.clone(),
         _ => generate(),
     };
     req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
-    let mut response = next.run(req).await;
-    response.headers_mut().insert(X_REQUEST_ID.clone(), id);
-    response
+    id
 }
 
 /// The request's id as the trace span shows it.

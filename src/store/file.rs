@@ -15,8 +15,8 @@ use crate::tls::hex_sha256;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{Read, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -95,30 +95,7 @@ impl FileStore {
             StoreError::Open(format!("store: cannot {what} {} for the file store: {e}", dir.display()))
         };
         fs::create_dir_all(&dir).map_err(|e| open_err("create", e))?;
-        let lock_path = dir.join(LOCK_FILE);
-        let mut lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)
-            .map_err(|e| open_err("open the lock file in", e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = lock.read_to_string(&mut holder);
-                let holder = holder.trim();
-                let holder = if holder.is_empty() { String::new() } else { format!(" (pid {holder})") };
-                return Err(StoreError::Open(format!(
-                    "store: {} is already used by another crest process{holder}; \
-                     stop it first: a file store belongs to one process at a time",
-                    dir.display()
-                )));
-            }
-            Err(TryLockError::Error(e)) => return Err(open_err("lock", e)),
-        }
-        lock.set_len(0).and_then(|()| writeln!(lock, "{}", std::process::id())).map_err(|e| open_err("write", e))?;
+        let lock = super::lock_exclusive(&dir.join(LOCK_FILE), &dir.display().to_string(), "a file store")?;
 
         let mut slots = HashMap::new();
         for entry in fs::read_dir(&dir).map_err(|e| open_err("read", e))? {

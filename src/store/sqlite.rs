@@ -16,6 +16,10 @@
 //!   that must not find a row). If another process or a delete got there
 //!   first, the change is re-read and re-applied. Within this process changes
 //!   to one id are also serialised by a striped lock, so they never collide.
+//! * **One process** owns the database (an exclusive lock on `PATH.lock`, like
+//!   the file store's), so the dimensions it has read can be **cached** in
+//!   memory: every change is committed first and only then put in the cache,
+//!   under the id's lock. GETs of cached dimensions touch no file at all.
 
 use super::row::{self, DimensionRow, HISTORY_COLUMNS, HistoryRow, select_dimension};
 use super::{ListQuery, Store, StoreError, StoreOptions, Transition, UpdateError, record};
@@ -24,6 +28,7 @@ use crate::domain::{Capacity, Dimension, DimensionId, HistoryEntry, HistoryQuery
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -62,9 +67,16 @@ const STRIPES: usize = 256;
 const MAX_GROUP: usize = 256;
 /// How often a change is re-applied when another writer got there first.
 const MAX_ATTEMPTS: usize = 20;
+/// Cached dimensions, at most (about 400 bytes each); beyond it reads go to
+/// SQLite. Split in shards so that threads rarely wait for each other.
+const CACHE_ENTRIES: usize = 10_000;
+const CACHE_SHARDS: usize = 16;
 
 pub struct SqliteStore {
     readers: Arc<Readers>,
+    cache: Box<[Mutex<HashMap<DimensionId, Dimension>>]>,
+    /// Holds `PATH.lock` for as long as the store is open.
+    lock: Mutex<Option<std::fs::File>>,
     writer: Mutex<Option<mpsc::UnboundedSender<Op>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     stripes: Box<[tokio::sync::Mutex<()>]>,
@@ -300,6 +312,8 @@ impl SqliteStore {
         if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| open_err(&e))?;
         }
+        let lock =
+            super::lock_exclusive(Path::new(&format!("{path}.lock")), &format!("sqlite:{path}"), "an SQLite store")?;
         // Creation, WAL mode and migrations through sqlx (its migration table).
         let connect = SqliteConnectOptions::new()
             .filename(path)
@@ -336,6 +350,8 @@ impl SqliteStore {
             .map_err(|e| open_err(&e))?;
         Ok(Self {
             readers: Arc::new(Readers { conns: readers, next: AtomicUsize::new(0) }),
+            cache: (0..CACHE_SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            lock: Mutex::new(Some(lock)),
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
             stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
@@ -343,11 +359,56 @@ impl SqliteStore {
         })
     }
 
-    fn stripe(&self, id: &DimensionId) -> &tokio::sync::Mutex<()> {
+    /// The id's lock (changes, cache fills) and cache shard.
+    fn slot(&self, id: &DimensionId) -> (&tokio::sync::Mutex<()>, &Mutex<HashMap<DimensionId, Dimension>>) {
         let mut h = std::hash::DefaultHasher::new();
         id.hash(&mut h);
-        // The remainder is below STRIPES, so it fits a usize.
-        &self.stripes[usize::try_from(h.finish() % STRIPES as u64).unwrap_or(0)]
+        let h = h.finish();
+        // Both remainders are below their (small) moduli, so they fit a usize.
+        let stripe = usize::try_from(h % STRIPES as u64).unwrap_or(0);
+        let shard = usize::try_from(h % CACHE_SHARDS as u64).unwrap_or(0);
+        (&self.stripes[stripe], &self.cache[shard])
+    }
+
+    fn cached(shard: &Mutex<HashMap<DimensionId, Dimension>>, id: &DimensionId) -> Option<Dimension> {
+        shard.lock().unwrap_or_else(PoisonError::into_inner).get(id).cloned()
+    }
+
+    /// Puts (Some) or drops (None) the id's cached copy. The caller holds the
+    /// id's lock and `value` is what is committed.
+    fn remember(shard: &Mutex<HashMap<DimensionId, Dimension>>, id: &DimensionId, value: Option<&Dimension>) {
+        let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        match value {
+            Some(d) => {
+                if map.len() >= CACHE_ENTRIES / CACHE_SHARDS && !map.contains_key(id) {
+                    let victim = map.keys().next().cloned();
+                    if let Some(victim) = victim {
+                        map.remove(&victim);
+                    }
+                }
+                map.insert(id.clone(), d.clone());
+            }
+            None => {
+                map.remove(id);
+            }
+        }
+    }
+
+    /// The committed dimension: cached, else read (and cached). The caller
+    /// holds the id's lock, so no change can slip in between.
+    fn current(
+        &self,
+        shard: &Mutex<HashMap<DimensionId, Dimension>>,
+        id: &DimensionId,
+    ) -> Result<Option<Dimension>, StoreError> {
+        if let Some(d) = Self::cached(shard, id) {
+            return Ok(Some(d));
+        }
+        let read = self.readers.with(|conn| fetch(conn, id))?;
+        if let Some(d) = &read {
+            Self::remember(shard, id, Some(d));
+        }
+        Ok(read)
     }
 
     /// Hands `make(reply)` to the writer thread and waits for its commit.
@@ -371,7 +432,12 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn get(&self, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
-        self.readers.with(|conn| fetch(conn, id))
+        let (stripe, shard) = self.slot(id);
+        if let Some(d) = Self::cached(shard, id) {
+            return Ok(Some(d));
+        }
+        let _serial = stripe.lock().await;
+        self.current(shard, id)
     }
 
     async fn update(
@@ -380,9 +446,10 @@ impl Store for SqliteStore {
         transition: &Transition<'_>,
         source: &Source,
     ) -> Result<Outcome, UpdateError> {
-        let _serial = self.stripe(id).lock().await;
+        let (stripe, shard) = self.slot(id);
+        let _serial = stripe.lock().await;
         for _ in 0..MAX_ATTEMPTS {
-            let current = self.readers.with(|conn| fetch(conn, id))?;
+            let current = self.current(shard, id)?;
             let mut outcome = transition(current.as_ref())?;
             if !outcome.must_write() {
                 return Ok(outcome);
@@ -390,10 +457,15 @@ impl Store for SqliteStore {
             let entry = Box::new(record(&mut outcome, source));
             let dimension = Box::new(outcome.dimension.clone());
             let expected = current.map(|d| d.revision);
-            if self.write(|reply| Op::Put { dimension, expected, entry, reply }).await? {
+            let written = self.write(|reply| Op::Put { dimension, expected, entry, reply }).await;
+            if let Ok(true) = written {
+                Self::remember(shard, id, Some(&outcome.dimension));
                 return Ok(outcome);
             }
-            // Another process (or a delete) changed it first: read again.
+            // Failed (was it stored? read it again next time) or found the row
+            // changed (which only another writer could do): forget the copy.
+            Self::remember(shard, id, None);
+            written?;
         }
         Err(unavailable(format!("{id:?} kept changing under concurrent writers; try again")).into())
     }
@@ -415,9 +487,12 @@ impl Store for SqliteStore {
     }
 
     async fn delete(&self, id: &DimensionId) -> Result<bool, StoreError> {
-        let _serial = self.stripe(id).lock().await;
-        let id = id.clone();
-        self.write(|reply| Op::Delete { id, reply }).await
+        let (stripe, shard) = self.slot(id);
+        let _serial = stripe.lock().await;
+        let owned = id.clone();
+        let gone = self.write(|reply| Op::Delete { id: owned, reply }).await;
+        Self::remember(shard, id, None);
+        gone
     }
 
     async fn history(&self, id: &DimensionId, query: HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError> {
@@ -474,6 +549,10 @@ impl Store for SqliteStore {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         self.readers.close();
+        for shard in &self.cache {
+            shard.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        }
+        self.lock.lock().unwrap_or_else(PoisonError::into_inner).take();
     }
 
     fn kind(&self) -> &'static str {

@@ -76,8 +76,14 @@ pub async fn serve(
         let watcher = graceful.watcher();
         let router = router.clone();
         let metrics = metrics.clone();
+        let stopping = shutdown.clone();
         tokio::spawn(async move {
-            let stream = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+            let handshake = tokio::select! {
+                r = tokio::time::timeout(timeout, acceptor.accept(tcp)) => r,
+                // A half-open handshake must not hold up the shutdown.
+                () = stopping.cancelled() => return,
+            };
+            let stream = match handshake {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {
                     metrics.handshake_failed(failure_reason(&e));
