@@ -17,6 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -42,12 +43,77 @@ const TRIM_HISTORY: &str = "DELETE FROM history WHERE dimension_id = $1 AND (rev
 /// The NOTIFY channel: the payload is the id of a dimension that changed.
 const CHANNEL: &str = "crest_changes";
 
+/// A pooled connection idle longer than this is pinged before use.
+const IDLE_PING_AFTER: Duration = Duration::from_secs(10);
+
 /// How often a change is retried when another replica created the row first.
 const CREATE_RACE_RETRIES: usize = 3;
 
 pub struct PostgresStore {
     pool: PgPool,
     retention: Retention,
+    /// Point reads waiting for a batch query (see [`read_batches`]).
+    reads: mpsc::UnboundedSender<Read>,
+}
+
+/// A point read: the id and where its answer goes.
+type Read = (DimensionId, oneshot::Sender<Result<Option<Dimension>, StoreError>>);
+
+/// Batch readers running at once (each holds a pool connection while it reads).
+const READ_BATCHERS: usize = 4;
+/// The most ids one batch read asks for.
+const MAX_READ_BATCH: usize = 128;
+
+/// Coalesces concurrent point reads: each batcher takes every read waiting
+/// (up to `MAX_READ_BATCH`) and answers them with one `id = ANY($1)` query,
+/// while the next batcher collects the reads that arrive meanwhile. A read
+/// is answered by a query that starts after it was asked, so it sees every
+/// change committed before it was asked, as a query of its own would. One
+/// round trip for many GETs instead of one each.
+async fn read_batches(pool: PgPool, queue: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Read>>>) {
+    const BATCH: &str = select_dimension!("id = ANY($1)");
+    loop {
+        let batch = {
+            let mut queue = queue.lock().await;
+            let Some(first) = queue.recv().await else { return };
+            let mut batch = vec![first];
+            while batch.len() < MAX_READ_BATCH {
+                match queue.try_recv() {
+                    Ok(read) => batch.push(read),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        let mut ids: Vec<String> = batch.iter().map(|(id, _)| id.as_str().to_owned()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let rows = if let [only] = ids.as_slice() {
+            sqlx::query_as::<_, DimensionRow>(SELECT).bind(only).fetch_all(&pool).await
+        } else {
+            sqlx::query_as::<_, DimensionRow>(BATCH).bind(&ids).fetch_all(&pool).await
+        };
+        match rows {
+            Ok(rows) => {
+                let mut found: std::collections::HashMap<String, DimensionRow> =
+                    rows.into_iter().map(|r| (r.id().to_owned(), r)).collect();
+                for (id, reply) in batch {
+                    let answer = match found.get(id.as_str()) {
+                        Some(row) => row.clone().into_dimension("postgres").map(Some),
+                        None => Ok(None),
+                    };
+                    let _ = reply.send(answer);
+                }
+                found.clear();
+            }
+            Err(e) => {
+                let e = e.to_string();
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(StoreError::Unavailable(format!("postgres: {e}"))));
+                }
+            }
+        }
+    }
 }
 
 fn unavailable(e: sqlx::Error) -> StoreError {
@@ -116,7 +182,13 @@ impl PostgresStore {
         let open_err = |e: &dyn std::fmt::Display| StoreError::Open(format!("store: cannot open {shown}: {e}"));
         let pool = Self::connect(url, options).map_err(|e| open_err(&e))?;
         MIGRATOR.run(&pool).await.map_err(|e| open_err(&e))?;
-        Ok(Self { pool, retention: options.retention })
+        let (reads, queue) = mpsc::unbounded_channel();
+        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        for _ in 0..READ_BATCHERS {
+            // They end when the store (the sender) is dropped.
+            tokio::spawn(read_batches(pool.clone(), queue.clone()));
+        }
+        Ok(Self { pool, retention: options.retention, reads })
     }
 
     /// A lazy pool: connections are made on demand and re-made after an outage.
@@ -131,7 +203,18 @@ impl PostgresStore {
             .max_connections(options.max_connections)
             .min_connections(0)
             .acquire_timeout(options.acquire_timeout)
-            .test_before_acquire(true)
+            // A ping before every use doubled the round trips of a GET. Busy
+            // connections are trusted (a dead one fails its query, is dropped
+            // and replaced); one idle for a while is pinged first.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > IDLE_PING_AFTER {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_lazy_with(connect))
     }
 
@@ -172,12 +255,9 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn get(&self, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
-        let row = sqlx::query_as::<_, DimensionRow>(SELECT)
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        row.map(|r| r.into_dimension("postgres")).transpose()
+        let (reply, answer) = oneshot::channel();
+        self.reads.send((id.clone(), reply)).map_err(|_| StoreError::Unavailable("postgres: store closed".into()))?;
+        answer.await.map_err(|_| StoreError::Unavailable("postgres: the batch reader stopped".into()))?
     }
 
     async fn update(

@@ -18,7 +18,7 @@ macro_rules! select_dimension {
 }
 pub(crate) use select_dimension;
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, Clone)]
 pub struct DimensionRow {
     id: String,
     revision: i64,
@@ -36,6 +36,10 @@ pub struct DimensionRow {
 }
 
 impl DimensionRow {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// Reads a row of `select_dimension!` (columns in that order) through rusqlite.
     ///
     /// # Errors

@@ -69,7 +69,10 @@ const MAX_GROUP: usize = 256;
 const MAX_ATTEMPTS: usize = 20;
 /// Cached dimensions, at most (about 400 bytes each); beyond it reads go to
 /// SQLite. Split in shards so that threads rarely wait for each other.
-const CACHE_ENTRIES: usize = 10_000;
+const CACHE_ENTRIES: usize = 4096;
+/// SQLite's own page cache per read connection, KiB (its default is 2 MiB;
+/// the hot dimensions are cached above it anyway).
+const READER_PAGE_CACHE_KIB: u32 = 1024;
 const CACHE_SHARDS: usize = 16;
 
 pub struct SqliteStore {
@@ -292,7 +295,9 @@ fn open_connection(path: &str, read_only: bool) -> rusqlite::Result<Connection> 
     };
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(5))?;
-    if !read_only {
+    if read_only {
+        conn.execute_batch(&format!("PRAGMA cache_size = -{READER_PAGE_CACHE_KIB};"))?;
+    } else {
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
     }
     conn.set_prepared_statement_cache_capacity(16);
