@@ -6,6 +6,9 @@ pub mod history;
 pub mod lifecycle;
 pub mod patch;
 
+/// The highest revision a store can keep (a signed 64-bit column).
+pub const MAX_REVISION: u64 = i64::MAX as u64;
+
 pub use dimension::{Capacity, Defaults, Dimension, DimensionId, IdError, ScalingStatus};
 pub use history::{FieldChange, HistoryEntry, HistoryQuery, Retention, Source};
 pub use lifecycle::{

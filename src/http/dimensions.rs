@@ -98,14 +98,18 @@ pub struct WaitParams {
     /// Long-poll: answer as soon as the revision passes `after`, or with the
     /// current state after this long (e.g. 25s, 500ms; below request_timeout).
     pub wait: Option<String>,
-    /// The revision the caller has seen (its ETag) [default: the current one].
+    /// The revision the caller has seen (its ETag) [default: the current one];
+    /// without `wait` it changes nothing.
     pub after: Option<u64>,
 }
 
 impl WaitParams {
     fn wait(&self, max: Duration) -> Result<Option<Duration>, ApiError> {
-        if self.wait.is_none() && self.after.is_some() {
-            return Err(ApiError::BadRequest("after only applies with wait, e.g. ?wait=25s&after=3".into()));
+        if let Some(after) = self.after.filter(|a| *a > crate::domain::MAX_REVISION) {
+            return Err(ApiError::BadRequest(format!(
+                "after must be a revision from 0 to {} (an ETag), got {after}",
+                crate::domain::MAX_REVISION
+            )));
         }
         let Some(raw) = &self.wait else { return Ok(None) };
         let d = humantime::parse_duration(raw).map_err(|e| {

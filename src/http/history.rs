@@ -70,8 +70,11 @@ pub async fn get(
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
     }
-    if params.before == Some(0) {
-        return Err(ApiError::BadRequest("before must be a revision >= 1 (the nextBefore of a page)".into()));
+    if params.before.is_some_and(|b| b == 0 || b > crate::domain::MAX_REVISION) {
+        return Err(ApiError::BadRequest(format!(
+            "before must be a revision from 1 to {} (the nextBefore of a page)",
+            crate::domain::MAX_REVISION
+        )));
     }
     if state.store.get(&id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no scalable target dimension {:?}", id.as_str())));

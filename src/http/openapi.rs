@@ -73,6 +73,42 @@ pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
+/// What a dimension id must look like (`DimensionId::parse`): 1-255 bytes,
+/// not `.` or `..`, no `/`, `\`, control or bidi characters. (The schema
+/// counts characters; ids of multi-byte characters reach 255 bytes sooner.)
+const ID_PATTERN: &str =
+    r"^(?!\.{1,2}$)[^/\\\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]{1,255}$";
+
+/// An `If-Match` value crest accepts: `*` or a quoted revision.
+const IF_MATCH_PATTERN: &str = r#"^\s*(\*|"[0-9]{1,19}")\s*$"#;
+
+/// Adds the rules the attributes cannot say once for every operation: the
+/// `{id}` path parameter and the list's `after` (an id), and `If-Match`.
+fn constrain(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else { return };
+    for operation in paths.values_mut().filter_map(|item| item.as_object_mut()).flat_map(|item| item.values_mut()) {
+        let Some(parameters) = operation.get_mut("parameters").and_then(|p| p.as_array_mut()) else { continue };
+        for parameter in parameters {
+            let (name, place) = (parameter["name"].as_str().unwrap_or(""), parameter["in"].as_str().unwrap_or(""));
+            let text = parameter["schema"]["type"].to_string().contains("string");
+            // Optional parameters are absent, never null: their type is string.
+            let rule = match (name, place) {
+                ("id", "path") | ("after", "query") if text => {
+                    serde_json::json!({"type": "string", "minLength": 1, "maxLength": 255, "pattern": ID_PATTERN})
+                }
+                ("If-Match", "header") => serde_json::json!({"type": "string", "pattern": IF_MATCH_PATTERN}),
+                ("wait", "query") => serde_json::json!({"type": "string", "minLength": 1}),
+                _ => continue,
+            };
+            if let (Some(schema), Some(rule)) =
+                (parameter.get_mut("schema").and_then(|s| s.as_object_mut()), rule.as_object())
+            {
+                schema.extend(rule.clone());
+            }
+        }
+    }
+}
+
 /// This document.
 #[utoipa::path(
     get,
@@ -88,6 +124,10 @@ pub async fn openapi_json(
     // Built and serialised once per process, not per request.
     static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     super::auth::allow(&principal, &crate::auth::Role::ALL, "reading /openapi.json")?;
-    let body = JSON.get_or_init(|| serde_json::to_string(&document()).unwrap_or_default());
+    let body = JSON.get_or_init(|| {
+        let mut doc = serde_json::to_value(document()).unwrap_or_default();
+        constrain(&mut doc);
+        doc.to_string()
+    });
     Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body.as_str()).into_response())
 }

@@ -66,10 +66,13 @@ async fn long_poll_times_out_and_checks_its_parameters() {
     let (_, status, _, _) = long_poll(&app, "t", "wait=4s&after=0").await.unwrap();
     assert_eq!(status, 200);
     assert!(started.elapsed() < Duration::from_millis(500), "revision 1 is past after=0: at once");
+    let started = Instant::now();
+    let (_, status, _, _) = long_poll(&app, "t", "after=3").await.unwrap();
+    assert_eq!(status, 200);
+    assert!(started.elapsed() < Duration::from_millis(500), "after without wait is a plain GET");
     for (q, needle) in [
         ("wait=soon", "wait must be a duration"),
         ("wait=10s", "wait must be at most 4s"),
-        ("after=3", "after only applies with wait"),
         ("wait=1s&after=x", "invalid query"),
         ("colour=red", "invalid query"),
     ] {
