@@ -196,7 +196,8 @@ async fn history_of_a_walkthrough(kind: StoreKind) {
         ("?limit=0", "limit must be between 1 and 1000"),
         ("?limit=1001", "limit must be between 1 and 1000"),
         ("?limit=abc", "invalid query"),
-        ("?before=0", "before must be a revision >= 1"),
+        ("?before=0", "before must be a revision from 1 to 9223372036854775807"),
+        ("?before=9223372036854775808", "before must be a revision from 1 to"),
         ("?colour=red", "invalid query"),
     ] {
         let (status, body) = history(q).await;

@@ -74,6 +74,7 @@ async fn long_poll_times_out_and_checks_its_parameters() {
         ("wait=soon", "wait must be a duration"),
         ("wait=10s", "wait must be at most 4s"),
         ("wait=1s&after=x", "invalid query"),
+        ("wait=1s&after=9223372036854775808", "after must be a revision from 0 to"),
         ("colour=red", "invalid query"),
     ] {
         let r = app.client.get(format!("{}?{q}", app.dim_url("t"))).send().await.unwrap();
