@@ -42,7 +42,42 @@ pub struct FileStore {
     /// Holds the exclusive lock for as long as the store lives.
     lock: Mutex<Option<File>>,
     slots: Mutex<HashMap<DimensionId, Slot>>,
+    /// What is on disk, for reads: updated after each write, under the
+    /// slot's lock, so a GET never waits for a write in progress.
+    committed: Committed,
     retention: Retention,
+}
+
+/// The committed dimensions, split in shards so threads rarely wait.
+struct Committed(Box<[Mutex<HashMap<DimensionId, Dimension>>]>);
+
+impl Committed {
+    const SHARDS: u64 = 16;
+
+    fn new() -> Self {
+        Self((0..Self::SHARDS).map(|_| Mutex::new(HashMap::new())).collect())
+    }
+
+    fn shard(&self, id: &DimensionId) -> std::sync::MutexGuard<'_, HashMap<DimensionId, Dimension>> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        id.hash(&mut h);
+        // The remainder is below SHARDS, so it fits a usize.
+        let i = usize::try_from(h.finish() % Self::SHARDS).unwrap_or(0);
+        self.0[i].lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, id: &DimensionId) -> Option<Dimension> {
+        self.shard(id).get(id).cloned()
+    }
+
+    fn set(&self, id: &DimensionId, value: Option<&Dimension>) {
+        let mut shard = self.shard(id);
+        match value {
+            Some(d) => shard.insert(id.clone(), d.clone()),
+            None => shard.remove(id),
+        };
+    }
 }
 
 /// The document on disk: the dimension plus its revision and the time its
@@ -98,6 +133,7 @@ impl FileStore {
         let lock = super::lock_exclusive(&dir.join(LOCK_FILE), &dir.display().to_string(), "a file store")?;
 
         let mut slots = HashMap::new();
+        let committed = Committed::new();
         for entry in fs::read_dir(&dir).map_err(|e| open_err("read", e))? {
             let entry = entry.map_err(|e| open_err("read", e))?;
             let name = entry.file_name();
@@ -132,10 +168,11 @@ impl FileStore {
             dimension.max_capacity = doc.max_capacity;
             dimension.changed_at = doc.changed_at.map(from_ms);
             let id = dimension.id().clone();
+            committed.set(&id, Some(&dimension));
             let state = SlotState { dimension: Some(dimension), history_lines: None };
             slots.insert(id, Arc::new(tokio::sync::Mutex::new(state)));
         }
-        Ok(Self { dir, lock: Mutex::new(Some(lock)), slots: Mutex::new(slots), retention })
+        Ok(Self { dir, lock: Mutex::new(Some(lock)), slots: Mutex::new(slots), committed, retention })
     }
 
     fn slot(&self, id: &DimensionId, create: bool) -> Option<Slot> {
@@ -264,11 +301,7 @@ fn secret_path(dir: &Path, name: &str) -> (PathBuf, String) {
 #[async_trait]
 impl Store for FileStore {
     async fn get(&self, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
-        let Some(slot) = self.slot(id, false) else {
-            return Ok(None);
-        };
-        let current = slot.lock().await.dimension.clone();
-        Ok(current)
+        Ok(self.committed.get(id))
     }
 
     async fn update(
@@ -298,6 +331,7 @@ impl Store for FileStore {
                 .map_err(|e| StoreError::Unavailable(format!("file write task failed: {e}")))??;
                 state.history_lines = Some(lines);
                 state.dimension = Some(outcome.dimension.clone());
+                self.committed.set(id, state.dimension.as_ref());
             }
             Ok(outcome)
         }
@@ -353,6 +387,7 @@ impl Store for FileStore {
             .map_err(|e| StoreError::Unavailable(format!("file delete task failed: {e}")))??;
             state.dimension = None;
             state.history_lines = None;
+            self.committed.set(id, None);
             Ok(true)
         }
         .await;
