@@ -138,24 +138,28 @@ fn failure_reason(e: &std::io::Error) -> &'static str {
 }
 
 async fn handle(
-    mut req: hyper::Request<Incoming>,
+    req: hyper::Request<Incoming>,
     router: Router,
     info: Arc<ConnInfo>,
     verifies: bool,
     metrics: Arc<Metrics>,
 ) -> Result<Response, Infallible> {
+    let mut req = req.map(Body::new);
     if verifies && info.client.is_none() && !is_public(req.uri().path()) {
+        let request_id = crate::http::request_id::normalize(&mut req);
         metrics.client_rejected("no_certificate");
         tracing::info!(peer = %info.peer, method = %req.method(), path = %req.uri().path(), status = 403,
-            "rejected: client certificate required");
+            request_id = request_id.to_str().unwrap_or(""), "rejected: client certificate required");
         // Read a small body first: some h2 clients (curl 7.x) treat an answer
         // before the end of their request body as a stream error.
-        let body = Body::new(req.into_body());
+        let body = req.into_body();
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, axum::body::to_bytes(body, crate::http::extract::BODY_LIMIT)).await;
-        return Ok(ApiError::Forbidden("client certificate required".into()).into_response());
+        let mut response = ApiError::Forbidden("client certificate required".into()).into_response();
+        response.headers_mut().insert(crate::http::request_id::X_REQUEST_ID.clone(), request_id);
+        return Ok(response);
     }
     req.extensions_mut().insert(info);
-    router.oneshot(req.map(Body::new)).await
+    router.oneshot(req).await
 }
 
 #[cfg(test)]

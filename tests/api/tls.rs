@@ -142,8 +142,9 @@ async fn pinned_api_gateway_certificate() {
 
     // No certificate: 403 JSON on the API, health checks answered.
     let anon = f.client(addr, None);
-    let r = anon.get(url(DIM)).send().await.unwrap();
+    let r = anon.get(url(DIM)).header("x-request-id", "no-cert-1").send().await.unwrap();
     assert_eq!(r.status(), 403);
+    assert_eq!(r.headers()["x-request-id"], "no-cert-1", "the refusal carries the request id too");
     let b: serde_json::Value = r.json().await.unwrap();
     assert_eq!(b["message"], "client certificate required");
     for p in ["/healthz", "/readyz"] {
