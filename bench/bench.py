@@ -31,7 +31,24 @@ if not os.path.isabs(CREST):
     CREST = os.path.join(ROOT, CREST)
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 DURATION = os.environ.get("BENCH_DURATION") or ("3s" if QUICK else "10s")
-THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+# CPU pinning (BENCH_PIN, default on with 2+ CPUs): the servers under test
+# (crest, nginx) get the first half of the CPUs and wrk the rest, so the load
+# generator does not preempt the server it measures. crest's runtime sizes
+# itself to the CPUs it may use (tokio reads the affinity mask), nginx gets as
+# many workers. PostgreSQL's own processes are not pinned.
+NCPU = len(os.sched_getaffinity(0))
+PIN = os.environ.get("BENCH_PIN", "1" if NCPU >= 2 else "0") not in ("", "0")
+_cpus = sorted(os.sched_getaffinity(0))
+SERVER_CPUS = _cpus[: max(1, NCPU // 2)] if PIN else _cpus
+LOAD_CPUS = _cpus[max(1, NCPU // 2):] if PIN else _cpus
+THREADS = int(os.environ.get("BENCH_THREADS", str(len(LOAD_CPUS) if PIN else 2)))
+
+
+def pinned(cpus, cmd):
+    """`cmd` restricted to `cpus` when pinning is on."""
+    if not PIN:
+        return list(cmd)
+    return ["taskset", "-c", ",".join(map(str, cpus))] + list(cmd)
 WRK = os.environ.get("WRK", "wrk")
 NGINX = os.environ.get("NGINX", "nginx")
 PG_BASE = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -155,7 +172,7 @@ class Crest:
         self.logpath = os.path.join(WORK, f"crest-{name}.log")
         self.logf = open(self.logpath, "ab")
         self.t0 = time.perf_counter()
-        self.proc = subprocess.Popen(args, stdout=self.logf, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(pinned(SERVER_CPUS, args), stdout=self.logf, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         PROCS.append(self.proc)
         self.ready_ms = self.wait_ready()
@@ -303,7 +320,7 @@ class Nginx:
         conf = f"""
 daemon off;
 master_process on;
-worker_processes {os.cpu_count() or 2};
+worker_processes {len(SERVER_CPUS)};
 pid {d}/nginx.pid;
 error_log {d}/logs/error.log warn;
 events {{ worker_connections 4096; }}
@@ -335,7 +352,7 @@ http {{
         with open(self.conf, "w") as f:
             f.write(conf)
         self.logf = open(os.path.join(d, "logs", "stderr.log"), "ab")
-        self.proc = subprocess.Popen([NGINX, "-c", self.conf, "-p", d], stdout=self.logf,
+        self.proc = subprocess.Popen(pinned(SERVER_CPUS, [NGINX, "-c", self.conf, "-p", d]), stdout=self.logf,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         PROCS.append(self.proc)
         deadline = time.time() + 10
@@ -368,12 +385,29 @@ def make_cert():
 
 # ---------------------------------------------------------------- wrk
 
+# Read-only measurements (get.lua) run this many times; the run with the
+# median req/s is reported (its p50/p99), all runs go to the JSON.
+REPEAT = int(os.environ.get("BENCH_REPEAT", "1" if QUICK else "3"))
+
+
 def wrk(url, script, conns, env=None, headers=()):
+    if script != "get.lua" or REPEAT <= 1:
+        return wrk_once(url, script, conns, env, headers)
+    runs = [r for r in (wrk_once(url, script, conns, env, headers) for _ in range(REPEAT)) if r]
+    if not runs:
+        return None
+    runs.sort(key=lambda r: r["rps"])
+    median = dict(runs[len(runs) // 2])
+    median["runs"] = [{"rps": round(r["rps"]), "p99_us": r["p99_us"]} for r in runs]
+    return median
+
+
+def wrk_once(url, script, conns, env=None, headers=()):
     e = dict(os.environ)
     e.update({"BENCH_THREADS": str(THREADS)})
     e.update(env or {})
-    cmd = [WRK, "-t", str(THREADS), "-c", str(conns), "-d", DURATION, "--latency",
-           "--timeout", "5s", "-s", os.path.join(LUA, script)]
+    cmd = pinned(LOAD_CPUS, [WRK, "-t", str(THREADS), "-c", str(conns), "-d", DURATION, "--latency",
+                             "--timeout", "5s", "-s", os.path.join(LUA, script)])
     for h in headers:
         cmd += ["-H", h]
     cmd.append(url)
@@ -702,8 +736,11 @@ def report(t_start, load_start):
     elapsed = time.time() - t_start
     load_end = load_default()
     lines.append("")
-    lines.append(f"duration per measurement {DURATION}, wrk -t{THREADS}, quick={QUICK}, "
-                 f"{os.cpu_count()} CPUs, loadavg start {' '.join(load_start)} end "
+    lines.append(f"duration per measurement {DURATION} (GETs: median of {REPEAT} runs), wrk -t{THREADS}, quick={QUICK}, "
+                 f"{os.cpu_count()} CPUs, "
+                 + (f"servers pinned to CPU {','.join(map(str, SERVER_CPUS))} and wrk to CPU {','.join(map(str, LOAD_CPUS))}, "
+                    if PIN else "no CPU pinning, ")
+                 + f"loadavg start {' '.join(load_start)} end "
                  f"{' '.join(load_end)}, total {elapsed:.0f}s. wrk runs on the same machine: "
                  "figures are lower bounds.")
     print("\n".join(lines), flush=True)
@@ -716,6 +753,7 @@ def report(t_start, load_start):
     out = {"meta": {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "crest_bin": CREST, "git_rev": rev, "duration": DURATION, "quick": QUICK,
                     "wrk_threads": THREADS, "cpus": os.cpu_count(),
+                    "server_cpus": SERVER_CPUS, "load_cpus": LOAD_CPUS, "pinned": PIN,
                     "loadavg_start": load_start, "loadavg_end": load_end,
                     "elapsed_s": round(elapsed, 1)},
            "rows": ROWS, "rss_mb": RSS, "startup_ms": STARTUP, "targets": T, "notes": NOTES}
