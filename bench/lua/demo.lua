@@ -46,11 +46,5 @@ function request()
    return wrk.format("GET", base .. id)
 end
 
-function done(summary, latency, requests)
-   local e = summary.errors
-   io.write(string.format(
-      'BENCHJSON {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f,' ..
-      '"err_connect":%d,"err_read":%d,"err_write":%d,"err_status":%d,"err_timeout":%d}\n',
-      summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-      latency.max, latency.mean, e.connect, e.read, e.write, e.status, e.timeout))
-end
+-- done() prints the BENCHJSON line (shared by every bench script).
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "report.lua")

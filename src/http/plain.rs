@@ -24,6 +24,27 @@ pub fn builder(header_read_timeout: Duration) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// The next connection on `listener`, or None once `shutdown` is cancelled.
+/// Accept errors (EMFILE and friends) back off instead of spinning.
+pub async fn accept(
+    listener: &TcpListener,
+    shutdown: &CancellationToken,
+    kind: &'static str,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => return Some(a),
+                Err(e) => {
+                    tracing::warn!(error = %e, listener = kind, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = shutdown.cancelled() => return None,
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
@@ -33,19 +54,7 @@ pub async fn serve(
     shutdown_timeout: Duration,
 ) {
     let graceful = GracefulShutdown::new();
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = shutdown.cancelled() => break,
-        };
+    while let Some((tcp, peer)) = accept(&listener, &shutdown, "http").await {
         let _ = tcp.set_nodelay(true);
         let router = router.clone();
         let watcher = graceful.watcher();

@@ -51,11 +51,6 @@ pub fn normalize(req: &mut Request) -> HeaderValue {
     id
 }
 
-/// The request's id as the trace span shows it.
-pub fn of(req: &Request) -> &str {
-    req.headers().get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,19 +52,14 @@ pub struct FileStore {
 struct Committed(Box<[Mutex<HashMap<DimensionId, Dimension>>]>);
 
 impl Committed {
-    const SHARDS: u64 = 16;
+    const SHARDS: usize = 16;
 
     fn new() -> Self {
         Self((0..Self::SHARDS).map(|_| Mutex::new(HashMap::new())).collect())
     }
 
     fn shard(&self, id: &DimensionId) -> std::sync::MutexGuard<'_, HashMap<DimensionId, Dimension>> {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::hash::DefaultHasher::new();
-        id.hash(&mut h);
-        // The remainder is below SHARDS, so it fits a usize.
-        let i = usize::try_from(h.finish() % Self::SHARDS).unwrap_or(0);
-        self.0[i].lock().unwrap_or_else(PoisonError::into_inner)
+        self.0[super::bucket(id, self.0.len())].lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn get(&self, id: &DimensionId) -> Option<Dimension> {

@@ -178,6 +178,16 @@ pub async fn change(
     store.update(id, transition, source).await
 }
 
+/// Which of `n` locks or shards `id` belongs to (a stable hash within the
+/// process).
+pub(crate) fn bucket(id: &DimensionId, n: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    id.hash(&mut h);
+    // The remainder is below n, so it fits a usize.
+    usize::try_from(h.finish() % n as u64).unwrap_or(0)
+}
+
 /// Takes the exclusive lock (`flock`) on `lock_path` that keeps a second
 /// crest process off a single-process store, and writes our pid into it; the
 /// lock lasts as long as the returned file is open (the kernel drops it if

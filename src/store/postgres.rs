@@ -88,23 +88,14 @@ async fn read_batches(pool: PgPool, queue: Arc<tokio::sync::Mutex<mpsc::Unbounde
         let mut ids: Vec<String> = batch.iter().map(|(id, _)| id.as_str().to_owned()).collect();
         ids.sort_unstable();
         ids.dedup();
-        let rows = if let [only] = ids.as_slice() {
-            sqlx::query_as::<_, DimensionRow>(SELECT).bind(only).fetch_all(&pool).await
-        } else {
-            sqlx::query_as::<_, DimensionRow>(BATCH).bind(&ids).fetch_all(&pool).await
-        };
-        match rows {
+        match sqlx::query_as::<_, DimensionRow>(BATCH).bind(&ids).fetch_all(&pool).await {
             Ok(rows) => {
-                let mut found: std::collections::HashMap<String, DimensionRow> =
+                let found: std::collections::HashMap<String, DimensionRow> =
                     rows.into_iter().map(|r| (r.id().to_owned(), r)).collect();
                 for (id, reply) in batch {
-                    let answer = match found.get(id.as_str()) {
-                        Some(row) => row.clone().into_dimension("postgres").map(Some),
-                        None => Ok(None),
-                    };
+                    let answer = found.get(id.as_str()).map(|row| row.clone().into_dimension("postgres")).transpose();
                     let _ = reply.send(answer);
                 }
-                found.clear();
             }
             Err(e) => {
                 let e = e.to_string();

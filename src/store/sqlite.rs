@@ -31,7 +31,6 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -395,13 +394,9 @@ impl SqliteStore {
 
     /// The id's lock (changes, cache fills) and cache shard.
     fn slot(&self, id: &DimensionId) -> (&tokio::sync::Mutex<()>, &Mutex<HashMap<DimensionId, Dimension>>) {
-        let mut h = std::hash::DefaultHasher::new();
-        id.hash(&mut h);
-        let h = h.finish();
-        // Both remainders are below their (small) moduli, so they fit a usize.
-        let stripe = usize::try_from(h % STRIPES as u64).unwrap_or(0);
-        let shard = usize::try_from(h % CACHE_SHARDS as u64).unwrap_or(0);
-        (&self.stripes[stripe], &self.cache[shard])
+        // CACHE_SHARDS divides STRIPES: one hash picks both.
+        let stripe = super::bucket(id, STRIPES);
+        (&self.stripes[stripe], &self.cache[stripe % CACHE_SHARDS])
     }
 
     fn cached(shard: &Mutex<HashMap<DimensionId, Dimension>>, id: &DimensionId) -> Option<Dimension> {

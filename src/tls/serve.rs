@@ -58,19 +58,7 @@ pub async fn serve(
     // With bearer tokens configured, a request without a certificate goes on
     // to the router, whose authentication asks for a token (default deny).
     let verifies = tls.settings().verifies_clients() && !tokens;
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "TLS accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = shutdown.cancelled() => break,
-        };
+    while let Some((tcp, peer)) = crate::http::plain::accept(&listener, &shutdown, "https").await {
         let acceptor = tls.acceptor();
         let timeout = tls.handshake_timeout();
         let watcher = graceful.watcher();
