@@ -5,7 +5,7 @@
 //! mapped otherwise) or from a bearer token, stored as its SHA-256 only and
 //! compared in constant time. With neither configured, crest stays open.
 
-use sha2::{Digest, Sha256};
+use crate::fingerprint::Fingerprint;
 use std::fmt;
 
 /// What a caller may do.
@@ -46,7 +46,7 @@ impl fmt::Display for Role {
 pub struct Token {
     pub name: String,
     pub role: Role,
-    pub sha256: [u8; 32],
+    pub sha256: Fingerprint,
 }
 
 impl fmt::Debug for Token {
@@ -58,8 +58,8 @@ impl fmt::Debug for Token {
 /// Which verified certificates get which role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CertMatch {
-    /// Lowercase hex SHA-256 of the DER certificate.
-    Sha256(String),
+    /// The SHA-256 of the DER certificate.
+    Sha256(Fingerprint),
     /// The exact subject, as crest logs it (e.g. `CN=scaler-1`).
     Subject(String),
 }
@@ -85,7 +85,7 @@ pub enum Principal {
     },
     Certificate {
         subject: String,
-        sha256: String,
+        sha256: Fingerprint,
         role: Role,
     },
 }
@@ -125,13 +125,8 @@ impl Principal {
 }
 
 /// SHA-256 of a token.
-pub fn hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-/// Equal without an early exit, so timing does not tell how much matched.
-fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+pub fn hash(token: &str) -> Fingerprint {
+    Fingerprint::of(token.as_bytes())
 }
 
 impl AuthConfig {
@@ -147,7 +142,7 @@ impl AuthConfig {
         let h = hash(presented);
         let mut found = None;
         for t in &self.tokens {
-            if same(&t.sha256, &h) {
+            if t.sha256.same(&h) {
                 found = Some(t);
             }
         }
@@ -156,9 +151,9 @@ impl AuthConfig {
 
     /// The role of a verified certificate: a `cert_roles` mapping, else
     /// `aas` for a pinned certificate, else `cert_default_role` (aas).
-    pub fn certificate_role(&self, subject: &str, sha256: &str, pinned: bool) -> Role {
+    pub fn certificate_role(&self, subject: &str, sha256: &Fingerprint, pinned: bool) -> Role {
         let mapped = self.cert_roles.iter().find(|(m, _)| match m {
-            CertMatch::Sha256(h) => h.eq_ignore_ascii_case(sha256),
+            CertMatch::Sha256(h) => h == sha256,
             CertMatch::Subject(s) => s == subject,
         });
         match mapped {
@@ -179,11 +174,6 @@ pub fn generate() -> std::io::Result<String> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
-}
-
-/// Lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -213,13 +203,15 @@ mod tests {
     #[test]
     fn certificates_map_to_roles_with_aas_by_default() {
         let c = config();
-        assert_eq!(c.certificate_role("CN=scaler-1", "ab", false), Role::Scaler);
-        assert_eq!(c.certificate_role("CN=ApiGateway", "ab", false), Role::Aas);
-        let by_hash = AuthConfig { cert_roles: vec![(CertMatch::Sha256("AB".into()), Role::Read)], ..config() };
-        assert_eq!(by_hash.certificate_role("CN=x", "ab", true), Role::Read, "a mapping wins");
+        let (ab, cd) = (Fingerprint::of(b"ab"), Fingerprint::of(b"cd"));
+        assert_eq!(c.certificate_role("CN=scaler-1", &ab, false), Role::Scaler);
+        assert_eq!(c.certificate_role("CN=ApiGateway", &ab, false), Role::Aas);
+        let by_hash = AuthConfig { cert_roles: vec![(CertMatch::Sha256(ab), Role::Read)], ..config() };
+        assert_eq!(by_hash.certificate_role("CN=x", &ab, true), Role::Read, "a mapping wins");
+        assert_eq!(by_hash.certificate_role("CN=x", &cd, false), Role::Aas, "another hash is not mapped");
         let strict = AuthConfig { cert_default_role: Some(Role::Read), ..config() };
-        assert_eq!(strict.certificate_role("CN=leaf", "cd", false), Role::Read);
-        assert_eq!(strict.certificate_role("CN=ApiGateway", "cd", true), Role::Aas, "pinned: aas");
+        assert_eq!(strict.certificate_role("CN=leaf", &cd, false), Role::Read);
+        assert_eq!(strict.certificate_role("CN=ApiGateway", &cd, true), Role::Aas, "pinned: aas");
     }
 
     #[test]

@@ -58,7 +58,7 @@ fn token(name: &str, role: &str) -> ExitCode {
     }
     match crest::auth::generate() {
         Ok(token) => {
-            let hash = crest::auth::hex(&crest::auth::hash(&token));
+            let hash = crest::auth::hash(&token);
             println!("token={token}");
             println!("crest_token={name}:{role}:sha256:{hash}");
             eprintln!("Give the client the token (Authorization: Bearer <token>); start crest with");

@@ -338,10 +338,13 @@ impl Collector for Board {
                 "Days until the server certificate expires",
                 server,
             )?;
-            let clients = certs.iter().filter(|c| c.role != "server certificate").map(|c| {
-                let kind = if c.role == "client CA" { "ca" } else { "pin" };
-                (vec![("kind", kind), ("sha256", c.sha256.as_str())], c.days_left(now))
-            });
+            let clients: Vec<_> = certs
+                .iter()
+                .filter(|c| c.role != "server certificate")
+                .map(|c| (if c.role == "client CA" { "ca" } else { "pin" }, c.sha256.to_string(), c.days_left(now)))
+                .collect();
+            let clients =
+                clients.iter().map(|(kind, sha, days)| (vec![("kind", *kind), ("sha256", sha.as_str())], *days));
             gauge(
                 &mut encoder,
                 "crest_tls_client_certificate_days_left",

@@ -10,8 +10,9 @@ pub mod challenge;
 pub mod schedule;
 
 use crate::config::{AcmeChallenge, AcmeConfig};
+use crate::fingerprint::Fingerprint;
 use crate::store::Store;
-use crate::tls::{TlsState, certified_key, hex_sha256};
+use crate::tls::{TlsState, certified_key};
 use challenge::{Challenges, alpn_certificate, http01_secret};
 use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, CertificateIdentifier, ChallengeType, ExternalAccountKey,
@@ -62,12 +63,12 @@ pub struct Acme {
     challenges: Arc<Challenges>,
     status: RwLock<AcmeStatus>,
     /// SHA-256 of the installed leaf.
-    installed: RwLock<Option<String>>,
+    installed: RwLock<Option<Fingerprint>>,
     /// The directory answered a renewalInfo (ARI) query.
     ari: AtomicBool,
     /// The renewal time computed for a leaf (by SHA-256), and when: ARI is
     /// asked again only after `ARI_RECHECK`, so polling never hammers the CA.
-    planned: RwLock<Option<(String, i64, Instant)>>,
+    planned: RwLock<Option<(Fingerprint, i64, Instant)>>,
 }
 
 /// How often the CA's renewal window (ARI) is asked again for the same certificate.
@@ -110,14 +111,14 @@ impl Acme {
 
     /// `acme/<sha256(directory)>/account`: one account per CA.
     fn account_key(&self) -> String {
-        format!("acme/{}/account", hex_sha256(self.config.directory.as_bytes()))
+        format!("acme/{}/account", Fingerprint::of(self.config.directory.as_bytes()))
     }
 
     /// `acme/<sha256(directory, domains)>/…`: one certificate per CA and domain set.
     fn cert_key(&self, what: &str) -> String {
         let mut domains = self.config.domains.clone();
         domains.sort();
-        let id = hex_sha256(format!("{}\n{}", self.config.directory, domains.join(",")).as_bytes());
+        let id = Fingerprint::of(format!("{}\n{}", self.config.directory, domains.join(",")).as_bytes());
         format!("acme/{id}/{what}")
     }
 
@@ -191,14 +192,13 @@ impl Acme {
         let (certified, info) = certified_key(stored.chain_pem.as_bytes(), stored.key_pem.as_bytes())
             .map_err(|e| err("stored certificate")(&e))?;
         let der = certified.cert[0].to_vec();
-        let fresh =
-            self.installed.read().unwrap_or_else(PoisonError::into_inner).as_deref() != Some(info.sha256.as_str());
+        let fresh = self.installed.read().unwrap_or_else(PoisonError::into_inner).as_ref() != Some(&info.sha256);
         if fresh {
             if info.not_after <= unix_now() {
                 tracing::warn!(sha256 = %info.sha256, "the stored certificate has expired; ordering a new one");
                 return Ok(None);
             }
-            *self.installed.write().unwrap_or_else(PoisonError::into_inner) = Some(info.sha256.clone());
+            *self.installed.write().unwrap_or_else(PoisonError::into_inner) = Some(info.sha256);
             self.update(|s| s.not_after = Some(info.not_after));
             self.tls.install(certified, info);
         }
@@ -207,7 +207,7 @@ impl Acme {
 
     /// When to renew `der`: ARI when the CA offers it, else 2/3 of the lifetime.
     async fn renewal_time(&self, der: &[u8]) -> i64 {
-        let sha = hex_sha256(der);
+        let sha = Fingerprint::of(der);
         if let Some((planned_for, at, when)) = self.planned.read().unwrap_or_else(PoisonError::into_inner).as_ref()
             && *planned_for == sha
             && when.elapsed() < ARI_RECHECK

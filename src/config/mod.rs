@@ -5,6 +5,7 @@
 
 use crate::auth::{AuthConfig, CertMatch, Role, Token};
 use crate::domain::{Capacity, Defaults, DemoStyle, DimensionId, Mode};
+use crate::fingerprint::Fingerprint;
 use crate::http::rate_limit::RateLimit;
 use crate::store::StoreOptions;
 
@@ -509,14 +510,8 @@ fn auth(tokens: &[String], cert_roles: &[String], default_role: Option<&str>) ->
         }
         let role = role(role_text, "token", "--token")?;
         let sha256 = if let Some(hex) = secret.strip_prefix("sha256:") {
-            let bytes: Vec<u8> = (0..hex.len())
-                .step_by(2)
-                .filter_map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-                .collect();
-            <[u8; 32]>::try_from(bytes.as_slice())
-                .ok()
-                .filter(|_| hex.len() == 64)
-                .ok_or_else(|| err(format!("token {name}: sha256: needs 64 hex digits (crest token prints them)")))?
+            Fingerprint::parse(hex)
+                .map_err(|_| err(format!("token {name}: sha256: needs 64 hex digits (crest token prints them)")))?
         } else {
             let value = if let Some(path) = secret.strip_prefix("file:") {
                 std::fs::read_to_string(path).map_err(|e| err(format!("token {name}: cannot read {path}: {e}")))?
@@ -546,10 +541,9 @@ fn auth(tokens: &[String], cert_roles: &[String], default_role: Option<&str>) ->
         })?;
         let role = role(role_text, "cert_role", "--cert-role")?;
         let matcher = match matcher.strip_prefix("sha256:") {
-            Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                CertMatch::Sha256(hex.to_ascii_lowercase())
-            }
-            Some(_) => return Err(bad("cert_role", "--cert-role", "sha256: needs 64 hex digits")),
+            Some(hex) => CertMatch::Sha256(
+                Fingerprint::parse(hex).map_err(|_| bad("cert_role", "--cert-role", "sha256: needs 64 hex digits"))?,
+            ),
             None if matcher.is_empty() => return Err(bad("cert_role", "--cert-role", "the match must not be empty")),
             None => CertMatch::Subject(matcher.to_owned()),
         };

@@ -156,7 +156,7 @@ fn tokens_and_certificate_roles() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("t");
     std::fs::write(&file, "file-token-0123456789abcdef\n").unwrap();
-    let hex = crate::auth::hex(&crate::auth::hash("hashed-token-0123456789"));
+    let hex = crate::auth::hash("hashed-token-0123456789");
     let c = load(
         &[
             "--token",
@@ -175,9 +175,10 @@ fn tokens_and_certificate_roles() {
     .unwrap();
     assert_eq!(c.auth.token("hashed-token-0123456789").map(|t| t.name.as_str()), Some("aas-gw"));
     assert_eq!(c.auth.token("file-token-0123456789abcdef").map(|t| t.role), Some(Role::Scaler));
-    assert_eq!(c.auth.certificate_role("CN=scaler-1", "x", false), Role::Scaler);
-    assert_eq!(c.auth.certificate_role("CN=y", &"ab".repeat(32), false), Role::Admin);
-    assert_eq!(c.auth.certificate_role("CN=y", "cd", false), Role::Read);
+    let (ab, other) = (Fingerprint::parse(&"ab".repeat(32)).unwrap(), Fingerprint::of(b"x"));
+    assert_eq!(c.auth.certificate_role("CN=scaler-1", &other, false), Role::Scaler);
+    assert_eq!(c.auth.certificate_role("CN=y", &ab, false), Role::Admin);
+    assert_eq!(c.auth.certificate_role("CN=y", &other, false), Role::Read);
     assert!(!format!("{c:?}").contains("file-token"), "no secret in Debug");
     for (flag, needle) in [
         ("x", "config key token (--token, CREST_TOKEN): must be NAME:ROLE:SECRET"),

@@ -42,7 +42,7 @@ fn principal(state: &AppState, req: &Request) -> Result<Principal, ApiError> {
     if let Some(c) = client {
         let pinned = state.tls.as_ref().is_some_and(|t| t.is_pinned(&c.sha256));
         let role = state.auth.certificate_role(&c.subject, &c.sha256, pinned);
-        return Ok(Principal::Certificate { subject: c.subject.clone(), sha256: c.sha256.clone(), role });
+        return Ok(Principal::Certificate { subject: c.subject.clone(), sha256: c.sha256, role });
     }
     Err(ApiError::Unauthorized(
         "authentication required: send Authorization: Bearer <token> or a verified client certificate".into(),

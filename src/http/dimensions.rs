@@ -352,7 +352,8 @@ async fn run(
         state.feed.publish(&outcome.dimension);
     }
     let client = conn.and_then(|c| c.client.as_ref());
-    let (client_sha256, client_subject) = (client.map(|c| c.sha256.as_str()), client.map(|c| c.subject.as_str()));
+    let client_sha256 = client.map(|c| tracing::field::display(c.sha256));
+    let client_subject = client.map(|c| c.subject.as_str());
     let (method, revision) = (source.method.as_str(), outcome.dimension.revision);
     if outcome.created {
         info!(method, client_sha256, client_subject, revision, "dimension created");

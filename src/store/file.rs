@@ -9,9 +9,10 @@
 //! not shown; the file is rewritten to the retention limit when it doubles.
 
 use super::{ListQuery, Store, StoreError, Transition, UpdateError, record};
+use crate::clock::Clock;
 use crate::domain::history::{from_ms, to_ms};
 use crate::domain::{Capacity, Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source};
-use crate::tls::hex_sha256;
+use crate::fingerprint::Fingerprint;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -46,6 +47,7 @@ pub struct FileStore {
     /// slot's lock, so a GET never waits for a write in progress.
     committed: Committed,
     retention: Retention,
+    clock: Clock,
 }
 
 /// The committed dimensions, split in shards so threads rarely wait.
@@ -93,11 +95,11 @@ struct Doc {
 }
 
 fn file_name(id: &DimensionId) -> String {
-    format!("{}{DOC_SUFFIX}", hex_sha256(id.as_str().as_bytes()))
+    format!("{}{DOC_SUFFIX}", Fingerprint::of(id.as_str().as_bytes()))
 }
 
 fn history_path(dir: &Path, id: &DimensionId) -> PathBuf {
-    dir.join(HISTORY_DIR).join(format!("{}{HISTORY_SUFFIX}", hex_sha256(id.as_str().as_bytes())))
+    dir.join(HISTORY_DIR).join(format!("{}{HISTORY_SUFFIX}", Fingerprint::of(id.as_str().as_bytes())))
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> StoreError {
@@ -110,17 +112,17 @@ impl FileStore {
     /// # Errors
     /// `Open` when the directory cannot be created, is locked by another
     /// process, or holds a document that is not a crest dimension.
-    pub async fn open(dir: &str, retention: Retention) -> Result<Self, StoreError> {
+    pub async fn open(dir: &str, retention: Retention, clock: Clock) -> Result<Self, StoreError> {
         if dir.is_empty() {
             return Err(StoreError::Open("store: file: needs a directory, e.g. file:/var/lib/crest/state".into()));
         }
         let dir = PathBuf::from(dir);
-        tokio::task::spawn_blocking(move || Self::open_blocking(dir, retention))
+        tokio::task::spawn_blocking(move || Self::open_blocking(dir, retention, clock))
             .await
             .map_err(|e| StoreError::Open(format!("store: opening the file store failed: {e}")))?
     }
 
-    fn open_blocking(dir: PathBuf, retention: Retention) -> Result<Self, StoreError> {
+    fn open_blocking(dir: PathBuf, retention: Retention, clock: Clock) -> Result<Self, StoreError> {
         let open_err = |what: &str, e: std::io::Error| {
             StoreError::Open(format!("store: cannot {what} {} for the file store: {e}", dir.display()))
         };
@@ -167,7 +169,7 @@ impl FileStore {
             let state = SlotState { dimension: Some(dimension), history_lines: None };
             slots.insert(id, Arc::new(tokio::sync::Mutex::new(state)));
         }
-        Ok(Self { dir, lock: Mutex::new(Some(lock)), slots: Mutex::new(slots), committed, retention })
+        Ok(Self { dir, lock: Mutex::new(Some(lock)), slots: Mutex::new(slots), committed, retention, clock })
     }
 
     fn slot(&self, id: &DimensionId, create: bool) -> Option<Slot> {
@@ -290,7 +292,7 @@ fn atomic_write(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> Result<(), S
 
 /// Where secrets live: `DIR/secrets/<sha256 of the name>`, mode 0600.
 fn secret_path(dir: &Path, name: &str) -> (PathBuf, String) {
-    (dir.join(SECRETS_DIR), hex_sha256(name.as_bytes()))
+    (dir.join(SECRETS_DIR), Fingerprint::of(name.as_bytes()).to_string())
 }
 
 #[async_trait]
@@ -312,7 +314,7 @@ impl Store for FileStore {
             let mut state = slot.lock().await;
             let mut outcome = transition(state.dimension.as_ref())?;
             if outcome.must_write() {
-                let entry = record(&mut outcome, source);
+                let entry = record(&mut outcome, source, self.clock.now());
                 let (dir, dimension, lines, retention) =
                     (self.dir.clone(), outcome.dimension.clone(), state.history_lines, self.retention);
                 // Until the task reports back, the line count is unknown.
@@ -404,7 +406,7 @@ impl Store for FileStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("file read task failed: {e}")))??;
         drop(state);
-        let now = std::time::SystemTime::now();
+        let now = self.clock.now();
         let page = entries
             .into_values()
             .rev()

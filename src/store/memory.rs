@@ -1,17 +1,18 @@
 //! `memory:` — a map behind a mutex, for tests. Nothing survives a restart.
 
 use super::{ListQuery, Store, StoreError, Transition, UpdateError, record};
+use crate::clock::Clock;
 use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source};
 use async_trait::async_trait;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::SystemTime;
 
 #[derive(Default)]
 pub struct MemoryStore {
     map: Mutex<HashMap<DimensionId, Entry>>,
     secrets: Mutex<HashMap<String, Vec<u8>>>,
     retention: Retention,
+    clock: Clock,
 }
 
 #[derive(Default)]
@@ -21,8 +22,8 @@ struct Entry {
 }
 
 impl MemoryStore {
-    pub fn new(retention: Retention) -> Self {
-        Self { retention, ..Self::default() }
+    pub fn new(retention: Retention, clock: Clock) -> Self {
+        Self { retention, clock, ..Self::default() }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<DimensionId, Entry>> {
@@ -47,7 +48,7 @@ impl Store for MemoryStore {
         let mut map = self.lock();
         let mut outcome = transition(map.get(id).and_then(|e| e.dimension.as_ref()))?;
         if outcome.must_write() {
-            let entry = record(&mut outcome, source);
+            let entry = record(&mut outcome, source, self.clock.now());
             let slot = map.entry(id.clone()).or_default();
             let cutoff = self.retention.cutoff(entry.time);
             let drop_through = self.retention.drop_through(entry.revision);
@@ -72,7 +73,7 @@ impl Store for MemoryStore {
     }
 
     async fn history(&self, id: &DimensionId, query: HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError> {
-        let now = SystemTime::now();
+        let now = self.clock.now();
         let map = self.lock();
         let Some(entry) = map.get(id) else { return Ok(Vec::new()) };
         let page = entry.history.iter().rev().filter(|h| query.admits(h, &self.retention, now));

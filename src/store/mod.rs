@@ -13,6 +13,7 @@ pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
+use crate::clock::Clock;
 use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source, TransitionError};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -225,11 +226,12 @@ pub fn lock_exclusive(lock_path: &std::path::Path, shown: &str, what: &str) -> R
     Ok(lock)
 }
 
-/// Stamps an outcome about to be stored (the time its status changed) and
-/// returns its history entry. Stores call it inside their lock.
-pub fn record(outcome: &mut Outcome, source: &Source) -> HistoryEntry {
+/// Stamps an outcome about to be stored at `now` (the time its status
+/// changed) and returns its history entry. Stores call it inside their lock,
+/// with the time of their clock.
+pub fn record(outcome: &mut Outcome, source: &Source, now: SystemTime) -> HistoryEntry {
     // Milliseconds: what every store can keep exactly.
-    let now = crate::domain::history::from_ms(crate::domain::history::to_ms(SystemTime::now()));
+    let now = crate::domain::history::from_ms(crate::domain::history::to_ms(now));
     if outcome.created || outcome.changes.iter().any(|c| c.field == "scalingStatus") {
         outcome.dimension.status_since = Some(now);
     }
@@ -248,6 +250,8 @@ pub struct StoreOptions {
     pub statement_timeout: Duration,
     /// How much change history is kept per dimension.
     pub retention: Retention,
+    /// The time of history entries and of retention by age.
+    pub clock: Clock,
 }
 
 impl Default for StoreOptions {
@@ -257,6 +261,7 @@ impl Default for StoreOptions {
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(5),
             retention: Retention::default(),
+            clock: Clock::system(),
         }
     }
 }
@@ -268,11 +273,11 @@ impl Default for StoreOptions {
 /// `Open` with a message naming the `store` setting and what to change.
 pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     if url == "memory:" || url == "memory" {
-        return Ok(Arc::new(MemoryStore::new(options.retention)));
+        return Ok(Arc::new(MemoryStore::new(options.retention, options.clock.clone())));
     }
     if let Some(dir) = url.strip_prefix("file:") {
         let dir = dir.strip_prefix("//").unwrap_or(dir);
-        return Ok(Arc::new(FileStore::open(dir, options.retention).await?));
+        return Ok(Arc::new(FileStore::open(dir, options.retention, options.clock.clone()).await?));
     }
     if let Some(path) = url.strip_prefix("sqlite:") {
         let path = path.strip_prefix("//").unwrap_or(path);

@@ -8,6 +8,7 @@
 
 use super::row::{self, DimensionRow, HISTORY_COLUMNS, HistoryRow, select_dimension};
 use super::{ListQuery, Store, StoreError, StoreLock, StoreOptions, Transition, UpdateError, record};
+use crate::clock::Clock;
 use crate::domain::history::to_ms;
 use crate::domain::{Capacity, Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source};
 use crate::watch::Feed;
@@ -52,6 +53,7 @@ const CREATE_RACE_RETRIES: usize = 3;
 pub struct PostgresStore {
     pool: PgPool,
     retention: Retention,
+    clock: Clock,
     /// Point reads waiting for a batch query (see [`read_batches`]).
     reads: mpsc::UnboundedSender<Read>,
 }
@@ -179,7 +181,7 @@ impl PostgresStore {
             // They end when the store (the sender) is dropped.
             tokio::spawn(read_batches(pool.clone(), queue.clone()));
         }
-        Ok(Self { pool, retention: options.retention, reads })
+        Ok(Self { pool, retention: options.retention, clock: options.clock.clone(), reads })
     }
 
     /// A lazy pool: connections are made on demand and re-made after an outage.
@@ -225,7 +227,7 @@ impl PostgresStore {
         let current = row.map(|r| r.into_dimension("postgres")).transpose()?;
         let mut outcome = transition(current.as_ref())?;
         if outcome.must_write() {
-            let entry = record(&mut outcome, source);
+            let entry = record(&mut outcome, source, self.clock.now());
             if !write(&mut tx, &outcome.dimension, current.is_none()).await? {
                 return Ok(None);
             }
@@ -311,7 +313,7 @@ impl Store for PostgresStore {
         let rows = sqlx::query_as::<_, HistoryRow>(&sql)
             .bind(id.as_str())
             .bind(query.before.map_or(i64::MAX, row::signed))
-            .bind(to_ms(self.retention.cutoff(std::time::SystemTime::now())))
+            .bind(to_ms(self.retention.cutoff(self.clock.now())))
             .bind(row::signed(query.limit))
             .fetch_all(&self.pool)
             .await

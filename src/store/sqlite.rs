@@ -25,6 +25,7 @@
 
 use super::row::{self, DimensionRow, HISTORY_COLUMNS, HistoryRow, select_dimension};
 use super::{ListQuery, Store, StoreError, StoreOptions, Transition, UpdateError, record};
+use crate::clock::Clock;
 use crate::domain::history::to_ms;
 use crate::domain::{Capacity, Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source};
 use async_trait::async_trait;
@@ -87,6 +88,7 @@ pub struct SqliteStore {
     checkpointer: Mutex<Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     stripes: Box<[tokio::sync::Mutex<()>]>,
     retention: Retention,
+    clock: Clock,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -389,6 +391,7 @@ impl SqliteStore {
             checkpointer: Mutex::new(Some((stop, checkpointer))),
             stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             retention: options.retention,
+            clock: options.clock.clone(),
         })
     }
 
@@ -483,7 +486,7 @@ impl Store for SqliteStore {
             if !outcome.must_write() {
                 return Ok(outcome);
             }
-            let entry = Box::new(record(&mut outcome, source));
+            let entry = Box::new(record(&mut outcome, source, self.clock.now()));
             let dimension = Box::new(outcome.dimension.clone());
             let expected = current.map(|d| d.revision);
             let written = self.write(|reply| Op::Put { dimension, expected, entry, reply }).await;
@@ -532,7 +535,7 @@ impl Store for SqliteStore {
         let values = (
             id.as_str().to_owned(),
             query.before.map_or(i64::MAX, row::signed),
-            to_ms(self.retention.cutoff(std::time::SystemTime::now())),
+            to_ms(self.retention.cutoff(self.clock.now())),
             row::signed(query.limit),
         );
         let rows = self

@@ -10,13 +10,13 @@ pub mod serve;
 
 use crate::acme::challenge::{ACME_TLS_ALPN, Challenges};
 use crate::config::{AcmeChallenge, ClientAuth, TlsConfig};
+use crate::fingerprint::Fingerprint;
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -42,8 +42,8 @@ pub struct CertInfo {
     pub role: &'static str,
     pub path: PathBuf,
     pub subject: String,
-    /// Lowercase hex SHA-256 of the DER certificate.
-    pub sha256: String,
+    /// The SHA-256 of the DER certificate.
+    pub sha256: Fingerprint,
     pub not_before: i64,
     pub not_after: i64,
 }
@@ -58,7 +58,7 @@ impl CertInfo {
             role,
             path: path.to_owned(),
             subject: cert.subject().to_string(),
-            sha256: hex_sha256(der),
+            sha256: Fingerprint::of(der),
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
         })
@@ -69,10 +69,6 @@ impl CertInfo {
         let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as f64;
         (self.not_after as f64 - now) / 86_400.0
     }
-}
-
-pub fn hex_sha256(der: &[u8]) -> String {
-    Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads every certificate of a PEM file.
@@ -94,15 +90,15 @@ pub fn read_certs(role: &'static str, path: &Path) -> Result<Vec<CertificateDer<
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientIdentity {
     pub subject: String,
-    /// Lowercase hex SHA-256 of the DER certificate.
-    pub sha256: String,
+    /// The SHA-256 of the DER certificate.
+    pub sha256: Fingerprint,
 }
 
 impl ClientIdentity {
     pub fn from_der(der: &[u8]) -> Self {
         let subject =
             x509_parser::parse_x509_certificate(der).map_or_else(|_| String::new(), |(_, c)| c.subject().to_string());
-        Self { subject, sha256: hex_sha256(der) }
+        Self { subject, sha256: Fingerprint::of(der) }
     }
 }
 
@@ -277,8 +273,8 @@ impl TlsState {
 
     /// True when `sha256` is one of the pinned client certificates (no copy
     /// of the certificate list: this runs on every authenticated request).
-    pub fn is_pinned(&self, sha256: &str) -> bool {
-        self.now().client_certs.iter().any(|c| c.role == "pinned client certificate" && c.sha256 == sha256)
+    pub fn is_pinned(&self, sha256: &Fingerprint) -> bool {
+        self.now().client_certs.iter().any(|c| c.role == "pinned client certificate" && c.sha256 == *sha256)
     }
 
     pub fn settings(&self) -> &TlsConfig {

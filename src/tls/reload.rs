@@ -32,7 +32,7 @@ fn stamp(files: &[PathBuf]) -> Stamp {
 pub async fn run(tls: Arc<TlsState>, shutdown: CancellationToken) {
     let files = tls.watched_files();
     let mut seen = stamp(&files);
-    let mut warned: HashMap<String, u8> = HashMap::new();
+    let mut warned: HashMap<crate::fingerprint::Fingerprint, u8> = HashMap::new();
     let mut poll = tokio::time::interval(tls.settings().reload_interval);
     let mut expiry = tokio::time::interval(EXPIRY_CHECK);
     let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
@@ -77,7 +77,7 @@ fn reload(tls: &TlsState, trigger: &str) {
 }
 
 /// Warns once per certificate as it crosses 7, 3 and 1 days left.
-fn warn_expiry(tls: &TlsState, warned: &mut HashMap<String, u8>) {
+fn warn_expiry(tls: &TlsState, warned: &mut HashMap<crate::fingerprint::Fingerprint, u8>) {
     let now = SystemTime::now();
     for c in tls.certificates() {
         let days = c.days_left(now);
@@ -89,7 +89,7 @@ fn warn_expiry(tls: &TlsState, warned: &mut HashMap<String, u8>) {
         if warned.get(&c.sha256) == Some(&mark) {
             continue;
         }
-        warned.insert(c.sha256.clone(), mark);
+        warned.insert(c.sha256, mark);
         if days <= 0.0 {
             tracing::error!(role = c.role, path = %c.path.display(), subject = ?c.subject, sha256 = %c.sha256,
                 "certificate has expired");

@@ -199,7 +199,7 @@ async fn pinned_api_gateway_certificate() {
     assert!(server.len() == 1 && (0.0..400.0).contains(&server[0]), "{text}");
     let pin = format!(
         "crest_tls_client_certificate_days_left{{kind=\"pin\",sha256=\"{}\"}}",
-        crest::tls::hex_sha256(&der_of(&apigw.cert))
+        crest::fingerprint::Fingerprint::of(&der_of(&apigw.cert)).to_string()
     );
     let days = values(&pin);
     assert!(days.len() == 1 && (364.0..366.0).contains(&days[0]), "{pin}: {text}");
@@ -436,7 +436,11 @@ async fn binary_reloads_on_sighup_logs_the_client_and_warns_of_expiry() {
     assert_eq!(r.status(), 200);
     let line = p.wait_for("dimension changed");
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(v["client_sha256"].as_str(), Some(crest::tls::hex_sha256(&der_of(&apigw.cert)).as_str()), "{line}");
+    assert_eq!(
+        v["client_sha256"].as_str(),
+        Some(crest::fingerprint::Fingerprint::of(&der_of(&apigw.cert)).to_string().as_str()),
+        "{line}"
+    );
     assert!(v["client_subject"].as_str().unwrap().contains("CN=ApiGateway"), "{line}");
     assert!(v["changes"].as_str().unwrap().contains("desiredCapacity: 1.0 -> 4.0"), "{line}");
 
