@@ -1,14 +1,20 @@
-//! `App`: opens the store, registers configured dimensions, binds the
-//! listener, and serves until the shutdown token is cancelled.
+//! `App`: wires everything. Opens the store (timed by the metrics
+//! decorator), creates the configured dimensions, registers the scrape-time
+//! samplers (TLS, ACME), binds every listener, and serves until the
+//! shutdown token is cancelled.
 
 use crate::acme::Acme;
+use crate::clock::Clock;
 use crate::config::Config;
-use crate::domain::{Event, Mode, Policy, Source, lifecycle};
+use crate::domain::Policy;
 use crate::http::rate_limit::RateLimiter;
-use crate::http::{AppState, Shared, metrics_router, plain, redirect, router};
+use crate::http::{AppState, Shared, metrics_router, redirect, router};
 use crate::metrics::Metrics;
+use crate::net::{self, Limits};
+use crate::service::Dimensions;
 use crate::store::{self, Store};
-use crate::tls::{TlsState, reload, serve};
+use crate::tls::{TlsState, reload};
+use crate::watch::Feed;
 use anyhow::Context;
 use axum::Router;
 use std::net::SocketAddr;
@@ -24,14 +30,10 @@ pub struct App {
     tls: Option<(TcpListener, Arc<TlsState>, Router)>,
     metrics: Option<TcpListener>,
     metrics_state: Arc<Metrics>,
-    feed: Arc<crate::watch::Feed>,
-    /// Bearer tokens are configured (HTTPS lets requests without a client
-    /// certificate reach the router, which asks for a token).
-    tokens: bool,
+    feed: Arc<Feed>,
     acme: Option<Arc<Acme>>,
     store: Arc<dyn Store>,
-    shutdown_timeout: Duration,
-    header_read_timeout: Duration,
+    limits: Limits,
 }
 
 impl App {
@@ -40,11 +42,25 @@ impl App {
     /// # Errors
     /// The store cannot be opened, or the address cannot be bound.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, Clock::system()).await
+    }
+
+    /// As [`App::build`], with the time from `clock` (tests move it by hand).
+    ///
+    /// # Errors
+    /// As [`App::build`].
+    pub async fn build_with(mut config: Config, clock: Clock) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::new(config.metrics_max_dimensions));
-        let store = metrics.instrument(store::open(config.store.expose(), &config.store_options).await?);
+        config.store_options.clock = clock.clone();
+        let store = store::instrument(store::open(config.store.expose(), &config.store_options).await?, metrics.clone());
         let policy = Policy { mode: config.mode, strict: config.strict, defaults: config.defaults.clone() };
-        register(&*store, &config, &policy).await?;
-        match Self::bind(&config, store.clone(), policy, metrics).await {
+        let feed = Arc::new(Feed::default());
+        let dimensions = Arc::new(Dimensions::new(store.clone(), policy, feed.clone(), metrics.clone(), clock));
+        let bound = match create_configured(&dimensions, &config).await {
+            Ok(()) => Self::bind(&config, dimensions, feed, metrics).await,
+            Err(e) => Err(e),
+        };
+        match bound {
             Ok(app) => Ok(app),
             Err(e) => {
                 store.close().await;
@@ -55,40 +71,45 @@ impl App {
 
     async fn bind(
         config: &Config,
-        store: Arc<dyn Store>,
-        policy: Policy,
+        dimensions: Arc<Dimensions>,
+        feed: Arc<Feed>,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
+        let store = dimensions.store().clone();
         let tls_state = config.tls.as_ref().map(|t| TlsState::load(t.clone())).transpose()?.map(Arc::new);
         let acme = match (&config.tls, &tls_state) {
             (Some(t), Some(state)) => t.acme.clone().map(|a| Arc::new(Acme::new(a, store.clone(), state.clone()))),
             _ => None,
         };
         if let Some(tls) = &tls_state {
-            metrics.watch_tls(tls.clone());
+            metrics.sample(tls.clone());
         }
         if let Some(acme) = &acme {
-            metrics.watch_acme(acme.clone());
+            metrics.sample(acme.clone());
         }
         let challenges = acme.as_ref().and(tls_state.as_ref()).map(|t| t.challenges());
-        let feed = Arc::new(crate::watch::Feed::default());
         let shared = Shared {
-            store: store.clone(),
-            policy: Arc::new(policy),
+            dimensions,
             challenges,
             metrics: metrics.clone(),
             limiter: config.rate_limit.map(|l| Arc::new(RateLimiter::new(l))),
             metrics_on_api: config.metrics_listen.is_none(),
             auth: Arc::new(config.auth.clone()),
             auth_enabled: config.auth.enabled(false),
+            require_certificate: false,
             tls: tls_state.clone(),
-            feed: feed.clone(),
             max_wait: config.request_timeout.saturating_sub(Duration::from_secs(1)).max(Duration::from_millis(100)),
         };
         // On HTTPS, verified client certificates identify callers too; the
         // plain listener (behind a trusted proxy with http_api) has only tokens.
+        // With bearer tokens configured, a request without a certificate goes
+        // on to the authentication, which asks for a token (default deny).
         let verifies = config.tls.as_ref().is_some_and(|t| t.verifies_clients());
-        let https_state = AppState::new(Shared { auth_enabled: config.auth.enabled(verifies), ..shared.clone() });
+        let https_state = AppState::new(Shared {
+            auth_enabled: config.auth.enabled(verifies),
+            require_certificate: verifies && config.auth.tokens.is_empty(),
+            ..shared.clone()
+        });
         let state = AppState::new(shared);
         let https_api = router(https_state, config.request_timeout);
         let api = router(state.clone(), config.request_timeout);
@@ -131,11 +152,9 @@ impl App {
             metrics: metrics_listener,
             metrics_state: metrics,
             feed,
-            tokens: !config.auth.tokens.is_empty(),
             acme,
             store,
-            shutdown_timeout: config.shutdown_timeout,
-            header_read_timeout: config.header_read_timeout,
+            limits: Limits { header_read_timeout: config.header_read_timeout, shutdown_timeout: config.shutdown_timeout },
         })
     }
 
@@ -192,26 +211,18 @@ impl App {
         }
         if let Some((listener, state, router)) = self.tls {
             tasks.push(tokio::spawn(reload::run(state.clone(), shutdown.clone())));
-            let metrics = self.metrics_state.clone();
-            let limits = (self.header_read_timeout, self.shutdown_timeout);
-            let serve = serve::serve(listener, state, router, metrics, self.tokens, shutdown.clone(), limits);
+            let (metrics, timeout) = (self.metrics_state.clone(), state.handshake_timeout());
+            let acceptor = move || state.acceptor();
+            let serve = net::serve_tls(listener, acceptor, timeout, router, metrics, self.limits, shutdown.clone());
             tasks.push(tokio::spawn(serve));
         } else {
             tasks.push(tokio::spawn(reload::ignore_hangup(shutdown.clone())));
         }
-        let (header_timeout, shutdown_timeout) = (self.header_read_timeout, self.shutdown_timeout);
         if let Some(listener) = self.metrics {
             let router = metrics_router(self.metrics_state.clone());
-            tasks.push(tokio::spawn(plain::serve(
-                listener,
-                router,
-                header_timeout,
-                shutdown.clone(),
-                shutdown_timeout,
-            )));
+            tasks.push(tokio::spawn(net::serve(listener, router, self.limits, shutdown.clone())));
         }
-        let server =
-            tokio::spawn(plain::serve(self.listener, self.router, header_timeout, shutdown.clone(), shutdown_timeout));
+        let server = tokio::spawn(net::serve(self.listener, self.router, self.limits, shutdown.clone()));
         let result = server.await;
         for task in tasks {
             if let Err(e) = task.await {
@@ -254,13 +265,9 @@ fn warn_if_open(config: &Config) {
 
 /// Creates each configured dimension if it does not exist yet (strict mode's
 /// way to know ids up front). Existing dimensions are left alone.
-async fn register(store: &dyn Store, config: &Config, policy: &Policy) -> anyhow::Result<()> {
-    let create = Policy { mode: Mode::Production, strict: false, ..policy.clone() };
+async fn create_configured(dimensions: &Dimensions, config: &Config) -> anyhow::Result<()> {
     for id in &config.register {
-        let transition = |current: Option<&_>| lifecycle::apply(current, id, Event::Get, &create);
-        store::change(store, id, &transition, &Source::method("register"))
-            .await
-            .with_context(|| format!("register: cannot create {id:?}"))?;
+        dimensions.create_if_absent(id).await.with_context(|| format!("register: cannot create {id:?}"))?;
     }
     Ok(())
 }

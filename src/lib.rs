@@ -12,6 +12,8 @@ pub mod fingerprint;
 pub mod health_probe;
 pub mod http;
 pub mod metrics;
+pub mod net;
+pub mod service;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

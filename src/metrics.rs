@@ -1,14 +1,13 @@
 //! Prometheus metrics (`/metrics`, OpenMetrics text from `prometheus-client`):
-//! HTTP requests and latency by route template, per-dimension gauges (capped
-//! at `metrics_max_dimensions` series), store latency and errors, TLS and
-//! ACME certificate state. Gauges that depend on the clock (status age,
-//! days left) are computed at scrape time.
+//! the registry and what the parts of crest report into it — HTTP requests
+//! and latency by route template, per-dimension gauges (capped at
+//! `metrics_max_dimensions` series), store latency and errors, TLS handshake
+//! failures. Gauges that depend on the clock (status age, certificate days
+//! left, ACME state) are computed at scrape time, by `Sampler`s that the app
+//! registers (TLS, ACME): the registry observes, it owns nothing above the
+//! domain.
 
-use crate::acme::Acme;
-use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, ScalingStatus, Source};
-use crate::store::{ListQuery, Store, StoreError, StoreLock, Transition, UpdateError};
-use crate::tls::TlsState;
-use async_trait::async_trait;
+use crate::domain::{Dimension, DimensionId, ScalingStatus};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -18,7 +17,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
 /// The content type of `/metrics`.
@@ -78,14 +77,36 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-/// The last state seen of each dimension, and the TLS and ACME state, read
-/// at scrape time.
+/// Gauges computed at scrape time by a part of crest (certificate days
+/// left, ACME renewal state), registered with [`Metrics::sample`].
+pub trait Sampler: Send + Sync {
+    /// The gauges as of `now`.
+    fn gauges(&self, now: SystemTime) -> Vec<Gauge>;
+}
+
+/// One gauge family at scrape time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gauge {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub value: GaugeValue,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GaugeValue {
+    /// A gauge without labels; None writes nothing.
+    Plain(Option<f64>),
+    /// Series by labels (the descriptor is written even with no series).
+    Labelled(Vec<(Vec<(&'static str, String)>, f64)>),
+}
+
+/// The last state seen of each dimension, and the samplers, read at scrape
+/// time.
 #[derive(Default)]
 struct Board {
     max: usize,
     dimensions: Mutex<HashMap<DimensionId, Seen>>,
-    tls: OnceLock<Arc<TlsState>>,
-    acme: OnceLock<Arc<Acme>>,
+    samplers: Mutex<Vec<Arc<dyn Sampler>>>,
 }
 
 impl std::fmt::Debug for Board {
@@ -234,30 +255,24 @@ impl Metrics {
         self.rate_limited.inc();
     }
 
-    /// Reports certificate days left from this TLS state.
-    pub fn watch_tls(&self, tls: Arc<TlsState>) {
-        let _ = self.board.tls.set(tls);
+    /// Adds gauges computed at every scrape.
+    pub fn sample(&self, sampler: Arc<dyn Sampler>) {
+        self.board.samplers.lock().unwrap_or_else(PoisonError::into_inner).push(sampler);
     }
 
-    /// Reports the ACME certificate and renewal state from this manager.
-    pub fn watch_acme(&self, acme: Arc<Acme>) {
-        let _ = self.board.acme.set(acme);
-    }
-
-    /// Wraps `store` so every operation's latency and errors are counted.
-    pub fn instrument(self: &Arc<Self>, store: Arc<dyn Store>) -> Arc<dyn Store> {
-        let kind = store.kind();
-        // Error series exist from the start, so `increase()` sees the first error.
-        for operation in ["get", "update", "list", "delete", "history", "get_secret", "put_secret", "ping"] {
-            let _ = self.store_errors.get_or_create(&StoreLabels { store: kind, operation });
+    /// Creates the error series of a store's operations, so `increase()`
+    /// sees the first error.
+    pub fn store_operations(&self, store: &'static str, operations: &[&'static str]) {
+        for &operation in operations {
+            let _ = self.store_errors.get_or_create(&StoreLabels { store, operation });
         }
-        Arc::new(Instrumented { inner: store, metrics: self.clone() })
     }
 
-    fn store_op<T, E>(&self, store: &'static str, operation: &'static str, started: Instant, r: &Result<T, E>) {
+    /// One store operation done since `started`; `failed` counts an error.
+    pub fn store_op(&self, store: &'static str, operation: &'static str, started: Instant, failed: bool) {
         let labels = StoreLabels { store, operation };
         self.store_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
-        if r.is_err() {
+        if failed {
             self.store_errors.get_or_create(&labels).inc();
         }
     }
@@ -329,143 +344,18 @@ impl Collector for Board {
             "Seconds since the dimension's scalingStatus last changed",
             one(|s| SystemTime::now().duration_since(s.since).map_or(0.0, |d| d.as_secs_f64())),
         )?;
-        if let Some(tls) = self.tls.get() {
-            let certs = tls.certificates();
-            let server = certs.iter().find(|c| c.role == "server certificate").map(|c| c.days_left(now));
-            plain_gauge(
-                &mut encoder,
-                "crest_tls_server_certificate_days_left",
-                "Days until the server certificate expires",
-                server,
-            )?;
-            let clients: Vec<_> = certs
-                .iter()
-                .filter(|c| c.role != "server certificate")
-                .map(|c| (if c.role == "client CA" { "ca" } else { "pin" }, c.sha256.to_string(), c.days_left(now)))
-                .collect();
-            let clients =
-                clients.iter().map(|(kind, sha, days)| (vec![("kind", *kind), ("sha256", sha.as_str())], *days));
-            gauge(
-                &mut encoder,
-                "crest_tls_client_certificate_days_left",
-                "Days until each pinned client certificate or client CA expires",
-                clients,
-            )?;
-        }
-        if let Some(acme) = self.acme.get() {
-            let status = acme.status();
-            let not_after = status.not_after.map(|t| t as f64);
-            plain_gauge(
-                &mut encoder,
-                "crest_acme_certificate_not_after_timestamp_seconds",
-                "Expiry (Unix time) of the certificate ACME issued",
-                not_after,
-            )?;
-            plain_gauge(
-                &mut encoder,
-                "crest_acme_renewal_failures",
-                "Consecutive failed ACME attempts (0 after a success)",
-                Some(f64::from(status.failures)),
-            )?;
-            let renew_at = status.renew_at.map(|t| t as f64);
-            plain_gauge(
-                &mut encoder,
-                "crest_acme_renew_at_timestamp_seconds",
-                "When crest will next renew (Unix time)",
-                renew_at,
-            )?;
+        let samplers = self.samplers.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        for g in samplers.iter().flat_map(|s| s.gauges(now)) {
+            match g.value {
+                GaugeValue::Plain(value) => plain_gauge(&mut encoder, g.name, g.help, value)?,
+                GaugeValue::Labelled(series) => {
+                    let series = series.iter().map(|(labels, v)| {
+                        (labels.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(), *v)
+                    });
+                    gauge(&mut encoder, g.name, g.help, series)?;
+                }
+            }
         }
         Ok(())
-    }
-}
-
-/// A store whose every operation is timed and counted.
-struct Instrumented {
-    inner: Arc<dyn Store>,
-    metrics: Arc<Metrics>,
-}
-
-#[async_trait]
-impl Store for Instrumented {
-    async fn get(&self, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
-        let t = Instant::now();
-        let r = self.inner.get(id).await;
-        self.metrics.store_op(self.inner.kind(), "get", t, &r);
-        r
-    }
-
-    async fn update(
-        &self,
-        id: &DimensionId,
-        transition: &Transition<'_>,
-        source: &Source,
-    ) -> Result<Outcome, UpdateError> {
-        let t = Instant::now();
-        let r = self.inner.update(id, transition, source).await;
-        // A refused transition is the caller's error, not the store's.
-        let failed: Result<(), ()> = if matches!(r, Err(UpdateError::Store(_))) { Err(()) } else { Ok(()) };
-        self.metrics.store_op(self.inner.kind(), "update", t, &failed);
-        r
-    }
-
-    async fn list(&self, query: &ListQuery) -> Result<Vec<Dimension>, StoreError> {
-        let t = Instant::now();
-        let r = self.inner.list(query).await;
-        self.metrics.store_op(self.inner.kind(), "list", t, &r);
-        r
-    }
-
-    async fn delete(&self, id: &DimensionId) -> Result<bool, StoreError> {
-        let t = Instant::now();
-        let r = self.inner.delete(id).await;
-        self.metrics.store_op(self.inner.kind(), "delete", t, &r);
-        if matches!(r, Ok(true)) {
-            self.metrics.forget_dimension(id);
-        }
-        r
-    }
-
-    async fn history(&self, id: &DimensionId, query: HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError> {
-        let t = Instant::now();
-        let r = self.inner.history(id, query).await;
-        self.metrics.store_op(self.inner.kind(), "history", t, &r);
-        r
-    }
-
-    async fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let t = Instant::now();
-        let r = self.inner.get_secret(name).await;
-        self.metrics.store_op(self.inner.kind(), "get_secret", t, &r);
-        r
-    }
-
-    async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        let t = Instant::now();
-        let r = self.inner.put_secret(name, value).await;
-        self.metrics.store_op(self.inner.kind(), "put_secret", t, &r);
-        r
-    }
-
-    async fn try_lock(&self, name: &str) -> Result<Option<StoreLock>, StoreError> {
-        self.inner.try_lock(name).await
-    }
-
-    async fn follow(&self, feed: Arc<crate::watch::Feed>, shutdown: tokio_util::sync::CancellationToken) {
-        self.inner.follow(feed, shutdown).await;
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        let t = Instant::now();
-        let r = self.inner.ping().await;
-        self.metrics.store_op(self.inner.kind(), "ping", t, &r);
-        r
-    }
-
-    async fn close(&self) {
-        self.inner.close().await;
-    }
-
-    fn kind(&self) -> &'static str {
-        self.inner.kind()
     }
 }

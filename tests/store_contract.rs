@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crest::domain::{
-    Capacity, Defaults, Dimension, DimensionId, HistoryQuery, Outcome, Retention, Source, TransitionError, lifecycle,
+    Capacity, Defaults, Dimension, DimensionId, HistoryQuery, Outcome, Retention, Source, TransitionError, change,
 };
 use crest::store::{self, Store, StoreOptions, UpdateError};
 use std::sync::Arc;
@@ -32,7 +32,7 @@ fn increment(current: Option<&Dimension>, target: &DimensionId) -> Result<Outcom
     let mut new = old.clone();
     new.desired_capacity = Capacity::new(old.desired_capacity.get() + 1.0).unwrap();
     new.revision = old.revision + 1;
-    let changes = lifecycle::diff(&old, &new);
+    let changes = change::diff(&old, &new);
     Ok(Outcome { dimension: new, changes, created: current.is_none() })
 }
 
@@ -73,8 +73,8 @@ async fn contract(url: &str) {
     let d = s.get(&hot).await.unwrap().unwrap();
     assert_eq!((d.desired_capacity.get(), d.revision), (64.0, 64));
 
-    // The fast path of store::change agrees with update.
-    let o = store::change(&*s, &hot, &|c| increment(c, &hot), &src()).await.unwrap();
+    // One more change after the concurrent ones.
+    let o = s.update(&hot, &|c| increment(c, &hot), &src()).await.unwrap();
     assert_eq!(o.dimension.revision, 65);
 
     // Strings with any characters round-trip.

@@ -1,56 +1,19 @@
-//! Answers to ACME challenges. HTTP-01: key authorizations by token, served
-//! by the plain listener at `/.well-known/acme-challenge/{token}` (also
-//! written to the store, so any replica behind a load balancer can answer).
-//! TLS-ALPN-01: a self-signed certificate with the critical acmeIdentifier
-//! extension, served for `acme-tls/1` handshakes; rustls' `with_single_cert`
-//! would refuse that extension, so the `CertifiedKey` is built by hand.
+//! Making answers to ACME challenges (the resolver in `crate::tls` keeps
+//! and serves them). HTTP-01: key authorizations by token, served by the
+//! plain listener at `/.well-known/acme-challenge/{token}` (also written to
+//! the store under `http01_secret`, so any replica behind a load balancer can
+//! answer). TLS-ALPN-01: a self-signed certificate with the critical
+//! acmeIdentifier extension, served for `acme-tls/1` handshakes; rustls'
+//! `with_single_cert` would refuse that extension, so the `CertifiedKey` is
+//! built by hand.
 
 use rcgen::{CertificateParams, CustomExtension, KeyPair};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::sign::CertifiedKey;
-use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
-
-/// The ALPN protocol of TLS-ALPN-01 (RFC 8737).
-pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
 
 /// The store key under which an HTTP-01 key authorization is shared.
 pub fn http01_secret(token: &str) -> String {
     format!("acme-http01/{token}")
-}
-
-/// Challenge answers for orders in flight.
-#[derive(Debug, Default)]
-pub struct Challenges {
-    http01: RwLock<HashMap<String, String>>,
-    alpn: RwLock<HashMap<String, Arc<CertifiedKey>>>,
-}
-
-impl Challenges {
-    pub fn set_http01(&self, token: &str, key_authorization: &str) {
-        self.http01
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(token.to_owned(), key_authorization.to_owned());
-    }
-
-    pub fn http01(&self, token: &str) -> Option<String> {
-        self.http01.read().unwrap_or_else(PoisonError::into_inner).get(token).cloned()
-    }
-
-    pub fn set_alpn(&self, domain: &str, cert: Arc<CertifiedKey>) {
-        self.alpn.write().unwrap_or_else(PoisonError::into_inner).insert(domain.to_ascii_lowercase(), cert);
-    }
-
-    pub fn alpn_certificate(&self, domain: &str) -> Option<Arc<CertifiedKey>> {
-        self.alpn.read().unwrap_or_else(PoisonError::into_inner).get(&domain.to_ascii_lowercase()).cloned()
-    }
-
-    /// Forgets every answer (the order is over).
-    pub fn clear(&self) {
-        self.http01.write().unwrap_or_else(PoisonError::into_inner).clear();
-        self.alpn.write().unwrap_or_else(PoisonError::into_inner).clear();
-    }
 }
 
 /// The TLS-ALPN-01 certificate for `domain`: self-signed, with the SHA-256

@@ -11,9 +11,11 @@ pub mod schedule;
 
 use crate::config::{AcmeChallenge, AcmeConfig};
 use crate::fingerprint::Fingerprint;
+use crate::metrics::{Gauge, GaugeValue};
 use crate::store::Store;
 use crate::tls::{TlsState, certified_key};
-use challenge::{Challenges, alpn_certificate, http01_secret};
+use crate::tls::Challenges;
+use challenge::{alpn_certificate, http01_secret};
 use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, CertificateIdentifier, ChallengeType, ExternalAccountKey,
     Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
@@ -341,5 +343,30 @@ impl Acme {
         tracing::info!("certificate issued and stored");
         self.load_and_install().await?;
         Ok(())
+    }
+}
+
+/// The ACME certificate and renewal state, at every scrape.
+impl crate::metrics::Sampler for Acme {
+    fn gauges(&self, _now: SystemTime) -> Vec<Gauge> {
+        let status = self.status();
+        let gauge = |name, help, value| Gauge { name, help, value: GaugeValue::Plain(value) };
+        vec![
+            gauge(
+                "crest_acme_certificate_not_after_timestamp_seconds",
+                "Expiry (Unix time) of the certificate ACME issued",
+                status.not_after.map(|t| t as f64),
+            ),
+            gauge(
+                "crest_acme_renewal_failures",
+                "Consecutive failed ACME attempts (0 after a success)",
+                Some(f64::from(status.failures)),
+            ),
+            gauge(
+                "crest_acme_renew_at_timestamp_seconds",
+                "When crest will next renew (Unix time)",
+                status.renew_at.map(|t| t as f64),
+            ),
+        ]
     }
 }

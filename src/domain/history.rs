@@ -2,7 +2,7 @@
 //! what, and when. Stores write one entry per stored change, in the same
 //! lock or transaction as the change itself.
 
-use super::lifecycle::Outcome;
+use super::change::Outcome;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1,13 +1,20 @@
 //! Every transition of both modes, table-driven, plus properties.
 
 use super::*;
-use crate::domain::{Capacity, Defaults, Dimension, DimensionId, Patch, ScalingStatus};
+use crate::domain::change::check;
+use crate::domain::{
+    Capacity, Changes, Defaults, Dimension, DimensionId, Patch, Precondition, ScalingStatus, TransitionError,
+};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ScalingStatus::{Failed, InProgress, Pending, Successful};
 use proptest::prelude::*;
 
 const DEMO: Mode = Mode::Demo { simulate_failure: false, style: DemoStyle::Steps };
 const DEMO_FAIL: Mode = Mode::Demo { simulate_failure: true, style: DemoStyle::Steps };
 const PROD: Mode = Mode::Production;
+
+/// The time of every transition here: the core never reads a clock.
+const T0: SystemTime = UNIX_EPOCH;
 
 fn cap(v: f64) -> Capacity {
     Capacity::new(v).unwrap()
@@ -53,13 +60,13 @@ fn get_transitions() {
     ];
     for (mode, from, to, actual, reason) in table {
         let d = dim(from, 2.0, 1.0);
-        let n = transition(&d, Event::Get, mode).unwrap();
+        let n = transition(&d, Event::Get, mode, T0).unwrap();
         assert_eq!(n.scaling_status, to, "{mode:?} {from}");
         assert_eq!(n.actual_capacity.get(), actual, "{mode:?} {from}");
         assert_eq!(n.desired_capacity.get(), 2.0);
         assert_eq!(n.failure_reason.is_some(), reason, "{mode:?} {from}");
     }
-    let failed = transition(&dim(InProgress, 2.0, 1.0), Event::Get, DEMO_FAIL).unwrap();
+    let failed = transition(&dim(InProgress, 2.0, 1.0), Event::Get, DEMO_FAIL, T0).unwrap();
     assert_eq!(failed.failure_reason.as_deref(), Some(SIMULATED_FAILURE));
 }
 
@@ -68,11 +75,11 @@ fn demo_patch_sets_only_a_new_desired_capacity() {
     for from in ScalingStatus::ALL {
         for mode in [DEMO, DEMO_FAIL] {
             let d = dim(from, 2.0, 1.0);
-            let n = transition(&d, Event::Patch(&patch(Some(3.0), None, None, None)), mode).unwrap();
+            let n = transition(&d, Event::Patch(&patch(Some(3.0), None, None, None)), mode, T0).unwrap();
             assert_eq!((n.scaling_status, n.desired_capacity.get(), n.failure_reason.clone()), (Pending, 3.0, None));
-            let same = transition(&d, Event::Patch(&patch(Some(2.0), None, None, None)), mode).unwrap();
+            let same = transition(&d, Event::Patch(&patch(Some(2.0), None, None, None)), mode, T0).unwrap();
             assert_eq!(same, d, "same desired changes nothing");
-            let other = transition(&d, Event::Patch(&patch(None, Some(9.0), Some(Successful), None)), mode).unwrap();
+            let other = transition(&d, Event::Patch(&patch(None, Some(9.0), Some(Successful), None)), mode, T0).unwrap();
             assert_eq!(other, d, "demo mode ignores other fields");
         }
     }
@@ -96,13 +103,13 @@ fn production_patch_table() {
         (Successful, patch(None, Some(5.0), None, None), Successful, 2.0, 5.0, None),
     ];
     for (from, p, to, desired, actual, reason) in table {
-        let n = transition(&dim(from, 2.0, 1.0), Event::Patch(&p), PROD).unwrap();
+        let n = transition(&dim(from, 2.0, 1.0), Event::Patch(&p), PROD, T0).unwrap();
         assert_eq!(n.scaling_status, to, "{from} {p:?}");
         assert_eq!(n.desired_capacity.get(), desired, "{from} {p:?}");
         assert_eq!(n.actual_capacity.get(), actual, "{from} {p:?}");
         assert_eq!(n.failure_reason.as_deref(), reason, "{from} {p:?}");
     }
-    let err = transition(&dim(InProgress, 2.0, 1.0), Event::Patch(&patch(None, None, None, Some("x"))), PROD);
+    let err = transition(&dim(InProgress, 2.0, 1.0), Event::Patch(&patch(None, None, None, Some("x"))), PROD, T0);
     assert_eq!(err, Err(TransitionError::ReasonWithoutFailed(InProgress)));
 }
 
@@ -113,13 +120,13 @@ fn policy(mode: Mode, strict: bool) -> Policy {
 #[test]
 fn apply_creates_on_first_touch_unless_strict() {
     let id = DimensionId::parse("new").unwrap();
-    let o = apply(None, &id, Event::Get, &policy(DEMO, false)).unwrap();
+    let o = apply(None, &id, Event::Get, &policy(DEMO, false), T0).unwrap();
     assert!(o.created && o.must_write() && o.changes.is_empty());
     assert_eq!(o.dimension.revision, 1);
     assert_eq!(o.dimension.scaling_status, Successful);
-    assert_eq!(apply(None, &id, Event::Get, &policy(PROD, true)), Err(TransitionError::NotFound(id.clone())));
+    assert_eq!(apply(None, &id, Event::Get, &policy(PROD, true), T0), Err(TransitionError::NotFound(id.clone())));
     let p = patch(Some(2.0), None, None, None);
-    let o = apply(None, &id, Event::Patch(&p), &policy(DEMO, false)).unwrap();
+    let o = apply(None, &id, Event::Patch(&p), &policy(DEMO, false), T0).unwrap();
     assert_eq!(o.dimension.scaling_status, Pending);
     assert_eq!(o.changes.len(), 2);
 }
@@ -128,10 +135,10 @@ fn apply_creates_on_first_touch_unless_strict() {
 fn apply_reports_changes_like_the_reference_log() {
     let d = dim(Successful, 1.0, 1.0);
     let p = patch(Some(2.0), None, None, None);
-    let o = apply(Some(&d), d.id(), Event::Patch(&p), &policy(DEMO, false)).unwrap();
+    let o = apply(Some(&d), d.id(), Event::Patch(&p), &policy(DEMO, false), T0).unwrap();
     assert_eq!(Changes(&o.changes).to_string(), "desiredCapacity: 1.0 -> 2.0  scalingStatus: Successful -> Pending");
     assert_eq!(o.dimension.revision, 8);
-    let o = apply(Some(&d), d.id(), Event::Get, &policy(DEMO, false)).unwrap();
+    let o = apply(Some(&d), d.id(), Event::Get, &policy(DEMO, false), T0).unwrap();
     assert!(!o.must_write());
     assert_eq!(o.dimension.revision, 7, "no change, no new revision");
 }
@@ -141,7 +148,7 @@ fn user_strings_in_changes_are_escaped() {
     let mut d = dim(Failed, 1.0, 1.0);
     d.failure_reason = None;
     let p = patch(None, None, None, Some("line\nInjected: yes"));
-    let o = apply(Some(&d), d.id(), Event::Patch(&p), &policy(PROD, false)).unwrap();
+    let o = apply(Some(&d), d.id(), Event::Patch(&p), &policy(PROD, false), T0).unwrap();
     let text = Changes(&o.changes).to_string();
     assert_eq!(text, r#"failureReason: null -> "line\nInjected: yes""#);
 }
@@ -158,9 +165,9 @@ proptest! {
     #[test]
     fn demo_without_failures_succeeds_within_two_gets(d in any_dim(), desired in 0.0..1e6f64) {
         let p = patch(Some(desired), None, None, None);
-        let mut n = transition(&d, Event::Patch(&p), DEMO).unwrap();
+        let mut n = transition(&d, Event::Patch(&p), DEMO, T0).unwrap();
         for _ in 0..2 {
-            n = transition(&n, Event::Get, DEMO).unwrap();
+            n = transition(&n, Event::Get, DEMO, T0).unwrap();
         }
         prop_assert_eq!(n.scaling_status, Successful);
         prop_assert_eq!(n.actual_capacity, n.desired_capacity);
@@ -171,9 +178,9 @@ proptest! {
     #[test]
     fn demo_with_failures_ends_failed_with_a_reason(d in any_dim(), desired in 1e6..2e6f64) {
         let p = patch(Some(desired), None, None, None);
-        let mut n = transition(&d, Event::Patch(&p), DEMO_FAIL).unwrap();
+        let mut n = transition(&d, Event::Patch(&p), DEMO_FAIL, T0).unwrap();
         for _ in 0..3 {
-            n = transition(&n, Event::Get, DEMO_FAIL).unwrap();
+            n = transition(&n, Event::Get, DEMO_FAIL, T0).unwrap();
         }
         prop_assert_eq!(n.scaling_status, Failed);
         prop_assert!(n.failure_reason.is_some());
@@ -181,7 +188,19 @@ proptest! {
 
     #[test]
     fn production_get_never_changes_state(d in any_dim()) {
-        let o = apply(Some(&d), d.id(), Event::Get, &policy(PROD, false)).unwrap();
+        let o = apply(Some(&d), d.id(), Event::Get, &policy(PROD, false), T0).unwrap();
+        prop_assert_eq!(&o.dimension, &d);
+        prop_assert!(!o.must_write());
+    }
+
+    #[test]
+    fn a_view_never_changes_state_in_any_mode(
+        mut d in any_dim(), mode in prop::sample::select(vec![DEMO, DEMO_FAIL, PROD, gradual(1.0, false),
+            Mode::Demo { simulate_failure: false, style: DemoStyle::Timed { rate: cap(1.0) } }]),
+        secs in 0u64..100_000,
+    ) {
+        d.changed_at = Some(T0);
+        let o = apply(Some(&d), d.id(), Event::View, &policy(mode, true), T0 + Duration::from_secs(secs)).unwrap();
         prop_assert_eq!(&o.dimension, &d);
         prop_assert!(!o.must_write());
     }
@@ -194,7 +213,7 @@ proptest! {
     ) {
         let p = patch(desired, actual, status, reason.as_deref());
         for event in [Event::Get, Event::Patch(&p)] {
-            if let Ok(n) = transition(&d, event, mode) {
+            if let Ok(n) = transition(&d, event, mode, T0) {
                 prop_assert!(n.failure_reason.is_none() || n.scaling_status == Failed);
                 let changes = diff(&d, &n);
                 prop_assert_eq!(changes.is_empty(), n == d);
@@ -231,7 +250,7 @@ fn gradual_moves_actual_by_a_step_per_get() {
         let mut d = dim(Pending, to, from);
         let mut seen = Vec::new();
         for _ in 0..10 {
-            d = transition(&d, Event::Get, gradual(step, fail)).unwrap();
+            d = transition(&d, Event::Get, gradual(step, fail), T0).unwrap();
             seen.push((d.actual_capacity.get(), d.scaling_status));
             if matches!(d.scaling_status, Successful | Failed) {
                 break;
@@ -253,11 +272,12 @@ fn gradual_moves_actual_by_a_step_per_get() {
 fn timed_moves_actual_with_wall_time() {
     let timed = Mode::Demo { simulate_failure: false, style: DemoStyle::Timed { rate: Capacity::new(1.0).unwrap() } };
     let mut d = dim(Pending, 10.0, 1.0);
-    d.changed_at = Some(std::time::SystemTime::now() - std::time::Duration::from_secs(2));
-    let n = transition(&d, Event::Get, timed).unwrap();
+    let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+    d.changed_at = Some(now - Duration::from_secs(2));
+    let n = transition(&d, Event::Get, timed, now).unwrap();
     assert_eq!(n.scaling_status, InProgress);
-    assert!((n.actual_capacity.get() - 3.0).abs() < 0.1, "{:?}", n.actual_capacity);
-    d.changed_at = Some(std::time::SystemTime::now() - std::time::Duration::from_secs(60));
-    let n = transition(&d, Event::Get, timed).unwrap();
+    assert_eq!(n.actual_capacity.get(), 3.0, "exactly 2 s at 1/s from 1.0");
+    d.changed_at = Some(now - Duration::from_secs(60));
+    let n = transition(&d, Event::Get, timed, now).unwrap();
     assert_eq!((n.actual_capacity.get(), n.scaling_status), (10.0, Successful));
 }

@@ -1,17 +1,19 @@
 //! The pure core: what a scalable target dimension is and how it changes.
 //! Nothing here knows about HTTP, storage or async.
 
+pub mod change;
 pub mod dimension;
 pub mod history;
 pub mod lifecycle;
 pub mod patch;
+pub mod registration;
 
 /// The highest revision a store can keep (a signed 64-bit column).
 pub const MAX_REVISION: u64 = i64::MAX as u64;
 
 pub use dimension::{Capacity, Defaults, Dimension, DimensionId, IdError, ScalingStatus};
 pub use history::{FieldChange, HistoryEntry, HistoryQuery, Retention, Source};
-pub use lifecycle::{
-    Change, Changes, DemoStyle, Event, Mode, Outcome, Policy, Precondition, Registration, TransitionError,
-};
+pub use change::{Change, Changes, Outcome, Precondition, TransitionError};
+pub use lifecycle::{DemoStyle, Event, Mode, Policy};
+pub use registration::Registration;
 pub use patch::{Patch, PatchError};

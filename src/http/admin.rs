@@ -4,41 +4,24 @@
 
 use super::AppState;
 use super::auth::allow;
-use super::dimensions::ChangeEvent;
+use super::dimensions::caller;
 use super::error::ApiError;
 use super::extract::{Id, IfMatch, JsonBody};
-use super::openapi::ErrorBody;
+use super::wire::{AdminView, ErrorBody};
 use crate::auth::{Principal, Role};
-use crate::domain::{Capacity, Dimension, Registration, ScalingStatus, Source, lifecycle};
-use crate::store::{self, ListQuery};
+use crate::domain::{Capacity, Registration, ScalingStatus};
+use crate::net::ConnInfo;
+use crate::store::ListQuery;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub const DEFAULT_LIMIT: u64 = 100;
 pub const MAX_LIMIT: u64 = 1000;
-
-/// A dimension as the admin API shows it: the AAS fields plus revision and bounds.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AdminView {
-    #[serde(flatten)]
-    pub change: ChangeEvent,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub min_capacity: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_capacity: Option<f64>,
-}
-
-impl From<Dimension> for AdminView {
-    fn from(d: Dimension) -> Self {
-        let (min_capacity, max_capacity) = (d.min_capacity.map(Capacity::get), d.max_capacity.map(Capacity::get));
-        Self { change: ChangeEvent { revision: d.revision, dimension: d }, min_capacity, max_capacity }
-    }
-}
 
 /// `GET /v1/scalableTargetDimensions` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -95,7 +78,7 @@ pub async fn list(
         return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
     }
     let after = params.after.as_deref().map(crate::domain::DimensionId::parse).transpose()?;
-    let page = state.store.list(&ListQuery { after, limit, status: params.status }).await?;
+    let page = state.dimensions.store().list(&ListQuery { after, limit, status: params.status }).await?;
     let next_after = (page.len() as u64 == limit).then(|| page.last().map(|d| d.id().as_str().to_owned())).flatten();
     Ok(Json(ListPage { dimensions: page.into_iter().map(AdminView::from).collect(), next_after }))
 }
@@ -150,8 +133,10 @@ fn text(v: Option<String>, field: &str) -> Result<Option<String>, ApiError> {
         (status = 503, description = "Store unavailable", body = ErrorBody),
     )
 )]
+#[tracing::instrument(skip_all, fields(dimension_id = %id))]
 pub async fn put(
     State(state): State<AppState>,
+    conn: Option<Extension<Arc<ConnInfo>>>,
     Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     Id(id): Id,
@@ -174,33 +159,10 @@ pub async fn put(
         min_capacity: body.min_capacity,
         max_capacity: body.max_capacity,
     };
-    let source = Source {
-        method: "PUT".into(),
-        client: principal.label(),
-        request_id: headers.get(&super::request_id::X_REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned),
-    };
-    let (store_, defaults, task_id) = (state.store.clone(), state.policy.defaults.clone(), id.clone());
-    let task = tokio::spawn(async move {
-        let transition = |current: Option<&Dimension>| {
-            lifecycle::check(current, precondition)?;
-            lifecycle::register(current, &task_id, &reg, &defaults)
-        };
-        store::change(&*store_, &task_id, &transition, &source).await
-    });
-    let outcome = task.await.map_err(|e| ApiError::Internal(format!("store task failed: {e}")))??;
-    if outcome.must_write() {
-        state.feed.publish(&outcome.dimension);
-        tracing::info!(method = "PUT", revision = outcome.dimension.revision,
-            changes = %crate::domain::Changes(&outcome.changes), created = outcome.created, "dimension registered");
-    }
-    state.metrics.dimension(&outcome.dimension);
-    let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
-    let etag = HeaderValue::from_str(&format!("\"{}\"", outcome.dimension.revision));
-    let mut response = (status, Json(AdminView::from(outcome.dimension))).into_response();
-    if let Ok(etag) = etag {
-        response.headers_mut().insert(header::ETAG, etag);
-    }
-    Ok(response)
+    let conn = conn.as_deref().map(|c| &**c);
+    let caller = || caller("PUT", &principal, conn, &headers);
+    let outcome = state.dimensions.register(&id, reg, precondition, caller).await?;
+    Ok(AdminView::response(outcome.dimension, outcome.created))
 }
 
 /// Removes a dimension and its history.
@@ -219,20 +181,18 @@ pub async fn put(
         (status = 503, description = "Store unavailable", body = ErrorBody),
     )
 )]
+#[tracing::instrument(skip_all, fields(dimension_id = %id))]
 pub async fn delete(
     State(state): State<AppState>,
+    conn: Option<Extension<Arc<ConnInfo>>>,
     Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
     allow(&principal, &[], "deleting a dimension")?;
-    let (store_, task_id) = (state.store.clone(), id.clone());
-    let gone = tokio::spawn(async move { store_.delete(&task_id).await })
-        .await
-        .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))??;
-    if !gone {
+    let conn = conn.as_deref().map(|c| &**c);
+    if !state.dimensions.delete(&id, || caller("DELETE", &principal, conn, &headers)).await? {
         return Err(ApiError::NotFound(format!("no scalable target dimension {:?}", id.as_str())));
     }
-    state.feed.forget(&id);
-    tracing::info!(method = "DELETE", client = principal.label().as_deref(), "dimension deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,7 +7,8 @@
 use super::AppState;
 use super::error::ApiError;
 use crate::auth::Principal;
-use crate::tls::serve::{ConnInfo, is_public};
+use super::gate::is_public;
+use crate::net::ConnInfo;
 use axum::extract::Request;
 use axum::http::header;
 use std::sync::Arc;

@@ -1,42 +1,26 @@
-//! `GET`/`HEAD`/`PATCH /v1/scalableTargetDimensions/{id}`: decode, run the
-//! pure transition in the store, encode, and log what changed.
+//! `GET`/`HEAD`/`PATCH /v1/scalableTargetDimensions/{id}`, the long-poll
+//! (`?wait=`) and the SSE stream: decode, authorize, call the service
+//! (`crate::service::Dimensions`), encode.
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Id, IfMatch, PatchBody};
-use super::openapi::{ErrorBody, PatchRequest};
+use super::wire::{ChangeEvent, ErrorBody, PatchRequest, Versioned};
 use crate::auth::{Principal, Role};
-use crate::domain::{
-    Changes, Dimension, DimensionId, Event, Mode, Outcome, Patch, Policy, Precondition, Source, lifecycle,
-};
-use crate::tls::serve::ConnInfo;
+use crate::domain::{Dimension, DimensionId, Source};
+use crate::net::ConnInfo;
+use crate::service::Caller;
+use axum::Extension;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, Method};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use futures_util::Stream;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tracing::{info, instrument};
-
-/// A dimension as the response body, with its revision as the `ETag`
-/// (header only: the JSON stays exactly what AAS expects).
-pub struct Versioned(pub Dimension);
-
-impl IntoResponse for Versioned {
-    fn into_response(self) -> Response {
-        let etag = HeaderValue::from_str(&format!("\"{}\"", self.0.revision));
-        let mut response = Json(self.0).into_response();
-        if let Ok(etag) = etag {
-            response.headers_mut().insert(header::ETAG, etag);
-        }
-        response
-    }
-}
 
 /// Reads a dimension. In demo mode each GET advances the simulated scaling
 /// (Pending → InProgress → Successful); HEAD never changes state.
@@ -72,15 +56,13 @@ pub async fn get(
         .map_err(|e| ApiError::BadRequest(format!("invalid query: {}; use ?wait=30s&after=REVISION", e.body_text())))?;
     let wait = params.wait(state.max_wait)?;
     // Subscribe before reading, so a change in between is not missed.
-    let changes = wait.map(|_| state.feed.subscribe());
+    let changes = wait.map(|_| state.dimensions.feed().subscribe());
     if method == Method::HEAD {
-        let d = peek(&state, &id).await?;
-        state.metrics.dimension(&d);
-        return Ok(Versioned(d));
+        return Ok(Versioned(state.dimensions.view(&id).await?));
     }
     info!(method = "GET", "request");
     let conn = conn.as_deref().map(|c| &**c);
-    let outcome = run(&state, || source("GET", &principal, conn, &headers), conn, id.clone(), None, None).await?;
+    let outcome = state.dimensions.get(&id, || caller("GET", &principal, conn, &headers)).await?;
     match (wait, changes) {
         (Some(wait), Some(changes)) => {
             let after = params.after.unwrap_or(outcome.dimension.revision);
@@ -139,7 +121,7 @@ async fn long_poll(
         return Ok(current);
     }
     let deadline = tokio::time::Instant::now() + wait;
-    let closed = state.feed.closed();
+    let closed = state.dimensions.feed().closed();
     loop {
         let next = tokio::select! {
             r = tokio::time::timeout_at(deadline, changes.recv()) => r,
@@ -153,7 +135,7 @@ async fn long_poll(
             Ok(Ok(_)) => {}
             // Fell behind: the store knows the truth.
             Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
-                let d = peek(state, id).await?;
+                let d = state.dimensions.view(id).await?;
                 if d.revision > after {
                     return Ok(d);
                 }
@@ -161,7 +143,7 @@ async fn long_poll(
             Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => break,
         }
     }
-    peek(state, id).await
+    Ok(state.dimensions.view(id).await?)
 }
 
 /// `?id=` on the SSE stream.
@@ -171,15 +153,6 @@ async fn long_poll(
 pub struct WatchParams {
     /// Only this dimension's changes [default: every dimension].
     pub id: Option<String>,
-}
-
-/// A change as an SSE event's data: the dimension plus its revision.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ChangeEvent {
-    pub revision: u64,
-    #[serde(flatten)]
-    pub dimension: Dimension,
 }
 
 /// Every stored change as Server-Sent Events (`event: change`, `id:` the
@@ -208,7 +181,8 @@ pub async fn watch(
     let Query(params) = params
         .map_err(|e| ApiError::BadRequest(format!("invalid query: {}; use ?id=DIMENSION or nothing", e.body_text())))?;
     let only = params.id.as_deref().map(DimensionId::parse).transpose()?;
-    let start = (state.feed.subscribe(), state.feed.closed(), only);
+    let feed = state.dimensions.feed();
+    let start = (feed.subscribe(), feed.closed(), only);
     let events = futures_util::stream::unfold(start, |(mut rx, closed, only)| async move {
         loop {
             let next = tokio::select! {
@@ -276,90 +250,23 @@ pub async fn patch(
     }
     info!(method = "PATCH", body = %patch.to_json(), if_match = precondition.map(tracing::field::display), "request");
     let conn = conn.as_deref().map(|c| &**c);
-    let outcome =
-        run(&state, || source("PATCH", &principal, conn, &headers), conn, id, Some(patch), precondition).await?;
+    let caller = || caller("PATCH", &principal, conn, &headers);
+    let outcome = state.dimensions.patch(&id, patch, precondition, caller).await?;
     Ok(Versioned(outcome.dimension))
 }
 
-/// Who is asking, for the history.
-fn source(method: &str, principal: &Principal, conn: Option<&ConnInfo>, headers: &HeaderMap) -> Source {
-    let certificate = conn.and_then(|c| c.client.as_ref()).map(|c| format!("{} (sha256:{})", c.subject, c.sha256));
-    let client = principal.label().or(certificate);
+/// Who is asking, for the history and the change log.
+pub(super) fn caller(method: &str, principal: &Principal, conn: Option<&ConnInfo>, headers: &HeaderMap) -> Caller {
+    let certificate = conn.and_then(|c| c.client.as_ref());
+    let client = principal.label().or_else(|| certificate.map(|c| format!("{} (sha256:{})", c.subject, c.sha256)));
     let request_id = headers.get(&super::request_id::X_REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    Source { method: method.to_owned(), client, request_id }
+    Caller {
+        source: Source { method: method.to_owned(), client, request_id },
+        certificate: certificate.map(|c| (c.subject.clone(), c.sha256)),
+    }
 }
 
 /// Other methods: 405 with `Allow`.
 pub async fn method_not_allowed(method: Method) -> ApiError {
     ApiError::MethodNotAllowed { method: method.to_string(), allow: "GET, HEAD, PATCH, PUT, DELETE" }
-}
-
-/// The dimension as GET would show it before any demo step, without writing.
-async fn peek(state: &AppState, id: &DimensionId) -> Result<Dimension, ApiError> {
-    let current = state.store.get(id).await?;
-    let read_only = Policy { mode: Mode::Production, ..(*state.policy).clone() };
-    Ok(lifecycle::apply(current.as_ref(), id, Event::Get, &read_only)?.dimension)
-}
-
-/// The pure step of a GET (`patch` None) or PATCH on the stored state.
-fn step(
-    current: Option<&Dimension>,
-    id: &DimensionId,
-    patch: Option<&Patch>,
-    precondition: Option<Precondition>,
-    policy: &Policy,
-) -> Result<Outcome, crate::domain::TransitionError> {
-    let event = match patch {
-        Some(p) => Event::Patch(p),
-        None => Event::Get,
-    };
-    // Compare-and-swap: checked inside the store's lock or transaction.
-    lifecycle::check(current, precondition)?;
-    lifecycle::apply(current, id, event, policy)
-}
-
-/// Runs one event through the store. A step that would change nothing (a
-/// GET in production mode, a repeated PATCH) is answered from a read, on this
-/// task; one that writes runs in its own task, so a client that hangs up
-/// cannot cancel a change half-way. Logs each changed field.
-async fn run(
-    state: &AppState,
-    source: impl FnOnce() -> Source,
-    conn: Option<&ConnInfo>,
-    id: DimensionId,
-    patch: Option<Patch>,
-    precondition: Option<Precondition>,
-) -> Result<Outcome, ApiError> {
-    let current = state.store.get(&id).await?;
-    let first = step(current.as_ref(), &id, patch.as_ref(), precondition, &state.policy)?;
-    if !first.must_write() {
-        state.metrics.dimension(&first.dimension);
-        return Ok(first);
-    }
-    let source = source();
-    let policy = state.policy.clone();
-    let store = state.store.clone();
-    let task_id = id.clone();
-    let task_source = source.clone();
-    let task = tokio::spawn(async move {
-        let transition = |current: Option<&Dimension>| step(current, &task_id, patch.as_ref(), precondition, &policy);
-        // The store re-reads and re-applies under its lock or transaction.
-        store.update(&task_id, &transition, &task_source).await
-    });
-    let outcome = task.await.map_err(|e| ApiError::Internal(format!("store task failed: {e}")))??;
-    state.metrics.dimension(&outcome.dimension);
-    if outcome.must_write() {
-        state.feed.publish(&outcome.dimension);
-    }
-    let client = conn.and_then(|c| c.client.as_ref());
-    let client_sha256 = client.map(|c| tracing::field::display(c.sha256));
-    let client_subject = client.map(|c| c.subject.as_str());
-    let (method, revision) = (source.method.as_str(), outcome.dimension.revision);
-    if outcome.created {
-        info!(method, client_sha256, client_subject, revision, "dimension created");
-    }
-    if !outcome.changes.is_empty() {
-        info!(method, client_sha256, client_subject, revision, changes = %Changes(&outcome.changes), "dimension changed");
-    }
-    Ok(outcome)
 }

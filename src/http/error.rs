@@ -2,7 +2,8 @@
 //! `{"message": ...}`; the causes of 500/503 are logged, never sent.
 
 use crate::domain::{IdError, PatchError, TransitionError};
-use crate::store::{StoreError, UpdateError};
+use crate::service::ServiceError;
+use crate::store::StoreError;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -118,11 +119,12 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<UpdateError> for ApiError {
-    fn from(e: UpdateError) -> Self {
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
         match e {
-            UpdateError::Rejected(t) => t.into(),
-            UpdateError::Store(s) => s.into(),
+            ServiceError::Rejected(t) => t.into(),
+            ServiceError::Store(s) => s.into(),
+            ServiceError::Task(_) => Self::Internal(e.to_string()),
         }
     }
 }

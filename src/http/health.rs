@@ -1,4 +1,5 @@
-//! `/healthz` (the process answers) and `/readyz` (the store answers).
+//! Operations: `/healthz` (the process answers), `/readyz` (the store
+//! answers), `/metrics` on the API listener, and ACME HTTP-01 answers.
 
 use super::AppState;
 use super::error::ApiError;
@@ -12,7 +13,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Liveness: the process answers. Never needs a client certificate.
 #[utoipa::path(get, operation_id = "getHealthz", path = "/healthz", tag = "operations",
-    responses((status = 200, description = "Up", body = super::openapi::HealthBody)))]
+    responses((status = 200, description = "Up", body = super::wire::HealthBody)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -20,12 +21,12 @@ pub async fn healthz() -> Json<Value> {
 /// Readiness: the store answers within 2 s. Never needs a client certificate.
 #[utoipa::path(get, operation_id = "getReadyz", path = "/readyz", tag = "operations",
     responses(
-        (status = 200, description = "Ready", body = super::openapi::HealthBody),
-        (status = 503, description = "The store does not answer", body = super::openapi::ErrorBody),
+        (status = 200, description = "Ready", body = super::wire::HealthBody),
+        (status = 503, description = "The store does not answer", body = super::wire::ErrorBody),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => Ok(Json(json!({ "status": "ready", "store": state.store.kind() }))),
+    match tokio::time::timeout(READY_TIMEOUT, state.dimensions.store().ping()).await {
+        Ok(Ok(())) => Ok(Json(json!({ "status": "ready", "store": state.dimensions.store().kind() }))),
         Ok(Err(e)) => Err(e.into()),
         Err(_) => Err(ApiError::Unavailable(format!("store did not answer within {READY_TIMEOUT:?}"))),
     }
@@ -42,8 +43,8 @@ pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
     params(("token" = String, Path, description = "The ACME HTTP-01 token")),
     responses(
         (status = 200, description = "The key authorization", body = String, content_type = "text/plain"),
-        (status = 404, description = "No challenge in flight for this token", body = super::openapi::ErrorBody),
-        (status = 503, description = "Store unavailable", body = super::openapi::ErrorBody),
+        (status = 404, description = "No challenge in flight for this token", body = super::wire::ErrorBody),
+        (status = 503, description = "Store unavailable", body = super::wire::ErrorBody),
     ))]
 pub async fn acme_http01(
     State(state): State<AppState>,
@@ -55,6 +56,29 @@ pub async fn acme_http01(
     if let Some(answer) = challenges.http01(&token) {
         return Ok(answer);
     }
-    let shared = state.store.get_secret(&crate::acme::challenge::http01_secret(&token)).await?;
+    let shared = state.dimensions.store().get_secret(&crate::acme::challenge::http01_secret(&token)).await?;
     shared.filter(|v| !v.is_empty()).and_then(|v| String::from_utf8(v).ok()).ok_or_else(missing)
+}
+
+/// Prometheus metrics in the OpenMetrics text format.
+#[utoipa::path(
+    get,
+    operation_id = "getMetrics",
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "OpenMetrics text (absent here when metrics_listen is set)",
+        body = String, content_type = "application/openmetrics-text"))
+)]
+pub async fn metrics_text(
+    State(state): State<AppState>,
+    axum::Extension(principal): axum::Extension<crate::auth::Principal>,
+) -> Result<axum::response::Response, ApiError> {
+    super::auth::allow(&principal, &crate::auth::Role::ALL, "reading /metrics")?;
+    Ok(metrics_response(state.metrics.clone()).await)
+}
+
+/// The OpenMetrics text of `metrics` (both `/metrics` routes).
+pub(super) async fn metrics_response(metrics: std::sync::Arc<crate::metrics::Metrics>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], metrics.render()).into_response()
 }

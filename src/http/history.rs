@@ -47,10 +47,10 @@ pub struct HistoryPage {
     params(("id" = String, Path, description = "scalableTargetDimensionId"), Params),
     responses(
         (status = 200, description = "A page of changes, newest first", body = HistoryPage),
-        (status = 400, description = "Bad id or query", body = super::openapi::ErrorBody),
-        (status = 404, description = "No such dimension", body = super::openapi::ErrorBody),
-        (status = 429, description = "Over the rate limit", body = super::openapi::ErrorBody),
-        (status = 503, description = "Store unavailable", body = super::openapi::ErrorBody),
+        (status = 400, description = "Bad id or query", body = super::wire::ErrorBody),
+        (status = 404, description = "No such dimension", body = super::wire::ErrorBody),
+        (status = 429, description = "Over the rate limit", body = super::wire::ErrorBody),
+        (status = 503, description = "Store unavailable", body = super::wire::ErrorBody),
     )
 )]
 pub async fn get(
@@ -76,10 +76,10 @@ pub async fn get(
             crate::domain::MAX_REVISION
         )));
     }
-    if state.store.get(&id).await?.is_none() {
+    if state.dimensions.store().get(&id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no scalable target dimension {:?}", id.as_str())));
     }
-    let entries = state.store.history(&id, HistoryQuery { before: params.before, limit }).await?;
+    let entries = state.dimensions.store().history(&id, HistoryQuery { before: params.before, limit }).await?;
     let next_before = (entries.len() as u64 == limit).then(|| entries.last().map(|e| e.revision)).flatten();
     Ok(Json(HistoryPage { scalable_target_dimension_id: id.as_str().to_owned(), entries, next_before }))
 }

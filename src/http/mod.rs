@@ -1,202 +1,24 @@
-//! The router and its front middleware: request id, span and log, metrics,
-//! timeout, rate limit, authentication, body limit, JSON answers for
-//! unknown routes and methods.
+//! The HTTP edge: the router (`router`), its front middleware and the
+//! client-certificate gate, the handlers (dimensions, admin, history,
+//! health and operations), the one error type (`error`) and the wire types
+//! (`wire`). `openapi` documents the handlers; only the router, which serves
+//! `/openapi.json`, refers to it.
 
 pub mod admin;
 pub mod auth;
 pub mod dimensions;
 pub mod error;
 pub mod extract;
+pub mod gate;
 pub mod health;
 pub mod history;
 pub mod openapi;
-pub mod plain;
 pub mod rate_limit;
 pub mod redirect;
 pub mod request_id;
+pub mod router;
+pub mod state;
+pub mod wire;
 
-use crate::acme::challenge::Challenges;
-use crate::domain::Policy;
-use crate::metrics::{self as crest_metrics, Metrics};
-use crate::store::Store;
-use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{Uri, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get};
-use error::ApiError;
-use rate_limit::RateLimiter;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tracing::Instrument;
-
-/// What every handler shares: one `Arc`, so the per-request clones of the
-/// state (middleware, extractors) are one reference count each.
-#[derive(Clone)]
-pub struct AppState(pub Arc<Shared>);
-
-impl AppState {
-    pub fn new(shared: Shared) -> Self {
-        Self(Arc::new(shared))
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-/// The fields of [`AppState`].
-#[derive(Clone)]
-pub struct Shared {
-    pub store: Arc<dyn Store>,
-    pub policy: Arc<Policy>,
-    /// ACME challenge answers, when ACME is on.
-    pub challenges: Option<Arc<Challenges>>,
-    pub metrics: Arc<Metrics>,
-    /// Per-client rate limit, when configured.
-    pub limiter: Option<Arc<RateLimiter>>,
-    /// Serve `/metrics` on the API listener (false with `metrics_listen`).
-    pub metrics_on_api: bool,
-    /// Tokens and certificate roles.
-    pub auth: Arc<crate::auth::AuthConfig>,
-    /// Callers must authenticate (tokens configured or certificates verified).
-    pub auth_enabled: bool,
-    /// The TLS state (pinned certificates are `aas`), when TLS is on.
-    pub tls: Option<Arc<crate::tls::TlsState>>,
-    /// Stored changes, for long-polls and the SSE stream.
-    pub feed: Arc<crate::watch::Feed>,
-    /// The longest `?wait=` a long-poll may ask for (below request_timeout).
-    pub max_wait: Duration,
-}
-
-/// The API's routes: path template, the methods it documents, handlers.
-/// `/openapi.json` must list exactly these (tests/api/openapi.rs checks it).
-fn routes(metrics: bool) -> Vec<(&'static str, MethodRouter<AppState>)> {
-    let read_only = |r: MethodRouter<AppState>| r.fallback(health::method_not_allowed);
-    let mut routes = vec![
-        ("/v1/scalableTargetDimensions", read_only(get(admin::list))),
-        ("/v1/scalableTargetDimensions/watch", read_only(get(dimensions::watch))),
-        (
-            "/v1/scalableTargetDimensions/{id}",
-            get(dimensions::get)
-                .patch(dimensions::patch)
-                .put(admin::put)
-                .delete(admin::delete)
-                .fallback(dimensions::method_not_allowed),
-        ),
-        ("/v1/scalableTargetDimensions/{id}/history", read_only(get(history::get))),
-        ("/healthz", read_only(get(health::healthz))),
-        ("/readyz", read_only(get(health::readyz))),
-        ("/openapi.json", read_only(get(openapi::openapi_json))),
-        ("/.well-known/acme-challenge/{token}", read_only(get(health::acme_http01))),
-    ];
-    if metrics {
-        routes.push(("/metrics", read_only(get(metrics_text))));
-    }
-    routes
-}
-
-/// The path templates the API router serves (for the OpenAPI check).
-pub fn route_paths(metrics: bool) -> Vec<&'static str> {
-    routes(metrics).into_iter().map(|(p, _)| p).collect()
-}
-
-/// The API router. `request_timeout` bounds each request (503 JSON after it).
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
-    let mut router = Router::new();
-    for (path, methods) in routes(state.metrics_on_api) {
-        router = router.route(path, methods);
-    }
-    router
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(Front { state: state.clone(), request_timeout }, front))
-        .with_state(state)
-}
-
-/// What the front middleware needs.
-#[derive(Clone)]
-struct Front {
-    state: AppState,
-    request_timeout: Duration,
-}
-
-/// Every API request passes here once (one middleware instead of a stack,
-/// which axum would clone per request): request id, the request's span,
-/// rate limit, authentication, timeout, the `finished` log line, metrics.
-async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let request_id = request_id::normalize(&mut req);
-    let route = intern(req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str));
-    let method = req.method().clone();
-    let span = tracing::info_span!("http", method = %method, route, path = %req.uri().path(),
-        request_id = request_id.to_str().unwrap_or(""));
-    let state = &front.state;
-    let mut response = async {
-        if let Err(e) = rate_limit::check(state, &req).and_then(|()| auth::authenticate(state, &mut req)) {
-            return e.into_response();
-        }
-        let response = match tokio::time::timeout(front.request_timeout, next.run(req)).await {
-            Ok(response) => response,
-            Err(_) => ApiError::Timeout(front.request_timeout).into_response(),
-        };
-        tracing::info!(
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            status = response.status().as_u16(),
-            "finished processing request"
-        );
-        response
-    }
-    .instrument(span)
-    .await;
-    state.metrics.http(route, &method, response.status().as_u16(), started);
-    response.headers_mut().insert(request_id::X_REQUEST_ID.clone(), request_id);
-    response
-}
-
-/// The route template as a `'static` label (the router's own strings).
-fn intern(route: &str) -> &'static str {
-    static PATHS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-    PATHS.get_or_init(|| route_paths(true)).iter().find(|p| **p == route).copied().unwrap_or("unmatched")
-}
-
-/// A router with only `/metrics`, for `metrics_listen`.
-pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
-    Router::new()
-        .route("/metrics", get(move || metrics_response(metrics.clone())).fallback(health::method_not_allowed))
-        .fallback(|uri: Uri| async move {
-            ApiError::NotFound(format!("no route for {:?}; this listener serves only /metrics", uri.path()))
-        })
-}
-
-/// Prometheus metrics in the OpenMetrics text format.
-#[utoipa::path(
-    get,
-    operation_id = "getMetrics",
-    path = "/metrics",
-    tag = "operations",
-    responses((status = 200, description = "OpenMetrics text (absent here when metrics_listen is set)",
-        body = String, content_type = "application/openmetrics-text"))
-)]
-async fn metrics_text(
-    State(state): State<AppState>,
-    axum::Extension(principal): axum::Extension<crate::auth::Principal>,
-) -> Result<Response, ApiError> {
-    auth::allow(&principal, &crate::auth::Role::ALL, "reading /metrics")?;
-    Ok(metrics_response(state.metrics.clone()).await)
-}
-
-async fn metrics_response(metrics: Arc<Metrics>) -> Response {
-    ([(header::CONTENT_TYPE, crest_metrics::CONTENT_TYPE)], metrics.render()).into_response()
-}
-
-async fn not_found(uri: Uri) -> ApiError {
-    ApiError::NotFound(format!(
-        "no route for {:?}; the API is /v1/scalableTargetDimensions/{{id}} (and /healthz, /readyz, /openapi.json)",
-        uri.path()
-    ))
-}
+pub use router::{metrics_router, route_paths, router};
+pub use state::{AppState, Shared};

@@ -6,10 +6,9 @@
 
 use super::AppState;
 use super::error::ApiError;
-use crate::tls::serve::ConnInfo;
-use axum::extract::{ConnectInfo, Request};
+use crate::net::ConnInfo;
+use axum::extract::Request;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -75,12 +74,11 @@ pub fn client_key(req: &Request) -> String {
     if let Some(client) = conn.and_then(|c| c.client.as_ref()) {
         return format!("cert:{}", client.sha256);
     }
-    let peer = conn.map(|c| c.peer).or_else(|| req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
-    peer.map_or_else(|| "unknown".to_owned(), |p| format!("ip:{}", p.ip()))
+    conn.map(|c| c.peer).map_or_else(|| "unknown".to_owned(), |p| format!("ip:{}", p.ip()))
 }
 
 fn exempt(path: &str) -> bool {
-    path == "/metrics" || crate::tls::serve::is_public(path)
+    path == "/metrics" || super::gate::is_public(path)
 }
 
 /// 429 when the caller is over its limit (run by `super::front`).

@@ -3,12 +3,14 @@
 //! store's own lock or transaction, so concurrent requests never lose an update.
 
 mod file;
+mod instrumented;
 mod memory;
 mod postgres;
 mod row;
 mod sqlite;
 
 pub use file::FileStore;
+pub use instrumented::instrument;
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -157,26 +159,6 @@ impl StoreLock {
     pub fn holding(guard: Box<dyn Send + Sync>) -> Self {
         Self { _guard: Some(guard) }
     }
-}
-
-/// Applies `transition` with a read-only fast path: when the transition would
-/// change nothing on the current state, no lock or transaction is taken.
-/// Otherwise the store re-reads and re-applies under its lock.
-///
-/// # Errors
-/// As [`Store::update`].
-pub async fn change(
-    store: &dyn Store,
-    id: &DimensionId,
-    transition: &Transition<'_>,
-    source: &Source,
-) -> Result<Outcome, UpdateError> {
-    let current = store.get(id).await?;
-    let outcome = transition(current.as_ref())?;
-    if !outcome.must_write() {
-        return Ok(outcome);
-    }
-    store.update(id, transition, source).await
 }
 
 /// Which of `n` locks or shards `id` belongs to (a stable hash within the

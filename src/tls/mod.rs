@@ -6,16 +6,17 @@
 
 pub mod client_auth;
 pub mod reload;
-pub mod serve;
+mod resolver;
 
-use crate::acme::challenge::{ACME_TLS_ALPN, Challenges};
+pub use resolver::{ACME_TLS_ALPN, Challenges, Resolver};
+
 use crate::config::{AcmeChallenge, ClientAuth, TlsConfig};
 use crate::fingerprint::Fingerprint;
+use crate::metrics::{Gauge, GaugeValue};
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -84,51 +85,6 @@ pub fn read_certs(role: &'static str, path: &Path) -> Result<Vec<CertificateDer<
         return Err(file_err(role, path, "no PEM certificate (-----BEGIN CERTIFICATE-----) in the file"));
     }
     Ok(certs)
-}
-
-/// The identity of a client that presented a verified certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientIdentity {
-    pub subject: String,
-    /// The SHA-256 of the DER certificate.
-    pub sha256: Fingerprint,
-}
-
-impl ClientIdentity {
-    pub fn from_der(der: &[u8]) -> Self {
-        let subject =
-            x509_parser::parse_x509_certificate(der).map_or_else(|_| String::new(), |(_, c)| c.subject().to_string());
-        Self { subject, sha256: Fingerprint::of(der) }
-    }
-}
-
-/// Picks the certificate for a handshake: the current server certificate,
-/// or an ACME TLS-ALPN-01 challenge certificate for `acme-tls/1` hellos.
-#[derive(Debug, Default)]
-pub struct Resolver {
-    current: RwLock<Option<(Arc<CertifiedKey>, CertInfo)>>,
-    pub challenges: Arc<Challenges>,
-}
-
-impl Resolver {
-    fn set(&self, key: Arc<CertifiedKey>, info: CertInfo) {
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some((key, info));
-    }
-
-    fn info(&self) -> Option<CertInfo> {
-        self.current.read().unwrap_or_else(PoisonError::into_inner).as_ref().map(|(_, i)| i.clone())
-    }
-}
-
-impl ResolvesServerCert for Resolver {
-    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let acme = hello.alpn().is_some_and(|mut protocols| protocols.any(|p| p == ACME_TLS_ALPN));
-        if acme {
-            return hello.server_name().and_then(|name| self.challenges.alpn_certificate(name));
-        }
-        // None before the first ACME certificate: the handshake fails cleanly.
-        self.current.read().unwrap_or_else(PoisonError::into_inner).as_ref().map(|(k, _)| k.clone())
-    }
 }
 
 /// One loaded generation of the TLS configuration.
@@ -224,9 +180,10 @@ impl TlsState {
         self.resolver.info()
     }
 
-    /// Where ACME challenge answers are kept.
+    /// Where ACME challenge answers are kept (the resolver answers
+    /// TLS-ALPN-01 handshakes from it).
     pub fn challenges(&self) -> Arc<Challenges> {
-        self.resolver.challenges.clone()
+        self.resolver.challenges()
     }
 
     /// Rebuilds from the files; on error the current certificates stay.
@@ -292,5 +249,33 @@ impl TlsState {
 
     pub fn handshake_timeout(&self) -> Duration {
         self.settings.handshake_timeout
+    }
+}
+
+/// Certificate days left, at every scrape.
+impl crate::metrics::Sampler for TlsState {
+    fn gauges(&self, now: SystemTime) -> Vec<Gauge> {
+        let certs = self.certificates();
+        let server = certs.iter().find(|c| c.role == "server certificate").map(|c| c.days_left(now));
+        let clients = certs
+            .iter()
+            .filter(|c| c.role != "server certificate")
+            .map(|c| {
+                let kind = if c.role == "client CA" { "ca" } else { "pin" };
+                (vec![("kind", kind.to_owned()), ("sha256", c.sha256.to_string())], c.days_left(now))
+            })
+            .collect();
+        vec![
+            Gauge {
+                name: "crest_tls_server_certificate_days_left",
+                help: "Days until the server certificate expires",
+                value: GaugeValue::Plain(server),
+            },
+            Gauge {
+                name: "crest_tls_client_certificate_days_left",
+                help: "Days until each pinned client certificate or client CA expires",
+                value: GaugeValue::Labelled(clients),
+            },
+        ]
     }
 }

@@ -228,7 +228,7 @@ fn request_ids_are_returned_and_logged() {
     assert_eq!(v["route"], "/v1/scalableTargetDimensions/{id}", "{line}");
     assert_eq!(v["method"], "PATCH", "{line}");
     assert_eq!(v["level"], "INFO", "{line}");
-    assert_eq!(v["target"], "crest::http::dimensions", "{line}");
+    assert_eq!(v["target"], "crest::service", "{line}");
     assert_eq!(v["message"], "dimension changed", "{line}");
     assert_eq!(v["revision"], 1, "{line}");
     assert!(v["changes"].as_str().unwrap().contains("desiredCapacity: 1.0 -> 2.0"), "{line}");

@@ -4,56 +4,21 @@
 //! `header_read_timeout` instead of holding a connection forever. Open
 //! connections finish for at most the shutdown timeout after shutdown.
 
+use super::{ConnInfo, Limits, accept, builder};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use std::time::Duration;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-/// A connection builder with crest's limits (shared with the TLS listener).
-pub fn builder(header_read_timeout: Duration) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
-    builder
-}
-
-/// The next connection on `listener`, or None once `shutdown` is cancelled.
-/// Accept errors (EMFILE and friends) back off instead of spinning.
-pub async fn accept(
-    listener: &TcpListener,
-    shutdown: &CancellationToken,
-    kind: &'static str,
-) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => return Some(a),
-                Err(e) => {
-                    tracing::warn!(error = %e, listener = kind, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            () = shutdown.cancelled() => return None,
-        }
-    }
-}
-
 /// Serves `router` on `listener` until `shutdown`.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    header_read_timeout: Duration,
-    shutdown: CancellationToken,
-    shutdown_timeout: Duration,
-) {
+pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdown: CancellationToken) {
     let graceful = GracefulShutdown::new();
+    let header_read_timeout = limits.header_read_timeout;
     while let Some((tcp, peer)) = accept(&listener, &shutdown, "http").await {
         let _ = tcp.set_nodelay(true);
         let router = router.clone();
@@ -72,8 +37,9 @@ pub async fn serve(
                 tracing::debug!(%peer, "closed a connection that sent nothing");
                 return;
             }
+            let info = Arc::new(ConnInfo { peer, client: None });
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
+                req.extensions_mut().insert(info.clone());
                 router.clone().oneshot(req.map(Body::new))
             });
             let builder = builder(header_read_timeout);
@@ -84,7 +50,7 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(shutdown_timeout, graceful.shutdown()).await.is_err() {
-        tracing::warn!(timeout = ?shutdown_timeout, "in-flight requests did not finish in time; closing");
+    if tokio::time::timeout(limits.shutdown_timeout, graceful.shutdown()).await.is_err() {
+        tracing::warn!(timeout = ?limits.shutdown_timeout, "in-flight requests did not finish in time; closing");
     }
 }

@@ -1,0 +1,129 @@
+//! The router and its front middleware: request id, span and log, metrics,
+//! timeout, rate limit, authentication, body limit, JSON answers for
+//! unknown routes and methods; the client-certificate gate in front of it
+//! all on HTTPS.
+
+use super::error::ApiError;
+use super::{AppState, admin, auth, dimensions, extract, gate, health, history, openapi, rate_limit, request_id};
+use crate::metrics::Metrics;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::Uri;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::Instrument;
+
+/// The API's routes: path template, the methods it documents, handlers.
+/// `/openapi.json` must list exactly these (tests/api/openapi.rs checks it).
+fn routes(metrics: bool) -> Vec<(&'static str, MethodRouter<AppState>)> {
+    let read_only = |r: MethodRouter<AppState>| r.fallback(health::method_not_allowed);
+    let mut routes = vec![
+        ("/v1/scalableTargetDimensions", read_only(get(admin::list))),
+        ("/v1/scalableTargetDimensions/watch", read_only(get(dimensions::watch))),
+        (
+            "/v1/scalableTargetDimensions/{id}",
+            get(dimensions::get)
+                .patch(dimensions::patch)
+                .put(admin::put)
+                .delete(admin::delete)
+                .fallback(dimensions::method_not_allowed),
+        ),
+        ("/v1/scalableTargetDimensions/{id}/history", read_only(get(history::get))),
+        ("/healthz", read_only(get(health::healthz))),
+        ("/readyz", read_only(get(health::readyz))),
+        ("/openapi.json", read_only(get(openapi::openapi_json))),
+        ("/.well-known/acme-challenge/{token}", read_only(get(health::acme_http01))),
+    ];
+    if metrics {
+        routes.push(("/metrics", read_only(get(health::metrics_text))));
+    }
+    routes
+}
+
+/// The path templates the API router serves (for the OpenAPI check).
+pub fn route_paths(metrics: bool) -> Vec<&'static str> {
+    routes(metrics).into_iter().map(|(p, _)| p).collect()
+}
+
+/// The API router. `request_timeout` bounds each request (503 JSON after it).
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    let mut router = Router::new();
+    for (path, methods) in routes(state.metrics_on_api) {
+        router = router.route(path, methods);
+    }
+    let mut router = router
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(Front { state: state.clone(), request_timeout }, front));
+    if state.require_certificate {
+        // Outermost: judged before anything else.
+        router = router.layer(middleware::from_fn_with_state(state.clone(), gate::require_certificate));
+    }
+    router.with_state(state)
+}
+
+/// What the front middleware needs.
+#[derive(Clone)]
+struct Front {
+    state: AppState,
+    request_timeout: Duration,
+}
+
+/// Every API request passes here once (one middleware instead of a stack,
+/// which axum would clone per request): request id, the request's span,
+/// rate limit, authentication, timeout, the `finished` log line, metrics.
+async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = request_id::normalize(&mut req);
+    let route = intern(req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str));
+    let method = req.method().clone();
+    let span = tracing::info_span!("http", method = %method, route, path = %req.uri().path(),
+        request_id = request_id.to_str().unwrap_or(""));
+    let state = &front.state;
+    let mut response = async {
+        if let Err(e) = rate_limit::check(state, &req).and_then(|()| auth::authenticate(state, &mut req)) {
+            return e.into_response();
+        }
+        let response = match tokio::time::timeout(front.request_timeout, next.run(req)).await {
+            Ok(response) => response,
+            Err(_) => ApiError::Timeout(front.request_timeout).into_response(),
+        };
+        tracing::info!(
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            status = response.status().as_u16(),
+            "finished processing request"
+        );
+        response
+    }
+    .instrument(span)
+    .await;
+    state.metrics.http(route, &method, response.status().as_u16(), started);
+    response.headers_mut().insert(request_id::X_REQUEST_ID.clone(), request_id);
+    response
+}
+
+/// The route template as a `'static` label (the router's own strings).
+fn intern(route: &str) -> &'static str {
+    static PATHS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    PATHS.get_or_init(|| route_paths(true)).iter().find(|p| **p == route).copied().unwrap_or("unmatched")
+}
+
+/// A router with only `/metrics`, for `metrics_listen`.
+pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(move || health::metrics_response(metrics.clone())).fallback(health::method_not_allowed))
+        .fallback(|uri: Uri| async move {
+            ApiError::NotFound(format!("no route for {:?}; this listener serves only /metrics", uri.path()))
+        })
+}
+
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(format!(
+        "no route for {:?}; the API is /v1/scalableTargetDimensions/{{id}} (and /healthz, /readyz, /openapi.json)",
+        uri.path()
+    ))
+}

@@ -1,0 +1,97 @@
+//! What crest sends and receives that is not a domain type: the error body,
+//! the PATCH body's schema, health answers, a dimension with its ETag, a
+//! change event and the admin view. The handlers use these; `openapi`
+//! documents them.
+
+use crate::domain::{Capacity, Dimension, ScalingStatus};
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong and what to change.
+    pub message: String,
+}
+
+/// A PATCH body: at least one field. AAS sends `desiredCapacity`; the
+/// scaler reports the others (production mode). Unknown fields are ignored.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+// No `min_properties`: utoipa 5.5 writes it out as maxProperties.
+pub struct PatchRequest {
+    #[schema(minimum = 0)]
+    pub desired_capacity: Option<f64>,
+    #[schema(minimum = 0)]
+    pub actual_capacity: Option<f64>,
+    pub scaling_status: Option<ScalingStatus>,
+    /// Only with `scalingStatus: Failed`; at most 4096 bytes.
+    #[schema(max_length = 4096)]
+    pub failure_reason: Option<String>,
+}
+
+/// `/healthz` and `/readyz` answers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HealthBody {
+    pub status: String,
+    /// `/readyz` only: the store kind.
+    pub store: Option<String>,
+}
+
+/// `status` with `body` as JSON and the revision as the `ETag`.
+fn with_etag(status: StatusCode, revision: u64, body: impl Serialize) -> Response {
+    let etag = HeaderValue::from_str(&format!("\"{revision}\""));
+    let mut response = (status, Json(body)).into_response();
+    if let Ok(etag) = etag {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+/// A dimension as the response body, with its revision as the `ETag`
+/// (header only: the JSON stays exactly what AAS expects).
+pub struct Versioned(pub Dimension);
+
+impl IntoResponse for Versioned {
+    fn into_response(self) -> Response {
+        with_etag(StatusCode::OK, self.0.revision, self.0)
+    }
+}
+
+/// A change as an SSE event's data: the dimension plus its revision.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeEvent {
+    pub revision: u64,
+    #[serde(flatten)]
+    pub dimension: Dimension,
+}
+
+/// A dimension as the admin API shows it: the AAS fields plus revision and bounds.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminView {
+    #[serde(flatten)]
+    pub change: ChangeEvent,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_capacity: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_capacity: Option<f64>,
+}
+
+impl From<Dimension> for AdminView {
+    fn from(d: Dimension) -> Self {
+        let (min_capacity, max_capacity) = (d.min_capacity.map(Capacity::get), d.max_capacity.map(Capacity::get));
+        Self { change: ChangeEvent { revision: d.revision, dimension: d }, min_capacity, max_capacity }
+    }
+}
+
+impl AdminView {
+    /// `201 Created` or `200 OK` with the ETag.
+    pub fn response(d: Dimension, created: bool) -> Response {
+        let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+        with_etag(status, d.revision, Self::from(d))
+    }
+}

@@ -1,0 +1,82 @@
+//! Connections, not HTTP: the accept loop, the per-connection limits
+//! (handshake and header-read timeouts, graceful shutdown) and `ConnInfo`,
+//! who is on the socket. Both listeners hand every request, with its
+//! `Arc<ConnInfo>` in the extensions, to an axum `Router`; what a request
+//! may do is decided above, in `http`.
+
+mod plain;
+mod tls;
+
+pub use plain::serve;
+pub use tls::serve_tls;
+
+use crate::fingerprint::Fingerprint;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// What a handler can know about the connection a request came on.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    /// The verified client certificate, if the client presented one (TLS).
+    pub client: Option<ClientIdentity>,
+}
+
+/// The identity of a client that presented a verified certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    pub subject: String,
+    /// The SHA-256 of the DER certificate.
+    pub sha256: Fingerprint,
+}
+
+impl ClientIdentity {
+    pub fn from_der(der: &[u8]) -> Self {
+        let subject =
+            x509_parser::parse_x509_certificate(der).map_or_else(|_| String::new(), |(_, c)| c.subject().to_string());
+        Self { subject, sha256: Fingerprint::of(der) }
+    }
+}
+
+/// The time limits of every connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Until a request head is complete (and, before the first byte, until
+    /// the first byte arrives).
+    pub header_read_timeout: Duration,
+    /// How long open connections may finish after shutdown.
+    pub shutdown_timeout: Duration,
+}
+
+/// A connection builder with crest's limits (both listeners).
+fn builder(header_read_timeout: Duration) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
+/// The next connection on `listener`, or None once `shutdown` is cancelled.
+/// Accept errors (EMFILE and friends) back off instead of spinning.
+async fn accept(
+    listener: &TcpListener,
+    shutdown: &CancellationToken,
+    kind: &'static str,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => return Some(a),
+                Err(e) => {
+                    tracing::warn!(error = %e, listener = kind, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = shutdown.cancelled() => return None,
+        }
+    }
+}
