@@ -69,7 +69,12 @@ pub async fn spawn_app(kind: StoreKind, tweak: impl FnOnce(&mut Config)) -> Test
 
 /// Starts crest with `config`; `dir` is kept alive (and removed) with the app.
 pub async fn spawn_with(config: Config, dir: TempDir) -> TestApp {
-    let app = App::build(config).await.expect("crest starts");
+    spawn_clocked(config, dir, crest::clock::Clock::system()).await
+}
+
+/// As [`spawn_with`], the server's time coming from `clock`.
+pub async fn spawn_clocked(config: Config, dir: TempDir, clock: crest::clock::Clock) -> TestApp {
+    let app = App::build_with(config, clock).await.expect("crest starts");
     let addr = app.local_addr().unwrap();
     let tls_addr = app.tls_addr().unwrap();
     let metrics_addr = app.metrics_addr().unwrap();

@@ -199,7 +199,7 @@ async fn pinned_api_gateway_certificate() {
     assert!(server.len() == 1 && (0.0..400.0).contains(&server[0]), "{text}");
     let pin = format!(
         "crest_tls_client_certificate_days_left{{kind=\"pin\",sha256=\"{}\"}}",
-        crest::fingerprint::Fingerprint::of(&der_of(&apigw.cert)).to_string()
+        crest::fingerprint::Fingerprint::of(&der_of(&apigw.cert))
     );
     let days = values(&pin);
     assert!(days.len() == 1 && (364.0..366.0).contains(&days[0]), "{pin}: {text}");

@@ -157,20 +157,23 @@ async fn demo_styles_gradual_and_timed() {
     assert_eq!(seen, expect.map(|(a, s)| (a, s.to_owned())));
     app.stop().await;
 
-    // timed: 2 units per second of wall time, however often it is polled.
+    // timed: 2 units per second of the server's time, however often it is
+    // polled. The server's clock is moved by hand.
     let rate = Capacity::new(2.0).unwrap();
-    let app = spawn_app(StoreKind::Memory, |c| {
-        c.mode = Mode::Demo { simulate_failure: false, style: DemoStyle::Timed { rate } }
-    })
-    .await;
+    let clock = crest::clock::Clock::manual(std::time::SystemTime::now());
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::helpers::test_config(StoreKind::Memory, dir.path());
+    config.mode = Mode::Demo { simulate_failure: false, style: DemoStyle::Timed { rate } };
+    let app = crate::helpers::spawn_clocked(config, dir, clock.clone()).await;
     assert_eq!(app.patch("t", json!({"desiredCapacity": 5.0})).await.0, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
     let (_, b) = app.get("t").await;
-    let actual = b["actualCapacity"].as_f64().unwrap();
+    assert_eq!((b["actualCapacity"].as_f64(), b["scalingStatus"].as_str()), (Some(1.0), Some("InProgress")), "no time passed");
+    clock.advance(std::time::Duration::from_millis(1000));
+    let (_, b) = app.get("t").await;
     assert_eq!(b["scalingStatus"], "InProgress");
-    assert!((2.8..=3.6).contains(&actual), "1 s at 2/s from 1.0: {actual}");
+    assert_eq!(b["actualCapacity"].as_f64(), Some(3.0), "1 s at 2/s from 1.0");
     assert_eq!(app.patch("u", json!({"desiredCapacity": 4.0})).await.0, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(1700)).await;
+    clock.advance(std::time::Duration::from_millis(1700));
     let (_, b) = app.get("u").await;
     assert_eq!(
         (b["actualCapacity"].as_f64(), b["scalingStatus"].as_str()),
