@@ -1,0 +1,90 @@
+//! The SQLite store's reads: a few read-only connections, used inline for
+//! point reads and from the blocking pool for lists, history and secrets.
+
+use super::connection::{closed, open_connection, unavailable};
+use crate::domain::{Dimension, DimensionId};
+use crate::store::StoreError;
+use crate::store::row::{DimensionRow, HISTORY_COLUMNS, HistoryRow, select_dimension};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+/// Read-only connections (a task uses one at a time, briefly).
+const READERS: usize = 4;
+
+const SELECT: &str = select_dimension!("id = ?1");
+
+/// The read-only connections, each behind its own lock.
+pub(super) struct Readers {
+    conns: Vec<Mutex<Option<Connection>>>,
+    next: AtomicUsize,
+}
+
+impl Readers {
+    pub(super) fn open(path: &str) -> rusqlite::Result<Self> {
+        let conns = (0..READERS)
+            .map(|_| open_connection(path, true).map(|c| Mutex::new(Some(c))))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Self { conns, next: AtomicUsize::new(0) })
+    }
+
+    /// Runs `f` on a free connection (or waits briefly for one).
+    pub(super) fn with<R>(&self, f: impl FnOnce(&Connection) -> Result<R, StoreError>) -> Result<R, StoreError> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.conns.len();
+        let mut guard = (0..n).find_map(|i| self.conns[(start + i) % n].try_lock().ok());
+        let guard = guard.get_or_insert_with(|| self.conns[start % n].lock().unwrap_or_else(PoisonError::into_inner));
+        let conn = guard.as_ref().ok_or_else(closed)?;
+        f(conn)
+    }
+
+    pub(super) fn close(&self) {
+        for conn in &self.conns {
+            conn.lock().unwrap_or_else(PoisonError::into_inner).take();
+        }
+    }
+}
+
+pub(super) fn fetch(conn: &Connection, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
+    let row = conn
+        .prepare_cached(SELECT)
+        .and_then(|mut s| s.query_row([id.as_str()], DimensionRow::from_sqlite).optional())
+        .map_err(unavailable)?;
+    row.map(|r| r.into_dimension("sqlite")).transpose()
+}
+
+/// A page of dimensions with ids after `after`, of `status` if given.
+pub(super) fn list(
+    conn: &Connection,
+    after: &str,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<DimensionRow>, StoreError> {
+    const LIST: &str =
+        select_dimension!("id > ?1 AND scaling_status = coalesce(?2, scaling_status) ORDER BY id LIMIT ?3");
+    let mut s = conn.prepare_cached(LIST).map_err(unavailable)?;
+    let rows = s.query_map(params![after, status, limit], DimensionRow::from_sqlite).map_err(unavailable)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(unavailable)
+}
+
+/// A page of the id's history, newest first: revisions below `before`,
+/// entries at or after `cutoff` (ms).
+pub(super) fn history(
+    conn: &Connection,
+    id: &str,
+    before: i64,
+    cutoff: i64,
+    limit: i64,
+) -> Result<Vec<HistoryRow>, StoreError> {
+    let sql = format!(
+        "SELECT {HISTORY_COLUMNS} FROM history WHERE dimension_id = ?1 AND revision < ?2 AND at >= ?3 \
+         ORDER BY revision DESC LIMIT ?4"
+    );
+    let mut s = conn.prepare_cached(&sql).map_err(unavailable)?;
+    let rows = s.query_map(params![id, before, cutoff, limit], HistoryRow::from_sqlite).map_err(unavailable)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(unavailable)
+}
+
+pub(super) fn secret(conn: &Connection, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    conn.query_row("SELECT value FROM secrets WHERE name = ?1", [name], |r| r.get(0)).optional().map_err(unavailable)
+}

@@ -1,0 +1,230 @@
+//! The SQLite store's writes: one writer thread that commits the changes in
+//! its queue in groups (one fsync per group), and the checkpointer thread.
+
+use super::connection::unavailable;
+use crate::domain::history::to_ms;
+use crate::domain::{Capacity, Dimension, DimensionId, HistoryEntry, Retention};
+use crate::store::StoreError;
+use crate::store::row;
+use rusqlite::{Connection, params};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Creates a dimension; does nothing if the id exists (then it is re-read).
+const INSERT: &str = "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, \
+    desired_capacity, actual_capacity, scaling_status, failure_reason, status_since, min_capacity, max_capacity, \
+    changed_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
+    strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) ON CONFLICT (id) DO NOTHING";
+
+/// Changes a dimension only at the revision the transition saw (`?14`).
+const UPDATE: &str = "UPDATE dimensions SET revision = ?2, version = ?3, resource_name = ?4, \
+    dimension_name = ?5, desired_capacity = ?6, actual_capacity = ?7, scaling_status = ?8, failure_reason = ?9, \
+    status_since = ?10, min_capacity = ?11, max_capacity = ?12, changed_at = ?13, \
+    updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1 AND revision = ?14";
+
+const INSERT_HISTORY: &str = "INSERT INTO history (dimension_id, revision, at, created, method, client, \
+    request_id, changes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (dimension_id, revision) DO UPDATE SET \
+    at = excluded.at, created = excluded.created, method = excluded.method, client = excluded.client, \
+    request_id = excluded.request_id, changes = excluded.changes";
+
+const TRIM_HISTORY: &str = "DELETE FROM history WHERE dimension_id = ?1 AND (revision <= ?2 OR at < ?3)";
+
+/// The most changes one group commit takes.
+const MAX_GROUP: usize = 256;
+
+/// How often the checkpointer copies the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// A write for the writer thread; `reply` gets the answer after the commit.
+pub(super) enum Op {
+    /// Insert (`expected` None) or update at revision `expected`; answers
+    /// false when the row was not as expected.
+    Put {
+        dimension: Box<Dimension>,
+        expected: Option<u64>,
+        entry: Box<HistoryEntry>,
+        reply: Reply<bool>,
+    },
+    Delete {
+        id: DimensionId,
+        reply: Reply<bool>,
+    },
+    Secret {
+        name: String,
+        value: Vec<u8>,
+        reply: Reply<bool>,
+    },
+}
+
+pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// Starts the writer thread on `conn`; it stops once every sender is gone
+/// and its queue is done.
+pub(super) fn spawn_writer(
+    conn: Connection,
+    retention: Retention,
+) -> std::io::Result<(mpsc::UnboundedSender<Op>, JoinHandle<()>)> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let thread = std::thread::Builder::new()
+        .name("crest-sqlite-writer".into())
+        .spawn(move || writer_loop(conn, rx, retention))?;
+    Ok((tx, thread))
+}
+
+/// Starts the checkpointer thread on `conn`; dropping the sender stops it.
+pub(super) fn spawn_checkpointer(conn: Connection) -> std::io::Result<(std::sync::mpsc::Sender<()>, JoinHandle<()>)> {
+    let (stop, stopped) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("crest-sqlite-checkpoint".into())
+        .spawn(move || checkpoint_loop(conn, stopped))?;
+    Ok((stop, thread))
+}
+
+/// Checkpoints on its own connection (`PASSIVE`: never blocks a writer or
+/// reader), so commits do not stall on SQLite's automatic checkpoint.
+fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(error = %e, "sqlite checkpoint failed; retrying later");
+        }
+    }
+}
+
+/// The writer thread: group commits until every sender is gone.
+fn writer_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>, retention: Retention) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(op) => group.push(op),
+                Err(_) => break,
+            }
+        }
+        commit_group(&mut conn, group, &retention);
+    }
+}
+
+/// One transaction for the whole group, a savepoint per change.
+fn commit_group(conn: &mut Connection, group: Vec<Op>, retention: &Retention) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let e = e.to_string();
+        for op in group {
+            answer(op, Err(unavailable(&e)));
+        }
+        return;
+    }
+    let mut results = Vec::with_capacity(group.len());
+    for op in &group {
+        let result = conn.execute_batch("SAVEPOINT op").map_err(unavailable).and_then(|()| apply(conn, op, retention));
+        let end = if result.is_ok() { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
+        let result = match (result, conn.execute_batch(end)) {
+            (Ok(_), Err(e)) => Err(unavailable(e)),
+            (result, _) => result,
+        };
+        results.push(result);
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        // Nothing of the group is stored: everybody hears so.
+        let _ = conn.execute_batch("ROLLBACK");
+        let e = e.to_string();
+        for op in group {
+            answer(op, Err(unavailable(&e)));
+        }
+        return;
+    }
+    for (op, result) in group.into_iter().zip(results) {
+        answer(op, result);
+    }
+}
+
+fn answer(op: Op, result: Result<bool, StoreError>) {
+    // A caller that went away does not mind.
+    let _ = match op {
+        Op::Put { reply, .. } | Op::Delete { reply, .. } | Op::Secret { reply, .. } => reply.send(result),
+    };
+}
+
+fn apply(conn: &Connection, op: &Op, retention: &Retention) -> Result<bool, StoreError> {
+    match op {
+        Op::Put { dimension: d, expected, entry, .. } => {
+            let columns = params![
+                d.id().as_str(),
+                row::revision(d)?,
+                d.version,
+                d.resource_name,
+                d.dimension_name,
+                d.desired_capacity.get(),
+                d.actual_capacity.get(),
+                d.scaling_status.as_str(),
+                d.failure_reason,
+                row::status_since(d),
+                d.min_capacity.map(Capacity::get),
+                d.max_capacity.map(Capacity::get),
+                row::changed_at(d),
+            ];
+            let changed = match expected {
+                None => conn.prepare_cached(INSERT).and_then(|mut s| s.execute(columns)),
+                Some(r) => conn.prepare_cached(UPDATE).and_then(|mut s| {
+                    let mut all = columns.to_vec();
+                    let r = row::signed(*r);
+                    all.push(&r);
+                    s.execute(all.as_slice())
+                }),
+            }
+            .map_err(unavailable)?;
+            if changed != 1 {
+                return Ok(false);
+            }
+            write_history(conn, d.id(), entry, retention)?;
+            Ok(true)
+        }
+        Op::Delete { id, .. } => {
+            let gone = conn.execute("DELETE FROM dimensions WHERE id = ?1", [id.as_str()]).map_err(unavailable)?;
+            conn.execute("DELETE FROM history WHERE dimension_id = ?1", [id.as_str()]).map_err(unavailable)?;
+            Ok(gone > 0)
+        }
+        Op::Secret { name, value, .. } => {
+            conn.execute(
+                "INSERT INTO secrets (name, value, updated_at) VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                params![name, value],
+            )
+            .map_err(unavailable)?;
+            Ok(true)
+        }
+    }
+}
+
+/// Appends `entry` to the dimension's history and trims it to `retention`.
+fn write_history(
+    conn: &Connection,
+    id: &DimensionId,
+    entry: &HistoryEntry,
+    retention: &Retention,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(INSERT_HISTORY)
+        .and_then(|mut s| {
+            s.execute(params![
+                id.as_str(),
+                row::signed(entry.revision),
+                entry.time_ms(),
+                entry.created,
+                entry.source.method,
+                entry.source.client,
+                entry.source.request_id,
+                row::changes_json(entry).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+            ])
+        })
+        .map_err(unavailable)?;
+    conn.prepare_cached(TRIM_HISTORY)
+        .and_then(|mut s| {
+            s.execute(params![
+                id.as_str(),
+                row::signed(retention.drop_through(entry.revision)),
+                to_ms(retention.cutoff(entry.time)),
+            ])
+        })
+        .map_err(unavailable)?;
+    Ok(())
+}
