@@ -160,7 +160,8 @@ async fn demo_styles_gradual_and_timed() {
     // timed: 2 units per second of the server's time, however often it is
     // polled. The server's clock is moved by hand.
     let rate = Capacity::new(2.0).unwrap();
-    let clock = crest::clock::Clock::manual(std::time::SystemTime::now());
+    // A whole millisecond: stores keep times to the millisecond.
+    let clock = crest::clock::Clock::manual(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000));
     let dir = tempfile::tempdir().unwrap();
     let mut config = crate::helpers::test_config(StoreKind::Memory, dir.path());
     config.mode = Mode::Demo { simulate_failure: false, style: DemoStyle::Timed { rate } };
