@@ -1,0 +1,156 @@
+//! The dimension documents: one JSON file per dimension in `DIR`, named by the
+//! SHA-256 of its id (never the id itself); reading them all at open, writing
+//! and removing one; and `Committed`, the sharded copy of what is on disk that
+//! reads are served from.
+
+use super::super::{StoreError, bucket};
+use super::atomic::{TMP_SUFFIX, atomic_write, io_err, open_err};
+use crate::domain::history::{from_ms, to_ms};
+use crate::domain::{Capacity, Dimension, DimensionId};
+use crate::fingerprint::Fingerprint;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+
+const DOC_SUFFIX: &str = ".json";
+
+/// The committed dimensions, split in shards so threads rarely wait.
+pub(super) struct Committed(Box<[Mutex<HashMap<DimensionId, Dimension>>]>);
+
+impl Committed {
+    const SHARDS: usize = 16;
+
+    pub(super) fn new() -> Self {
+        Self((0..Self::SHARDS).map(|_| Mutex::new(HashMap::new())).collect())
+    }
+
+    fn shard(&self, id: &DimensionId) -> std::sync::MutexGuard<'_, HashMap<DimensionId, Dimension>> {
+        self.0[bucket(id, self.0.len())].lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn get(&self, id: &DimensionId) -> Option<Dimension> {
+        self.shard(id).get(id).cloned()
+    }
+
+    pub(super) fn set(&self, id: &DimensionId, value: Option<&Dimension>) {
+        let mut shard = self.shard(id);
+        match value {
+            Some(d) => shard.insert(id.clone(), d.clone()),
+            None => shard.remove(id),
+        };
+    }
+}
+
+/// The document on disk: the dimension plus its revision and the time its
+/// status last changed (Unix milliseconds).
+#[derive(Serialize, Deserialize)]
+struct Doc {
+    revision: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status_since: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    min_capacity: Option<Capacity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_capacity: Option<Capacity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    changed_at: Option<i64>,
+    #[serde(flatten)]
+    dimension: Dimension,
+}
+
+impl Doc {
+    fn of(dimension: &Dimension) -> Self {
+        Self {
+            revision: dimension.revision,
+            status_since: dimension.status_since.map(to_ms),
+            min_capacity: dimension.min_capacity,
+            max_capacity: dimension.max_capacity,
+            changed_at: dimension.changed_at.map(to_ms),
+            dimension: dimension.clone(),
+        }
+    }
+
+    fn into_dimension(self) -> Dimension {
+        let mut dimension = self.dimension;
+        dimension.revision = self.revision;
+        dimension.status_since = self.status_since.map(from_ms);
+        dimension.min_capacity = self.min_capacity;
+        dimension.max_capacity = self.max_capacity;
+        dimension.changed_at = self.changed_at.map(from_ms);
+        dimension
+    }
+}
+
+fn file_name(id: &DimensionId) -> String {
+    format!("{}{DOC_SUFFIX}", Fingerprint::of(id.as_str().as_bytes()))
+}
+
+/// Reads every document in `dir`, removing temp files left by a crash.
+///
+/// # Errors
+/// `Open` when the directory cannot be read, or holds a document that is not
+/// a crest dimension or sits in another dimension's file.
+pub(super) fn load_all(dir: &Path) -> Result<Vec<Dimension>, StoreError> {
+    let mut dimensions = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| open_err(dir, "read", e))? {
+        let entry = entry.map_err(|e| open_err(dir, "read", e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let path = entry.path();
+        if name.ends_with(TMP_SUFFIX) {
+            // A write that crashed before its rename: the old document stands.
+            let _ = fs::remove_file(&path);
+            continue;
+        }
+        if !name.ends_with(DOC_SUFFIX) {
+            continue;
+        }
+        let bytes = fs::read(&path).map_err(|e| open_err(dir, "read", e))?;
+        let doc: Doc = serde_json::from_slice(&bytes).map_err(|e| {
+            StoreError::Open(format!(
+                "store: {} is not a crest dimension document ({e}); move it out of the store directory",
+                path.display()
+            ))
+        })?;
+        if file_name(doc.dimension.id()) != name {
+            return Err(StoreError::Open(format!(
+                "store: {} holds dimension {:?}, which belongs in another file; move it out of the store directory",
+                path.display(),
+                doc.dimension.id()
+            )));
+        }
+        dimensions.push(doc.into_dimension());
+    }
+    Ok(dimensions)
+}
+
+/// Writes the document of `dimension` atomically and durably.
+pub(super) fn write(dir: &Path, dimension: &Dimension) -> Result<(), StoreError> {
+    let doc = serde_json::to_vec_pretty(&Doc::of(dimension))
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode dimension: {e}")))?;
+    atomic_write(dir, &file_name(dimension.id()), &doc, 0o644)
+}
+
+/// Removes the document of `id`, durably (fsync of the directory).
+pub(super) fn remove(dir: &Path, id: &DimensionId) -> Result<(), StoreError> {
+    let doc = dir.join(file_name(id));
+    fs::remove_file(&doc).map_err(|e| io_err("cannot remove", &doc, e))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_err("cannot sync", dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_never_contain_the_id() {
+        for raw in ["..%2f", "a b", "CON", "x".repeat(255).as_str()] {
+            let id = DimensionId::parse(raw).unwrap();
+            let name = file_name(&id);
+            assert_eq!(name.len(), 64 + DOC_SUFFIX.len());
+            assert!(name.trim_end_matches(DOC_SUFFIX).chars().all(|c| c.is_ascii_hexdigit()), "{name}");
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! `file:DIR` — one JSON document per dimension (`documents`), its history
+//! in an append-only JSON-lines file (`history`), every write atomic and
+//! durable (`atomic`). An exclusive lock on `DIR/.crest.lock` keeps a second
+//! crest process out. The directory is read once at open into a cache;
+//! afterwards every write goes to disk first, history before document, under
+//! a per-id lock (the slot) that this file owns along with the `Store` glue.
+
+mod atomic;
+mod documents;
+mod history;
+
+use super::{ListQuery, Store, StoreError, Transition, UpdateError, record};
+use crate::clock::Clock;
+use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source};
+use async_trait::async_trait;
+use atomic::{io_err, open_err, secret_path};
+use documents::Committed;
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+const LOCK_FILE: &str = ".crest.lock";
+
+type Slot = Arc<tokio::sync::Mutex<SlotState>>;
+
+/// A cached dimension and how many lines its history file has (None: not
+/// counted yet).
+#[derive(Default)]
+struct SlotState {
+    dimension: Option<Dimension>,
+    history_lines: Option<u64>,
+}
+
+pub struct FileStore {
+    dir: PathBuf,
+    /// Holds the exclusive lock for as long as the store lives.
+    lock: Mutex<Option<File>>,
+    slots: Mutex<HashMap<DimensionId, Slot>>,
+    /// What is on disk, for reads: updated after each write, under the
+    /// slot's lock, so a GET never waits for a write in progress.
+    committed: Committed,
+    retention: Retention,
+    clock: Clock,
+}
+
+impl FileStore {
+    /// Opens (creating if needed) and locks `dir`, then loads every document.
+    ///
+    /// # Errors
+    /// `Open` when the directory cannot be created, is locked by another
+    /// process, or holds a document that is not a crest dimension.
+    pub async fn open(dir: &str, retention: Retention, clock: Clock) -> Result<Self, StoreError> {
+        if dir.is_empty() {
+            return Err(StoreError::Open("store: file: needs a directory, e.g. file:/var/lib/crest/state".into()));
+        }
+        let dir = PathBuf::from(dir);
+        tokio::task::spawn_blocking(move || Self::open_blocking(dir, retention, clock))
+            .await
+            .map_err(|e| StoreError::Open(format!("store: opening the file store failed: {e}")))?
+    }
+
+    fn open_blocking(dir: PathBuf, retention: Retention, clock: Clock) -> Result<Self, StoreError> {
+        fs::create_dir_all(&dir).map_err(|e| open_err(&dir, "create", e))?;
+        let lock = super::lock_exclusive(&dir.join(LOCK_FILE), &dir.display().to_string(), "a file store")?;
+
+        let mut slots = HashMap::new();
+        let committed = Committed::new();
+        for dimension in documents::load_all(&dir)? {
+            let id = dimension.id().clone();
+            committed.set(&id, Some(&dimension));
+            let state = SlotState { dimension: Some(dimension), history_lines: None };
+            slots.insert(id, Arc::new(tokio::sync::Mutex::new(state)));
+        }
+        Ok(Self { dir, lock: Mutex::new(Some(lock)), slots: Mutex::new(slots), committed, retention, clock })
+    }
+
+    fn slot(&self, id: &DimensionId, create: bool) -> Option<Slot> {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if create { Some(slots.entry(id.clone()).or_default().clone()) } else { slots.get(id).cloned() }
+    }
+
+    /// Drops an empty slot nobody else holds (e.g. after a strict-mode 404),
+    /// so unknown ids do not grow the cache. Safe: a new holder must take the
+    /// map lock, which we hold, to clone the slot.
+    fn forget_if_empty(&self, id: &DimensionId, slot: &Slot) {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if Arc::strong_count(slot) == 2 && slot.try_lock().is_ok_and(|s| s.dimension.is_none()) {
+            slots.remove(id);
+        }
+    }
+}
+
+#[async_trait]
+impl Store for FileStore {
+    async fn get(&self, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
+        Ok(self.committed.get(id))
+    }
+
+    async fn update(
+        &self,
+        id: &DimensionId,
+        transition: &Transition<'_>,
+        source: &Source,
+    ) -> Result<Outcome, UpdateError> {
+        let Some(slot) = self.slot(id, true) else {
+            return Err(StoreError::Unavailable("file store slot missing".into()).into());
+        };
+        let result = async {
+            let mut state = slot.lock().await;
+            let mut outcome = transition(state.dimension.as_ref())?;
+            if outcome.must_write() {
+                let entry = record(&mut outcome, source, self.clock.now());
+                let (dir, dimension, lines, retention) =
+                    (self.dir.clone(), outcome.dimension.clone(), state.history_lines, self.retention);
+                // Until the task reports back, the line count is unknown.
+                state.history_lines = None;
+                let lines = tokio::task::spawn_blocking(move || {
+                    let lines = history::append(&dir, dimension.id(), &entry, lines, retention)?;
+                    documents::write(&dir, &dimension)?;
+                    Ok::<_, StoreError>(lines)
+                })
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("file write task failed: {e}")))??;
+                state.history_lines = Some(lines);
+                state.dimension = Some(outcome.dimension.clone());
+                self.committed.set(id, state.dimension.as_ref());
+            }
+            Ok(outcome)
+        }
+        .await;
+        self.forget_if_empty(id, &slot);
+        result
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Dimension>, StoreError> {
+        let mut candidates: Vec<(DimensionId, Slot)> = {
+            let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            slots
+                .iter()
+                .filter(|(id, _)| query.after.as_ref().is_none_or(|a| *id > a))
+                .map(|(id, slot)| (id.clone(), slot.clone()))
+                .collect()
+        };
+        candidates.sort_by(|a, b| a.0.cmp(&b.0));
+        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+        let mut page = Vec::new();
+        for (_, slot) in candidates {
+            if page.len() >= limit {
+                break;
+            }
+            if let Some(d) = slot.lock().await.dimension.clone().filter(|d| query.admits(d)) {
+                page.push(d);
+            }
+        }
+        Ok(page)
+    }
+
+    async fn delete(&self, id: &DimensionId) -> Result<bool, StoreError> {
+        let Some(slot) = self.slot(id, false) else { return Ok(false) };
+        let result = async {
+            let mut state = slot.lock().await;
+            if state.dimension.is_none() {
+                return Ok(false);
+            }
+            let (dir, id2) = (self.dir.clone(), id.clone());
+            tokio::task::spawn_blocking(move || {
+                documents::remove(&dir, &id2)?;
+                // The history goes after the document: a crash in between
+                // leaves history no dimension shows (removed by the next delete).
+                history::remove(&dir, &id2)
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("file delete task failed: {e}")))??;
+            state.dimension = None;
+            state.history_lines = None;
+            self.committed.set(id, None);
+            Ok(true)
+        }
+        .await;
+        self.forget_if_empty(id, &slot);
+        result
+    }
+
+    async fn history(&self, id: &DimensionId, query: HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError> {
+        let Some(slot) = self.slot(id, false) else {
+            return Ok(Vec::new());
+        };
+        // Under the slot lock, so no write is half-way.
+        let state = slot.lock().await;
+        let Some(current) = state.dimension.as_ref().map(|d| d.revision) else {
+            return Ok(Vec::new());
+        };
+        let path = history::path(&self.dir, id);
+        let entries = tokio::task::spawn_blocking(move || history::read(&path))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("file read task failed: {e}")))??;
+        drop(state);
+        let now = self.clock.now();
+        let page = entries
+            .into_values()
+            .rev()
+            .filter(|h| h.revision <= current && h.revision > self.retention.drop_through(current))
+            .filter(|h| query.admits(h, &self.retention, now))
+            .take(usize::try_from(query.limit).unwrap_or(usize::MAX));
+        Ok(page.collect())
+    }
+
+    async fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let (dir, file) = secret_path(&self.dir, name);
+        match tokio::fs::read(dir.join(&file)).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("cannot read", &dir.join(file), e)),
+        }
+    }
+
+    async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let (dir, file) = secret_path(&self.dir, name);
+        let value = value.to_vec();
+        tokio::task::spawn_blocking(move || atomic::put_secret(&dir, &file, &value))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("file write task failed: {e}")))?
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || {
+            fs::metadata(dir.join(LOCK_FILE)).map_err(|e| io_err("cannot stat", &dir, e))
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("file ping task failed: {e}")))??;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        // Dropping the file releases the lock.
+        drop(self.lock.lock().unwrap_or_else(PoisonError::into_inner).take());
+    }
+
+    fn kind(&self) -> &'static str {
+        "file"
+    }
+}
