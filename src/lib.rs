@@ -12,6 +12,7 @@ pub mod fingerprint;
 pub mod health_probe;
 pub mod http;
 pub mod metrics;
+pub mod secret;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
