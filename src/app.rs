@@ -140,7 +140,7 @@ impl App {
         tracing::info!(
             listen = %listener.local_addr()?, tls_listen = tls_listen.map(tracing::field::display),
             metrics_listen = metrics_listen.map(tracing::field::display),
-            store = %config.store, mode = ?config.mode, strict = config.strict,
+            store = %crate::store::redact_url(config.store.expose()), mode = ?config.mode, strict = config.strict,
             rate_limit = config.rate_limit.map(|l| tracing::field::display(format!("{}/s burst {}", l.rate, l.burst))),
             "crest ready"
         );

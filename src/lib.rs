@@ -63,6 +63,7 @@ pub mod health_probe;
 pub mod http;
 pub mod metrics;
 pub mod net;
+pub mod secret;
 pub mod service;
 pub mod shutdown;
 pub mod store;

@@ -96,7 +96,7 @@ fn migrate(args: &ServeArgs) -> ExitCode {
     };
     match runtime.block_on(crest::store::migrate(config.store.expose(), &config.store_options)) {
         Ok(kind) => {
-            tracing::info!(store = %config.store, kind, "migrations applied");
+            tracing::info!(store = %crest::store::redact_url(config.store.expose()), kind, "migrations applied");
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -3,7 +3,6 @@
 //! enclosing span (so `request_id`, `method`, `route`, `dimension_id`), then
 //! the event's own fields (`message`, …).
 
-use crate::config::LogFormat;
 use serde_json::{Map, Value};
 use std::fmt;
 use std::io::IsTerminal;
@@ -13,6 +12,13 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// Installs the global subscriber. Log lines go to stderr.
 ///

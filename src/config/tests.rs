@@ -2,6 +2,9 @@
 //! The environment layer is tested through the real binary in tests/api.
 
 use super::*;
+use crate::auth::Role;
+use crate::domain::Capacity;
+use crate::fingerprint::Fingerprint;
 use clap::Parser;
 use std::io::Write;
 

@@ -2,7 +2,7 @@
 //! validation from the merged `Settings`.
 
 use super::{ConfigError, Settings, bad, duration};
-use std::fmt;
+use crate::secret::Secret;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,26 +21,6 @@ pub enum ClientAuth {
 pub enum AcmeChallenge {
     Http01,
     TlsAlpn01,
-}
-
-/// A secret string that never reaches `Debug` or logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
 }
 
 /// Let's Encrypt's production directory, the default.

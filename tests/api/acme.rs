@@ -4,7 +4,8 @@
 
 use crate::helpers::{StoreKind, TestApp, spawn_with, test_config};
 use crate::pebble::{Pebble, available, free_port};
-use crest::config::{AcmeChallenge, AcmeConfig, ClientAuth, StoreUrl, TlsConfig};
+use crest::config::{AcmeChallenge, AcmeConfig, ClientAuth, TlsConfig};
+use crest::secret::Secret;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -30,7 +31,7 @@ async fn start(
     dir: tempfile::TempDir,
 ) -> TestApp {
     let mut config = test_config(StoreKind::Memory, dir.path());
-    config.store = StoreUrl::new(store);
+    config.store = Secret::new(store);
     config.listen = SocketAddr::from(([127, 0, 0, 1], ports.0));
     config.tls = Some(TlsConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], ports.1)),

@@ -3,7 +3,8 @@
 //! URL library would normalise.
 
 use crest::app::App;
-use crest::config::{Config, StoreUrl};
+use crest::config::Config;
+use crest::secret::Secret;
 use std::net::SocketAddr;
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -49,14 +50,14 @@ pub struct TestApp {
 
 /// A config for tests: port 0 and the store of `kind` in `dir`.
 pub fn test_config(kind: StoreKind, dir: &std::path::Path) -> Config {
-    Config { listen: "127.0.0.1:0".parse().unwrap(), store: StoreUrl::new(kind.url(dir)), ..Config::default() }
+    Config { listen: "127.0.0.1:0".parse().unwrap(), store: Secret::new(kind.url(dir)), ..Config::default() }
 }
 
 pub async fn spawn_app(kind: StoreKind, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     if kind == StoreKind::Postgres {
         let db = crate::pg::TestDb::create().await;
-        let mut config = Config { store: StoreUrl::new(db.url.clone()), ..test_config(StoreKind::Memory, dir.path()) };
+        let mut config = Config { store: Secret::new(db.url.clone()), ..test_config(StoreKind::Memory, dir.path()) };
         tweak(&mut config);
         let mut app = spawn_with(config, dir).await;
         app.db = Some(db);

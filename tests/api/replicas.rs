@@ -193,7 +193,7 @@ async fn database_outage_is_an_answer_and_heals() {
     let via_proxy = db.url.replacen(&host_port(&db.url), &proxy.addr.to_string(), 1);
     let acquire = Duration::from_secs(1);
     let app = spawn_app(StoreKind::Memory, |c| {
-        c.store = crest::config::StoreUrl::new(via_proxy.clone());
+        c.store = crest::secret::Secret::new(via_proxy.clone());
         c.store_options.acquire_timeout = acquire;
     })
     .await;

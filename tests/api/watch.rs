@@ -4,8 +4,8 @@
 
 use crate::helpers::{StoreKind, TestApp, spawn_app};
 use crate::pg::{TestDb, available};
-use crest::config::StoreUrl;
 use crest::domain::Mode;
+use crest::secret::Secret;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -95,7 +95,7 @@ async fn long_poll_wakes_on_a_change_on_another_replica() {
     let db = TestDb::create().await;
     let on_db = |c: &mut crest::config::Config| {
         production(c);
-        c.store = StoreUrl::new(db.url.clone());
+        c.store = Secret::new(db.url.clone());
     };
     let a = spawn_app(StoreKind::Memory, on_db).await;
     let b = spawn_app(StoreKind::Memory, on_db).await;
