@@ -52,7 +52,8 @@ impl App {
     pub async fn build_with(mut config: Config, clock: Clock) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::new(config.metrics_max_dimensions));
         config.store_options.clock = clock.clone();
-        let store = store::instrument(store::open(config.store.expose(), &config.store_options).await?, metrics.clone());
+        let store =
+            store::instrument(store::open(config.store.expose(), &config.store_options).await?, metrics.clone());
         let policy = Policy { mode: config.mode, strict: config.strict, defaults: config.defaults.clone() };
         let feed = Arc::new(Feed::default());
         let dimensions = Arc::new(Dimensions::new(store.clone(), policy, feed.clone(), metrics.clone(), clock));
@@ -78,7 +79,7 @@ impl App {
         let store = dimensions.store().clone();
         let tls_state = config.tls.as_ref().map(|t| TlsState::load(t.clone())).transpose()?.map(Arc::new);
         let acme = match (&config.tls, &tls_state) {
-            (Some(t), Some(state)) => t.acme.clone().map(|a| Arc::new(Acme::new(a, store.clone(), state.clone()))),
+            (Some(_), Some(state)) => config.acme.clone().map(|a| Arc::new(Acme::new(a, store.clone(), state.clone()))),
             _ => None,
         };
         if let Some(tls) = &tls_state {
@@ -154,7 +155,10 @@ impl App {
             feed,
             acme,
             store,
-            limits: Limits { header_read_timeout: config.header_read_timeout, shutdown_timeout: config.shutdown_timeout },
+            limits: Limits {
+                header_read_timeout: config.header_read_timeout,
+                shutdown_timeout: config.shutdown_timeout,
+            },
         })
     }
 

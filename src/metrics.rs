@@ -349,9 +349,9 @@ impl Collector for Board {
             match g.value {
                 GaugeValue::Plain(value) => plain_gauge(&mut encoder, g.name, g.help, value)?,
                 GaugeValue::Labelled(series) => {
-                    let series = series.iter().map(|(labels, v)| {
-                        (labels.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(), *v)
-                    });
+                    let series = series
+                        .iter()
+                        .map(|(labels, v)| (labels.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(), *v));
                     gauge(&mut encoder, g.name, g.help, series)?;
                 }
             }

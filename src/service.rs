@@ -160,7 +160,11 @@ impl Dimensions {
             self.feed.forget(id);
             self.metrics.forget_dimension(id);
             let caller = caller();
-            tracing::info!(method = caller.source.method, client = caller.source.client.as_deref(), "dimension deleted");
+            tracing::info!(
+                method = caller.source.method,
+                client = caller.source.client.as_deref(),
+                "dimension deleted"
+            );
         }
         Ok(gone)
     }

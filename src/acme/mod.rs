@@ -7,14 +7,16 @@
 //! retry with exponential backoff plus jitter.
 
 pub mod challenge;
+mod options;
 pub mod schedule;
 
-use crate::config::{AcmeChallenge, AcmeConfig};
+pub use options::{AcmeChallenge, AcmeOptions, LETSENCRYPT, LETSENCRYPT_STAGING};
+
 use crate::fingerprint::Fingerprint;
 use crate::metrics::{Gauge, GaugeValue};
 use crate::store::Store;
-use crate::tls::{TlsState, certified_key};
 use crate::tls::Challenges;
+use crate::tls::{TlsState, certified_key};
 use challenge::{alpn_certificate, http01_secret};
 use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, CertificateIdentifier, ChallengeType, ExternalAccountKey,
@@ -59,7 +61,7 @@ struct StoredCert {
 }
 
 pub struct Acme {
-    config: AcmeConfig,
+    config: AcmeOptions,
     store: Arc<dyn Store>,
     tls: Arc<TlsState>,
     challenges: Arc<Challenges>,
@@ -89,7 +91,7 @@ fn random_fraction() -> f64 {
 }
 
 impl Acme {
-    pub fn new(config: AcmeConfig, store: Arc<dyn Store>, tls: Arc<TlsState>) -> Self {
+    pub fn new(config: AcmeOptions, store: Arc<dyn Store>, tls: Arc<TlsState>) -> Self {
         let challenges = tls.challenges();
         Self {
             config,

@@ -5,12 +5,14 @@
 //! `ConfigError`; the schema is in `settings.rs`, the file and the layering
 //! in `merge.rs`, the checks in `validate.rs`, `tls.rs` and `tokens.rs`.
 
+use crate::acme::AcmeOptions;
 use crate::auth::AuthConfig;
 use crate::domain::{Defaults, DemoStyle, DimensionId, Mode};
 use crate::http::rate_limit::RateLimit;
 use crate::secret::Secret;
 use crate::store::StoreOptions;
 use crate::telemetry::LogFormat;
+use crate::tls::TlsOptions;
 
 mod merge;
 mod settings;
@@ -22,7 +24,6 @@ pub use settings::{DefaultSettings, ServeArgs, Settings};
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
-pub use tls::{AcmeChallenge, AcmeConfig, ClientAuth, LETSENCRYPT, LETSENCRYPT_STAGING, TlsConfig};
 
 /// The validated configuration of `crest serve`.
 #[derive(Clone)]
@@ -36,7 +37,9 @@ pub struct Config {
     pub defaults: Defaults,
     pub register: Vec<DimensionId>,
     /// The HTTPS listener, when configured.
-    pub tls: Option<TlsConfig>,
+    pub tls: Option<TlsOptions>,
+    /// Certificates from an ACME CA (with `tls`, instead of files).
+    pub acme: Option<AcmeOptions>,
     /// With TLS on: serve the API on the plain listener too (else it redirects).
     pub http_api: bool,
     /// Where `/metrics` is served instead of the API listener.
@@ -86,6 +89,7 @@ impl Default for Config {
             defaults: Defaults::default(),
             register: Vec::new(),
             tls: None,
+            acme: None,
             http_api: false,
             metrics_listen: None,
             metrics_max_dimensions: crate::metrics::DEFAULT_MAX_DIMENSIONS,
@@ -114,6 +118,7 @@ impl fmt::Debug for Config {
             defaults,
             register,
             tls,
+            acme,
             http_api,
             metrics_listen,
             metrics_max_dimensions,
@@ -134,6 +139,7 @@ impl fmt::Debug for Config {
             .field("defaults", defaults)
             .field("register", register)
             .field("tls", tls)
+            .field("acme", acme)
             .field("http_api", http_api)
             .field("metrics_listen", metrics_listen)
             .field("metrics_max_dimensions", metrics_max_dimensions)

@@ -2,6 +2,7 @@
 //! The environment layer is tested through the real binary in tests/api.
 
 use super::*;
+use crate::acme::{AcmeChallenge, LETSENCRYPT, LETSENCRYPT_STAGING};
 use crate::auth::Role;
 use crate::domain::Capacity;
 use crate::fingerprint::Fingerprint;
@@ -111,7 +112,8 @@ fn acme_defaults() {
         None,
     )
     .unwrap();
-    let acme = c.tls.unwrap().acme.unwrap();
+    assert!(c.tls.unwrap().acme_tls_alpn, "the listener offers acme-tls/1");
+    let acme = c.acme.unwrap();
     assert_eq!(acme.domains, ["api.example.com"]);
     assert_eq!(acme.directory, LETSENCRYPT_STAGING);
     assert_eq!(acme.challenge, AcmeChallenge::TlsAlpn01, "tls-alpn-01 on port 443");
@@ -122,7 +124,8 @@ fn acme_defaults() {
     .unwrap();
     let text = format!("{c:?}");
     assert!(!text.contains("s3cr3t"), "{text}");
-    let acme = c.tls.unwrap().acme.unwrap();
+    assert!(!c.tls.unwrap().acme_tls_alpn, "http-01: no acme-tls/1");
+    let acme = c.acme.unwrap();
     assert_eq!((acme.challenge, acme.directory.as_str()), (AcmeChallenge::Http01, LETSENCRYPT));
 }
 

@@ -1,70 +1,15 @@
-//! The HTTPS and ACME settings: `TlsConfig`, `AcmeConfig`, and their
-//! validation from the merged `Settings`.
+//! The HTTPS and ACME settings: `tls::TlsOptions` and `acme::AcmeOptions`
+//! from the merged `Settings`, validated.
 
 use super::{ConfigError, Settings, bad, duration};
+use crate::acme::{AcmeChallenge, AcmeOptions, LETSENCRYPT, LETSENCRYPT_STAGING};
 use crate::secret::Secret;
+use crate::tls::{ClientAuth, TlsOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Whether the API needs a client certificate at the handshake already.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAuth {
-    /// Ask for a certificate; `/v1/…` answers 403 without a verified one.
-    Optional,
-    /// Refuse handshakes without a verified certificate.
-    Required,
-}
-
-/// How the ACME CA checks that we control the domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AcmeChallenge {
-    Http01,
-    TlsAlpn01,
-}
-
-/// Let's Encrypt's production directory, the default.
-pub const LETSENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
-/// Let's Encrypt's staging directory (`letsencrypt-staging`).
-pub const LETSENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
-
-/// Certificates from an ACME CA instead of files.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AcmeConfig {
-    pub domains: Vec<String>,
-    pub email: Option<String>,
-    pub directory: String,
-    pub ca_root: Option<PathBuf>,
-    pub challenge: AcmeChallenge,
-    /// External account binding: key id and base64url HMAC key.
-    pub eab: Option<(String, Secret)>,
-    pub retry_min: Duration,
-    pub poll_interval: Duration,
-}
-
-/// The HTTPS listener and its certificates.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TlsConfig {
-    pub listen: SocketAddr,
-    /// Certificate and key files (exclusive with `acme`).
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-    pub acme: Option<AcmeConfig>,
-    pub client_ca: Vec<PathBuf>,
-    pub client_cert_pin: Vec<PathBuf>,
-    pub client_auth: ClientAuth,
-    pub handshake_timeout: Duration,
-    pub reload_interval: Duration,
-}
-
-impl TlsConfig {
-    /// True when client certificates are verified (CA or pins configured).
-    pub fn verifies_clients(&self) -> bool {
-        !self.client_ca.is_empty() || !self.client_cert_pin.is_empty()
-    }
-}
-
-pub(super) fn tls(s: &Settings) -> Result<Option<TlsConfig>, ConfigError> {
+pub(super) fn tls(s: &Settings) -> Result<(Option<TlsOptions>, Option<AcmeOptions>), ConfigError> {
     let Some(listen) = &s.tls_listen else {
         for (set, key, flag) in [
             (!s.acme_domain.is_empty(), "acme_domain", "--acme-domain"),
@@ -78,7 +23,7 @@ pub(super) fn tls(s: &Settings) -> Result<Option<TlsConfig>, ConfigError> {
                 return Err(bad(key, flag, "needs tls_listen (--tls-listen, CREST_TLS_LISTEN), e.g. 0.0.0.0:443"));
             }
         }
-        return Ok(None);
+        return Ok((None, None));
     };
     let listen = listen.parse().map_err(|e| {
         bad("tls_listen", "--tls-listen", format!("{listen:?} is not an address like 0.0.0.0:443 ({e})"))
@@ -105,11 +50,11 @@ pub(super) fn tls(s: &Settings) -> Result<Option<TlsConfig>, ConfigError> {
             return Err(bad("client_auth", "--client-auth", format!("{other:?} is not one of optional, required")));
         }
     };
-    let config = TlsConfig {
+    let config = TlsOptions {
         listen,
         cert,
         key,
-        acme,
+        acme_tls_alpn: acme.as_ref().is_some_and(|a| a.challenge == AcmeChallenge::TlsAlpn01),
         client_ca: s.client_ca.iter().map(PathBuf::from).collect(),
         client_cert_pin: s.client_cert_pin.iter().map(PathBuf::from).collect(),
         client_auth,
@@ -129,10 +74,10 @@ pub(super) fn tls(s: &Settings) -> Result<Option<TlsConfig>, ConfigError> {
             "required needs client_ca or client_cert_pin to verify against",
         ));
     }
-    Ok(Some(config))
+    Ok((Some(config), acme))
 }
 
-fn acme(s: &Settings, listen: SocketAddr) -> Result<Option<AcmeConfig>, ConfigError> {
+fn acme(s: &Settings, listen: SocketAddr) -> Result<Option<AcmeOptions>, ConfigError> {
     let acme_only = [
         (s.acme_email.is_some(), "acme_email", "--acme-email"),
         (s.acme_directory.is_some(), "acme_directory", "--acme-directory"),
@@ -197,7 +142,7 @@ fn acme(s: &Settings, listen: SocketAddr) -> Result<Option<AcmeConfig>, ConfigEr
         Some(v) => duration(v, "acme_poll_interval", "--acme-poll-interval")?,
         None => Duration::from_secs(60),
     };
-    Ok(Some(AcmeConfig {
+    Ok(Some(AcmeOptions {
         domains,
         email: s.acme_email.clone(),
         directory,

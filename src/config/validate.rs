@@ -17,7 +17,8 @@ use crate::telemetry::LogFormat;
 /// so the same mistakes always give the same error.
 pub(super) fn config(s: &Settings) -> Result<Config, ConfigError> {
     let style = demo_style(s)?;
-    let mut c = Config { http_api: s.http_api.unwrap_or(false), tls: tls(s)?, ..Config::default() };
+    let (tls, acme) = tls(s)?;
+    let mut c = Config { http_api: s.http_api.unwrap_or(false), tls, acme, ..Config::default() };
     if let Some(v) = &s.listen {
         c.listen = v
             .parse()

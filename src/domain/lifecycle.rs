@@ -93,10 +93,7 @@ pub fn transition(d: &Dimension, event: Event<'_>, mode: Mode, now: SystemTime) 
         (Mode::Demo { simulate_failure, style: DemoStyle::Timed { rate } }, Event::Get) => {
             // The time is the one input outside the state: a retried
             // transition sees a slightly later time, and that run is stored.
-            let elapsed = d
-                .changed_at
-                .and_then(|t| now.duration_since(t).ok())
-                .map_or(0.0, |e| e.as_secs_f64());
+            let elapsed = d.changed_at.and_then(|t| now.duration_since(t).ok()).map_or(0.0, |e| e.as_secs_f64());
             advance(d, &mut n, rate.get() * elapsed, simulate_failure);
         }
         (Mode::Demo { simulate_failure, style: DemoStyle::Steps }, Event::Get) => match d.scaling_status {

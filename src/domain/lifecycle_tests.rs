@@ -5,9 +5,9 @@ use crate::domain::change::check;
 use crate::domain::{
     Capacity, Changes, Defaults, Dimension, DimensionId, Patch, Precondition, ScalingStatus, TransitionError,
 };
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ScalingStatus::{Failed, InProgress, Pending, Successful};
 use proptest::prelude::*;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const DEMO: Mode = Mode::Demo { simulate_failure: false, style: DemoStyle::Steps };
 const DEMO_FAIL: Mode = Mode::Demo { simulate_failure: true, style: DemoStyle::Steps };
@@ -79,7 +79,8 @@ fn demo_patch_sets_only_a_new_desired_capacity() {
             assert_eq!((n.scaling_status, n.desired_capacity.get(), n.failure_reason.clone()), (Pending, 3.0, None));
             let same = transition(&d, Event::Patch(&patch(Some(2.0), None, None, None)), mode, T0).unwrap();
             assert_eq!(same, d, "same desired changes nothing");
-            let other = transition(&d, Event::Patch(&patch(None, Some(9.0), Some(Successful), None)), mode, T0).unwrap();
+            let other =
+                transition(&d, Event::Patch(&patch(None, Some(9.0), Some(Successful), None)), mode, T0).unwrap();
             assert_eq!(other, d, "demo mode ignores other fields");
         }
     }

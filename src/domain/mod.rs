@@ -11,9 +11,9 @@ pub mod registration;
 /// The highest revision a store can keep (a signed 64-bit column).
 pub const MAX_REVISION: u64 = i64::MAX as u64;
 
+pub use change::{Change, Changes, Outcome, Precondition, TransitionError};
 pub use dimension::{Capacity, Defaults, Dimension, DimensionId, IdError, ScalingStatus};
 pub use history::{FieldChange, HistoryEntry, HistoryQuery, Retention, Source};
-pub use change::{Change, Changes, Outcome, Precondition, TransitionError};
 pub use lifecycle::{DemoStyle, Event, Mode, Policy};
-pub use registration::Registration;
 pub use patch::{Patch, PatchError};
+pub use registration::Registration;

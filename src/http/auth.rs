@@ -6,8 +6,8 @@
 
 use super::AppState;
 use super::error::ApiError;
-use crate::auth::Principal;
 use super::gate::is_public;
+use crate::auth::Principal;
 use crate::net::ConnInfo;
 use axum::extract::Request;
 use axum::http::header;

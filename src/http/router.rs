@@ -120,7 +120,6 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
         })
 }
 
-
 async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound(format!(
         "no route for {:?}; the API is /v1/scalableTargetDimensions/{{id}} (and /healthz, /readyz, /openapi.json)",

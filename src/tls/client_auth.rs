@@ -4,8 +4,8 @@
 //! prove possession of its key (the handshake signature is verified with its
 //! public key) and be within its validity dates.
 
+use super::TlsOptions;
 use super::{CertInfo, TlsError, read_certs};
-use crate::config::TlsConfig;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, UnixTime};
@@ -40,7 +40,7 @@ fn subject_dn(der: &[u8]) -> Option<DistinguishedName> {
 /// # Errors
 /// A file that cannot be read or holds no usable certificate.
 pub fn build(
-    settings: &TlsConfig,
+    settings: &TlsOptions,
     provider: Arc<CryptoProvider>,
     mandatory: bool,
 ) -> Result<(Arc<dyn ClientCertVerifier>, Vec<CertInfo>), TlsError> {

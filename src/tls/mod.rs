@@ -5,12 +5,13 @@
 //! after the swap use it, open connections keep theirs.
 
 pub mod client_auth;
+mod options;
 pub mod reload;
 mod resolver;
 
+pub use options::{ClientAuth, TlsOptions};
 pub use resolver::{ACME_TLS_ALPN, Challenges, Resolver};
 
-use crate::config::{AcmeChallenge, ClientAuth, TlsConfig};
 use crate::fingerprint::Fingerprint;
 use crate::metrics::{Gauge, GaugeValue};
 use rustls::ServerConfig;
@@ -96,7 +97,7 @@ struct Loaded {
 
 /// The live TLS configuration, swapped on reload.
 pub struct TlsState {
-    settings: TlsConfig,
+    settings: TlsOptions,
     resolver: Arc<Resolver>,
     current: RwLock<Arc<Loaded>>,
 }
@@ -129,7 +130,7 @@ fn load_files(cert: &Path, key: &Path) -> Result<(CertifiedKey, CertInfo), TlsEr
     Ok((certified, info))
 }
 
-fn build(settings: &TlsConfig, resolver: Arc<Resolver>) -> Result<Loaded, TlsError> {
+fn build(settings: &TlsOptions, resolver: Arc<Resolver>) -> Result<Loaded, TlsError> {
     let provider = provider();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -145,7 +146,7 @@ fn build(settings: &TlsConfig, resolver: Arc<Resolver>) -> Result<Loaded, TlsErr
     };
     let mut server = builder.with_cert_resolver(resolver);
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    if settings.acme.as_ref().is_some_and(|a| a.challenge == AcmeChallenge::TlsAlpn01) {
+    if settings.acme_tls_alpn {
         server.alpn_protocols.push(ACME_TLS_ALPN.to_vec());
     }
     Ok(Loaded { server: Arc::new(server), client_certs })
@@ -156,7 +157,7 @@ impl TlsState {
     ///
     /// # Errors
     /// The first file that cannot be used, named.
-    pub fn load(settings: TlsConfig) -> Result<Self, TlsError> {
+    pub fn load(settings: TlsOptions) -> Result<Self, TlsError> {
         let resolver = Arc::new(Resolver::default());
         if let (Some(cert), Some(key)) = (&settings.cert, &settings.key) {
             let (certified, info) = load_files(cert, key)?;
@@ -234,7 +235,7 @@ impl TlsState {
         self.now().client_certs.iter().any(|c| c.role == "pinned client certificate" && c.sha256 == *sha256)
     }
 
-    pub fn settings(&self) -> &TlsConfig {
+    pub fn settings(&self) -> &TlsOptions {
         &self.settings
     }
 

@@ -78,4 +78,3 @@ impl ResolvesServerCert for Resolver {
         self.current.read().unwrap_or_else(PoisonError::into_inner).as_ref().map(|(k, _)| k.clone())
     }
 }
-

@@ -4,13 +4,14 @@
 
 use crate::helpers::{StoreKind, TestApp, spawn_with, test_config};
 use crate::pebble::{Pebble, available, free_port};
-use crest::config::{AcmeChallenge, AcmeConfig, ClientAuth, TlsConfig};
+use crest::acme::{AcmeChallenge, AcmeOptions};
 use crest::secret::Secret;
+use crest::tls::{ClientAuth, TlsOptions};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-fn acme_config(pebble: &Pebble, challenge: AcmeChallenge) -> AcmeConfig {
-    AcmeConfig {
+fn acme_config(pebble: &Pebble, challenge: AcmeChallenge) -> AcmeOptions {
+    AcmeOptions {
         domains: vec!["localhost".into()],
         email: Some("ops@example.com".into()),
         directory: pebble.directory.clone(),
@@ -33,11 +34,12 @@ async fn start(
     let mut config = test_config(StoreKind::Memory, dir.path());
     config.store = Secret::new(store);
     config.listen = SocketAddr::from(([127, 0, 0, 1], ports.0));
-    config.tls = Some(TlsConfig {
+    config.acme = Some(acme_config(pebble, challenge));
+    config.tls = Some(TlsOptions {
         listen: SocketAddr::from(([127, 0, 0, 1], ports.1)),
         cert: None,
         key: None,
-        acme: Some(acme_config(pebble, challenge)),
+        acme_tls_alpn: challenge == AcmeChallenge::TlsAlpn01,
         client_ca: vec![],
         client_cert_pin: vec![],
         client_auth: ClientAuth::Optional,

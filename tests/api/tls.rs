@@ -5,7 +5,7 @@
 
 use crate::certs::{Ca, Pem, api_gateway_style, valid_for};
 use crate::helpers::{StoreKind, TestApp, spawn_app};
-use crest::config::{ClientAuth, TlsConfig};
+use crest::tls::{ClientAuth, TlsOptions};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -31,12 +31,12 @@ impl Files {
         pem.write(self.dir.path(), name)
     }
 
-    pub fn tls(&self, pins: Vec<PathBuf>, cas: Vec<PathBuf>) -> TlsConfig {
-        TlsConfig {
+    pub fn tls(&self, pins: Vec<PathBuf>, cas: Vec<PathBuf>) -> TlsOptions {
+        TlsOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
             cert: Some(self.cert.clone()),
             key: Some(self.key.clone()),
-            acme: None,
+            acme_tls_alpn: false,
             client_ca: cas,
             client_cert_pin: pins,
             client_auth: ClientAuth::Optional,
@@ -88,7 +88,7 @@ impl Files {
 
 const DIM: &str = "/v1/scalableTargetDimensions/1-23456789";
 
-pub async fn spawn_tls(tls: TlsConfig, http_api: bool) -> (TestApp, SocketAddr) {
+pub async fn spawn_tls(tls: TlsOptions, http_api: bool) -> (TestApp, SocketAddr) {
     let app = spawn_app(StoreKind::Memory, |c| {
         c.tls = Some(tls);
         c.http_api = http_api;

@@ -168,7 +168,11 @@ async fn demo_styles_gradual_and_timed() {
     let app = crate::helpers::spawn_clocked(config, dir, clock.clone()).await;
     assert_eq!(app.patch("t", json!({"desiredCapacity": 5.0})).await.0, 200);
     let (_, b) = app.get("t").await;
-    assert_eq!((b["actualCapacity"].as_f64(), b["scalingStatus"].as_str()), (Some(1.0), Some("InProgress")), "no time passed");
+    assert_eq!(
+        (b["actualCapacity"].as_f64(), b["scalingStatus"].as_str()),
+        (Some(1.0), Some("InProgress")),
+        "no time passed"
+    );
     clock.advance(std::time::Duration::from_millis(1000));
     let (_, b) = app.get("t").await;
     assert_eq!(b["scalingStatus"], "InProgress");
