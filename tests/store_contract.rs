@@ -16,6 +16,8 @@ fn src() -> Source {
 
 #[path = "support/pg.rs"]
 mod pg;
+#[path = "support/wait.rs"]
+mod wait;
 
 fn id(s: &str) -> DimensionId {
     DimensionId::parse(s).unwrap()
@@ -268,11 +270,10 @@ async fn postgres_replicas_never_lose_an_update() {
     drop(held);
     // Dropping closes the holder's connection; the server frees the lock
     // when it sees the connection go, which takes a moment.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while replicas[1].try_lock("acme/order").await.unwrap().is_none() {
-        assert!(std::time::Instant::now() < deadline, "the lock was not freed after its holder dropped it");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait::wait_until(Duration::from_secs(5), "the lock was not freed after its holder dropped it", async || {
+        replicas[1].try_lock("acme/order").await.unwrap().ok_or("still held")
+    })
+    .await;
     for r in replicas {
         r.close().await;
     }

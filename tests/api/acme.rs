@@ -4,11 +4,12 @@
 
 use crate::helpers::{StoreKind, TestApp, spawn_with, test_config};
 use crate::pebble::{Pebble, available, free_port};
+use crate::wait::wait_until;
 use crest::acme::{AcmeChallenge, AcmeOptions};
 use crest::secret::Secret;
 use crest::tls::{ClientAuth, TlsOptions};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn acme_config(pebble: &Pebble, challenge: AcmeChallenge) -> AcmeOptions {
     AcmeOptions {
@@ -75,14 +76,11 @@ async fn served(c: &reqwest::Client, tls: SocketAddr) -> Result<Vec<u8>, String>
 /// Polls with a fresh client each time (a resumed TLS session would show
 /// the certificate of the first handshake).
 async fn wait_for_cert(root: &str, tls: SocketAddr, within: Duration, not: Option<&[u8]>) -> Vec<u8> {
-    let deadline = Instant::now() + within;
-    loop {
-        match served(&client(root, tls), tls).await {
-            Ok(der) if Some(der.as_slice()) != not => return der,
-            other => assert!(Instant::now() < deadline, "no new certificate in time: {other:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until(within, "no new certificate in time", async || match served(&client(root, tls), tls).await {
+        Ok(der) if Some(der.as_slice()) != not => Ok(der),
+        other => Err(format!("{other:?}")),
+    })
+    .await
 }
 
 fn validity(der: &[u8]) -> String {
@@ -150,24 +148,16 @@ async fn renews_while_serving_without_a_dropped_request() {
     let tls = app.tls_addr.unwrap();
     let root = pebble.issuing_root().await;
     let first = wait_for_cert(&root, tls, Duration::from_secs(30), None).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
     let mut requests = 0;
-    loop {
+    let what = format!("not renewed within 30s (first certificate {})", validity(&first));
+    wait_until(Duration::from_secs(30), &what, async || {
         let der = served(&client(&root, tls), tls)
             .await
             .unwrap_or_else(|e| panic!("request {requests} failed during renewal: {e}"));
         requests += 1;
-        if der != first {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not renewed within 30s: {:?} {}",
-            app.acme.as_ref().unwrap().status(),
-            validity(&first)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        if der != first { Ok(()) } else { Err(format!("{:?}", app.acme.as_ref().unwrap().status())) }
+    })
+    .await;
     assert!(requests > 5, "requests were served across the renewal ({requests})");
     assert!(app.acme.as_ref().unwrap().status().orders >= 2);
     app.stop().await;
@@ -190,12 +180,15 @@ async fn a_ca_outage_keeps_the_current_certificate_and_backs_off() {
     let acme = app.acme.clone().unwrap();
     // Renewal is due after 30 s (two thirds of 45 s), retries follow after
     // 1 s and 2 s; the deadline stays inside the certificate's 45 s.
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while acme.status().failures < 2 {
-        assert!(Instant::now() < deadline, "no failed renewal recorded: {:?}", acme.status());
+    wait_until(Duration::from_secs(40), "no failed renewal recorded", async || {
+        let status = acme.status();
+        if status.failures >= 2 {
+            return Ok(());
+        }
         assert_eq!(served(&client(&root, tls), tls).await.unwrap(), first, "the current certificate keeps serving");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        Err(format!("{status:?}"))
+    })
+    .await;
     let status = acme.status();
     assert!(status.last_error.is_some(), "{status:?}");
     assert_eq!(served(&client(&root, tls), tls).await.unwrap(), first);

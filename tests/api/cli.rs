@@ -3,9 +3,11 @@
 //! codes, and a scaler loop built on `crest watch`.
 
 use crate::helpers::{StoreKind, TestApp, spawn_app};
+use crate::wait::wait_until;
 use crest::auth::{AuthConfig, Role, Token, hash};
 use crest::domain::Mode;
 use serde_json::Value;
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -115,6 +117,7 @@ async fn a_shell_scaler_loop_follows_desired_capacity() {
 crest watch svc --json --count 3 | while read -r state; do
   desired=$(printf '%s' "$state" | python3 -c 'import json,sys; print(json.load(sys.stdin)["desiredCapacity"])')
   status=$(printf '%s' "$state" | python3 -c 'import json,sys; print(json.load(sys.stdin)["scalingStatus"])')
+  echo "read $status"
   [ "$status" = Pending ] || continue
   crest set svc --actual "$desired" --status Successful >/dev/null
 done
@@ -139,17 +142,26 @@ done
             assert_eq!(r.await.unwrap().status(), 200);
         }
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    admin(5.0).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, d) = get_as_admin(&app).await;
-        if d["actualCapacity"] == 5.0 && d["scalingStatus"] == "Successful" {
-            break;
+    // The loop echoes each state it reads: once the first one is in, the
+    // watch follows the dimension (a long-poll after that revision), so the
+    // change below cannot be missed.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, read) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Reads to the end even when nobody listens: the script must not
+        // see a closed pipe.
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
         }
-        assert!(std::time::Instant::now() < deadline, "the loop did not report: {d}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    });
+    let first = tokio::task::spawn_blocking(move || read.recv_timeout(Duration::from_secs(20))).await.unwrap();
+    assert_eq!(first, Ok("read Successful".to_owned()), "the watch prints the state at the start");
+    admin(5.0).await;
+    wait_until(Duration::from_secs(20), "the loop did not report", async || {
+        let (_, d) = get_as_admin(&app).await;
+        if d["actualCapacity"] == 5.0 && d["scalingStatus"] == "Successful" { Ok(()) } else { Err(d) }
+    })
+    .await;
     let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
     assert!(status.success());
     app.stop().await;

@@ -22,5 +22,7 @@ mod revisions;
 mod roles;
 mod shutdown;
 mod tls;
+#[path = "../support/wait.rs"]
+mod wait;
 mod walkthrough;
 mod watch;

@@ -5,6 +5,7 @@
 
 use crate::certs::{Ca, Pem, api_gateway_style, valid_for};
 use crate::helpers::{StoreKind, TestApp, spawn_app};
+use crate::wait::wait_until;
 use crest::tls::{ClientAuth, TlsOptions};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -294,11 +295,22 @@ async fn client_auth_required_rejects_at_the_handshake() {
 
 /// New files are picked up by the watcher; open connections keep working;
 /// a corrupt file is refused and the last good certificate keeps serving.
+/// The real binary, whose log says when a reload was refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificates_reload_without_dropping_connections() {
     let f = Files::new();
     let first = der_of(&std::fs::read_to_string(&f.cert).unwrap());
-    let (app, addr) = spawn_tls(f.tls(vec![], vec![]), false).await;
+    let (cert, key) = (f.cert.display().to_string(), f.key.display().to_string());
+    #[rustfmt::skip]
+    let args = [
+            "--listen", "127.0.0.1:0", "--store", "memory:", "--log-format", "json",
+            "--tls-listen", "127.0.0.1:0", "--tls-cert", &cert, "--tls-key", &key,
+            "--tls-reload-interval", "100ms",
+        ];
+    let p = crate::process::start(&args, &[]);
+    let ready = p.wait_for("crest ready");
+    let v: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    let addr: SocketAddr = v["tls_listen"].as_str().unwrap().parse().unwrap();
     let url = format!("https://localhost:{}/healthz", addr.port());
     let kept = f.client(addr, None);
     let r = kept.get(&url).send().await.unwrap();
@@ -311,24 +323,27 @@ async fn certificates_reload_without_dropping_connections() {
     std::fs::rename(&c, &f.cert).unwrap();
     std::fs::rename(&k, &f.key).unwrap();
     let second = der_of(&next.cert);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    wait_until(Duration::from_secs(5), "the new certificate was not picked up", async || {
         let r = f.client(addr, None).get(&url).send().await.unwrap();
-        if peer_cert(&r) == second {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the new certificate was not picked up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if peer_cert(&r) == second { Ok(()) } else { Err("still the first certificate") }
+    })
+    .await;
+    // Past the reload that took the new pair (a poll between the two renames
+    // may have refused a certificate without its key, before it).
+    p.wait_for("TLS certificates reloaded");
     let r = kept.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(peer_cert(&r), first, "the open connection kept its session");
 
     std::fs::write(&f.cert, "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n").unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let refused = p.wait_for("TLS reload refused; the previous certificates keep serving");
+    assert!(refused.contains(r#""trigger":"file change""#) && refused.contains("ERROR"), "{refused}");
     let r = f.client(addr, None).get(&url).send().await.unwrap();
     assert_eq!(peer_cert(&r), second, "a corrupt replacement is refused");
-    app.stop().await;
+    drop(kept);
+    p.signal("-TERM");
+    let (code, err) = p.finish();
+    assert_eq!(code, Some(0), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,14 +459,15 @@ async fn binary_reloads_on_sighup_logs_the_client_and_warns_of_expiry() {
     assert!(v["client_subject"].as_str().unwrap().contains("CN=ApiGateway"), "{line}");
     assert!(v["changes"].as_str().unwrap().contains("desiredCapacity: 1.0 -> 4.0"), "{line}");
 
-    // Replace the files: nothing changes until SIGHUP.
+    // Replace the files: nothing changes until SIGHUP. The first reload
+    // after the change is SIGHUP's: the (1h) polling reloaded nothing.
     let next = f.server_ca.server("server-next", valid_for(90));
     f.write(&next, "server");
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let r = f.client(addr, Some(&apigw)).get(&url).send().await.unwrap();
     assert_eq!(peer_cert(&r), der_of(&short.cert));
     p.signal("-HUP");
-    p.wait_for("TLS certificates reloaded");
+    let reloaded = p.wait_for("TLS certificates reloaded");
+    assert!(reloaded.contains(r#""trigger":"SIGHUP""#), "{reloaded}");
     let r = f.client(addr, Some(&apigw)).get(&url).send().await.unwrap();
     assert_eq!(peer_cert(&r), der_of(&next.cert));
     p.signal("-TERM");

@@ -7,7 +7,7 @@
 use crate::certs::Ca;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tempfile::TempDir;
 
 pub fn available(test: &str) -> bool {
@@ -85,11 +85,13 @@ impl Pebble {
         let directory = format!("https://localhost:{listen}/dir");
         let pebble = Self { child: Some(child), dir, directory, ca_root, ca_pem: ca.cert_pem, mgmt };
         let client = pebble.https();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while client.get(&pebble.directory).send().await.map(|r| r.status().is_success()).ok() != Some(true) {
-            assert!(Instant::now() < deadline, "pebble did not start: {}", pebble.log());
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        crate::wait::wait_until(Duration::from_secs(20), "pebble did not start", async || {
+            match client.get(&pebble.directory).send().await {
+                Ok(r) if r.status().is_success() => Ok(()),
+                other => Err(format!("{:?}; its log: {}", other.map(|r| r.status()), pebble.log())),
+            }
+        })
+        .await;
         pebble
     }
 
