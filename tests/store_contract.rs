@@ -6,7 +6,7 @@
 use crest::domain::{
     Capacity, Defaults, Dimension, DimensionId, HistoryQuery, Outcome, Retention, Source, TransitionError, change,
 };
-use crest::store::{self, Store, StoreOptions, UpdateError};
+use crest::store::{self, Store, StoreError, StoreOptions, UpdateError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -277,6 +277,118 @@ async fn postgres_replicas_never_lose_an_update() {
     for r in replicas {
         r.close().await;
     }
+}
+
+/// `close()` stops the store's read batchers and waits for them: reads
+/// racing it are all answered, a read after it is refused at once saying
+/// the store is closed, and no task of the store is left running.
+/// (current_thread: the runtime's task count is exact.)
+#[tokio::test]
+async fn postgres_close_stops_its_tasks_and_refuses_reads() {
+    if !pg::available("postgres_close_stops_its_tasks_and_refuses_reads").await {
+        return;
+    }
+    let db = pg::TestDb::create().await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    let s = store::open(&db.url, &StoreOptions::default()).await.unwrap();
+    let a = id("a");
+    assert_eq!(s.get(&a).await.unwrap(), None);
+    let racing: Vec<_> = (0..200)
+        .map(|_| {
+            let (s, a) = (s.clone(), a.clone());
+            tokio::spawn(async move { s.get(&a).await })
+        })
+        .collect();
+    tokio::time::timeout(Duration::from_secs(10), s.close()).await.expect("close() returns");
+    for read in racing {
+        let read = tokio::time::timeout(Duration::from_secs(5), read).await.expect("a read racing close() is answered");
+        let read = read.unwrap();
+        assert!(matches!(read, Ok(None) | Err(StoreError::Unavailable(_))), "{read:?}");
+    }
+    let after =
+        tokio::time::timeout(Duration::from_secs(5), s.get(&a)).await.expect("a read after close() is answered");
+    let err = after.expect_err("a read after close() fails");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(err.to_string().contains("the store is closed"), "{err}");
+    // The batchers were awaited by close(); sqlx's pool maintenance task
+    // ends as soon as it runs and sees the pool closed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while metrics.num_alive_tasks() > before {
+        let left = metrics.num_alive_tasks() - before;
+        assert!(std::time::Instant::now() < deadline, "{left} task(s) of the store still running after close()");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Log lines, one message each, for a test that waits for one.
+struct LogLines(tokio::sync::mpsc::UnboundedSender<String>);
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = self.0.send(String::from_utf8_lossy(buf).into_owned());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `follow` returns promptly at shutdown even while it waits to retry
+/// LISTEN: its database is dropped under it (the server terminates the
+/// LISTEN connection and a reconnect finds no database), and once it has
+/// said so the token is cancelled; it must not sit out its 1 s wait.
+/// (current_thread: the log subscriber is this thread's, and sees every task.)
+#[tokio::test]
+async fn postgres_follow_stops_promptly_while_waiting_to_retry() {
+    use sqlx::Connection;
+    if !pg::available("postgres_follow_stops_promptly_while_waiting_to_retry").await {
+        return;
+    }
+    let (lines, mut logs) = tokio::sync::mpsc::unbounded_channel();
+    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || LogLines(lines.clone())).finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+    let db = pg::TestDb::create().await;
+    let s = store::open(&db.url, &StoreOptions::default()).await.unwrap();
+    assert_eq!(s.get(&id("a")).await.unwrap(), None);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let following = tokio::spawn({
+        let (s, shutdown) = (s.clone(), shutdown.clone());
+        async move { s.follow(Arc::new(crest::watch::Feed::default()), shutdown).await }
+    });
+    let mut admin = sqlx::PgConnection::connect(&pg::admin_url()).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let listening: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND query = 'LISTEN \"crest_changes\"'",
+        )
+        .bind(&db.name)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        if listening > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "follow never started listening");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", db.name)).execute(&mut admin).await.unwrap();
+    let _ = admin.close().await;
+    let failed = async {
+        while let Some(line) = logs.recv().await {
+            if line.contains("LISTEN failed") {
+                return line;
+            }
+        }
+        unreachable!("the log channel lives as long as the subscriber")
+    };
+    let line = tokio::time::timeout(Duration::from_secs(10), failed).await.expect("follow reports the lost LISTEN");
+    assert!(line.contains("retrying") || line.contains("reconnecting"), "{line}");
+    shutdown.cancel();
+    let stopped = tokio::time::timeout(Duration::from_millis(500), following).await;
+    stopped.expect("follow returns within 500 ms of shutdown, not after its 1 s retry wait").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), s.close()).await.expect("close() returns");
 }
 
 async fn futures_count(tasks: Vec<tokio::task::JoinHandle<Outcome>>) -> usize {
