@@ -2,8 +2,8 @@
 //! fsync, rename, fsync of the directory) with a file mode, where secrets
 //! live, and I/O failures as `StoreError`s that name the path.
 
-use super::super::StoreError;
 use crate::fingerprint::Fingerprint;
+use crate::store::StoreError;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};

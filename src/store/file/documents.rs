@@ -3,11 +3,11 @@
 //! and removing one; and `Committed`, the sharded copy of what is on disk that
 //! reads are served from.
 
-use super::super::{StoreError, bucket};
 use super::atomic::{TMP_SUFFIX, atomic_write, io_err, open_err};
 use crate::domain::history::{from_ms, to_ms};
 use crate::domain::{Capacity, Dimension, DimensionId};
 use crate::fingerprint::Fingerprint;
+use crate::store::{StoreError, bucket};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::{self, File};

@@ -4,10 +4,10 @@
 //! document's is a change that never completed; the file is rewritten to the
 //! retention limit when it doubles.
 
-use super::super::StoreError;
 use super::atomic::{atomic_write, io_err};
 use crate::domain::{DimensionId, HistoryEntry, Retention};
 use crate::fingerprint::Fingerprint;
+use crate::store::StoreError;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
