@@ -93,14 +93,16 @@ pub enum ClientCommand {
         dimension_name: Option<String>,
         #[arg(long)]
         version: Option<String>,
-        #[arg(long)]
+        #[arg(long, value_parser = capacity_arg)]
         desired: Option<f64>,
-        #[arg(long)]
+        #[arg(long, value_parser = capacity_arg)]
         actual: Option<f64>,
-        #[arg(long)]
-        min: Option<f64>,
-        #[arg(long)]
-        max: Option<f64>,
+        /// Lowest desiredCapacity allowed; `none` removes the bound. Not given: kept.
+        #[arg(long, value_name = "N|none", value_parser = bound_arg)]
+        min: Option<Value>,
+        /// Highest desiredCapacity allowed; `none` removes the bound. Not given: kept.
+        #[arg(long, value_name = "N|none", value_parser = bound_arg)]
+        max: Option<Value>,
         #[command(flatten)]
         conn: Connection,
     },
@@ -110,6 +112,22 @@ pub enum ClientCommand {
         #[command(flatten)]
         conn: Connection,
     },
+}
+
+/// A capacity option: a finite number >= 0 (JSON has no NaN: it would be sent as `null`).
+fn capacity_arg(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err("use a number >= 0".to_owned()),
+    }
+}
+
+/// `register --min/--max`: a number, or `none`, sent as `null` (removes the bound).
+fn bound_arg(raw: &str) -> Result<Value, String> {
+    if raw.eq_ignore_ascii_case("none") {
+        return Ok(Value::Null);
+    }
+    capacity_arg(raw).map(|v| json!(v)).map_err(|e| format!("{e}, or none to remove the bound"))
 }
 
 /// A failed command: the message and the exit code.
@@ -337,17 +355,22 @@ async fn execute(conn: &Connection, cmd: &ClientCommand) -> Result<(), Failure> 
             }
         }
         ClientCommand::Register { id, resource_name, dimension_name, version, desired, actual, min, max, .. } => {
-            let body = json!({
-                "resourceName": resource_name, "dimensionName": dimension_name, "version": version,
-                "desiredCapacity": desired, "actualCapacity": actual, "minCapacity": min, "maxCapacity": max,
-            });
-            let body: serde_json::Map<String, Value> = body
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            // Only the options given: the server keeps what is absent; a
+            // `null` (only from `--min/--max none`) clears a bound.
+            let text = |v: &Option<String>| v.as_ref().map(|t| json!(t));
+            let number = |v: &Option<f64>| v.map(|n| json!(n));
+            let body: serde_json::Map<String, Value> = [
+                ("resourceName", text(resource_name)),
+                ("dimensionName", text(dimension_name)),
+                ("version", text(version)),
+                ("desiredCapacity", number(desired)),
+                ("actualCapacity", number(actual)),
+                ("minCapacity", min.clone()),
+                ("maxCapacity", max.clone()),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+            .collect();
             let (rev, d) = c.send(c.http.put(c.dim(id)).json(&Value::Object(body))).await?;
             show(&d, rev, conn.json);
         }

@@ -17,7 +17,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::{Extension, Json};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::sync::Arc;
 
 pub const DEFAULT_LIMIT: u64 = 100;
@@ -83,7 +83,8 @@ pub async fn list(
     Ok(Json(ListPage { dimensions: page.into_iter().map(AdminView::from).collect(), next_after }))
 }
 
-/// `PUT` body: metadata, bounds, capacities. Unknown fields are an error.
+/// `PUT` body: metadata, bounds, capacities. Absent fields keep their value
+/// (or the default for a new dimension); unknown fields are an error.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterRequest {
@@ -94,12 +95,22 @@ pub struct RegisterRequest {
     pub desired_capacity: Option<Capacity>,
     #[schema(value_type = Option<f64>, minimum = 0)]
     pub actual_capacity: Option<Capacity>,
-    /// desiredCapacity may not go below this (absent: no bound).
+    /// desiredCapacity may not go below this. Absent: the bound is kept as
+    /// it is (none for a new dimension); null: the bound is removed.
+    #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<f64>, minimum = 0)]
-    pub min_capacity: Option<Capacity>,
-    /// desiredCapacity may not go above this (absent: no bound).
+    pub min_capacity: Option<Option<Capacity>>,
+    /// desiredCapacity may not go above this. Absent: the bound is kept as
+    /// it is (none for a new dimension); null: the bound is removed.
+    #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<f64>, minimum = 0)]
-    pub max_capacity: Option<Capacity>,
+    pub max_capacity: Option<Option<Capacity>>,
+}
+
+/// A field that is present, `null` or not: `Some(None)` for `null`. An
+/// absent field never gets here and is `None` (`#[serde(default)]`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Capacity>>, D::Error> {
+    Option::<Capacity>::deserialize(d).map(Some)
 }
 
 fn text(v: Option<String>, field: &str) -> Result<Option<String>, ApiError> {
@@ -156,8 +167,8 @@ pub async fn put(
         dimension_name: text(body.dimension_name, "dimensionName")?,
         desired_capacity: body.desired_capacity,
         actual_capacity: body.actual_capacity,
-        min_capacity: body.min_capacity,
-        max_capacity: body.max_capacity,
+        min_capacity: body.min_capacity.into(),
+        max_capacity: body.max_capacity.into(),
     };
     let conn = conn.as_deref().map(|c| &**c);
     let caller = || caller("PUT", &principal, conn, &headers);

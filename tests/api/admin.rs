@@ -101,4 +101,65 @@ async fn admin_api(kind: StoreKind) {
     drop(dir);
 }
 
-crate::store_tests!(admin_api);
+/// A PUT changes what it names and keeps the rest: bounds set once stay
+/// until a PUT sets them again or clears them with an explicit `null`.
+async fn put_keeps_bounds_it_does_not_name(kind: StoreKind) {
+    let app = spawn_app(kind, |c| {
+        c.mode = Mode::Production;
+        c.strict = true;
+    })
+    .await;
+    let bounds = |b: &Value| (b["minCapacity"].as_f64(), b["maxCapacity"].as_f64());
+    let (status, b) = put(&app, "web", json!({"desiredCapacity": 2.0, "minCapacity": 1.0, "maxCapacity": 10.0})).await;
+    assert_eq!((status, bounds(&b)), (201, (Some(1.0), Some(10.0))), "{b}");
+    // Only the version: the bounds stay, and still hold for PATCH.
+    let (status, b) = put(&app, "web", json!({"version": "v2"})).await;
+    assert_eq!((status, b["version"].as_str(), bounds(&b)), (200, Some("v2"), (Some(1.0), Some(10.0))), "{b}");
+    let (status, b) = app.patch("web", json!({"desiredCapacity": 50.0})).await;
+    assert_eq!(status, 400, "{b}");
+    assert_eq!(
+        b["message"],
+        "desiredCapacity 50.0 is above maxCapacity 10.0 of this dimension; send a value from 1.0 to 10.0"
+    );
+    // A new bound is checked against the one kept.
+    let (status, b) = put(&app, "web", json!({"minCapacity": 20.0})).await;
+    assert_eq!((status, b["message"].as_str()), (400, Some("minCapacity 20.0 is above maxCapacity 10.0")), "{b}");
+    // An explicit null clears one bound; the other stays.
+    let (status, b) = put(&app, "web", json!({"maxCapacity": null})).await;
+    assert_eq!((status, bounds(&b), b["revision"].as_u64()), (200, (Some(1.0), None), Some(3)), "{b}");
+    assert!(b.get("maxCapacity").is_none(), "{b}");
+    let page = list(&app, "").await;
+    assert_eq!(bounds(&page["dimensions"][0]), (Some(1.0), None), "{page}");
+    let (status, b) = app.patch("web", json!({"desiredCapacity": 50.0})).await;
+    assert_eq!((status, b["desiredCapacity"].as_f64()), (200, Some(50.0)), "{b}");
+    let (status, b) = app.patch("web", json!({"desiredCapacity": 0.5})).await;
+    assert!(status == 400 && b["message"].as_str().unwrap().contains("below minCapacity 1.0"), "{b}");
+    // Both null: no bounds at all; a PUT that changes nothing keeps the revision.
+    let (status, b) = put(&app, "web", json!({"minCapacity": null, "maxCapacity": null})).await;
+    assert_eq!((status, bounds(&b), b["revision"].as_u64()), (200, (None, None), Some(5)), "{b}");
+    let (status, b) = put(&app, "web", json!({"maxCapacity": null})).await;
+    assert_eq!((status, b["revision"].as_u64()), (200, Some(5)), "{b}");
+    assert_eq!(app.patch("web", json!({"desiredCapacity": 0.5})).await.0, 200);
+    app.stop().await;
+}
+
+crate::store_tests!(admin_api, put_keeps_bounds_it_does_not_name);
+
+/// The OpenAPI schema of the PUT body says what the server accepts: the
+/// bounds are optional and may be `null` (which clears them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_request_schema_allows_null_bounds() {
+    let app = spawn_app(StoreKind::Memory, |_| {}).await;
+    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let schema = &doc["components"]["schemas"]["RegisterRequest"];
+    let required: Vec<&str> = schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    for field in ["minCapacity", "maxCapacity"] {
+        let prop = &schema["properties"][field];
+        let types = prop["type"].as_array().map_or_else(|| vec![prop["type"].clone()], Clone::clone);
+        assert!(types.contains(&json!("null")) && types.contains(&json!("number")), "{field}: {prop}");
+        assert!(!required.contains(&field), "{field} is optional: {schema}");
+        let text = prop["description"].as_str().unwrap_or_default();
+        assert!(text.contains("null") && text.contains("kept"), "{field} documents absent and null: {prop}");
+    }
+    app.stop().await;
+}

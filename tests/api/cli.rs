@@ -107,6 +107,37 @@ async fn cli_commands_against_a_running_server() {
     app.stop().await;
 }
 
+/// `crest register` sends only the options given, so a later register
+/// keeps the bounds; `--max none` clears one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_keeps_the_bounds_it_is_not_given() {
+    let app = server().await;
+    let o = crest(&app, Some(ADMIN), &["register", "web", "--desired", "2", "--min", "1", "--max", "10"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = crest(&app, Some(ADMIN), &["register", "web", "--version", "v2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "web  desired=2  actual=1  status=Successful  revision=2  bounds=[1, 10]");
+    let o = crest(&app, Some(ADMIN), &["set", "web", "--desired", "50"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains("above maxCapacity 10.0"), "{}", stderr(&o));
+    // `none` clears a bound; the other stays.
+    let o = crest(&app, Some(ADMIN), &["register", "web", "--max", "none"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "web  desired=2  actual=1  status=Successful  revision=3  bounds=[1, -]");
+    let o = crest(&app, Some(ADMIN), &["set", "web", "--desired", "50"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Anything else is bad usage, before a request is sent.
+    for bad in ["ten", "NaN", "inf"] {
+        let o = crest(&app, Some(ADMIN), &["register", "web", "--min", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", stdout(&o));
+        assert!(stderr(&o).contains("a number >= 0, or none"), "{bad}: {}", stderr(&o));
+    }
+    let o = crest(&app, Some(ADMIN), &["get", "web", "--json"]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!((v["revision"].as_u64(), v["desiredCapacity"].as_f64()), (Some(4), Some(50.0)), "{v}");
+    app.stop().await;
+}
+
 /// A scaler in a few lines of shell: `crest watch --json` feeds a loop that
 /// reports each new desiredCapacity as reached with `crest set`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
