@@ -157,28 +157,68 @@ fn advance(d: &Dimension, n: &mut Dimension, by: f64, simulate_failure: bool) {
         ScalingStatus::Failed if simulate_failure => return,
         _ => {}
     }
-    let (actual, target) = (d.actual_capacity.get(), d.desired_capacity.get());
-    let moved = if actual < target { (actual + by).min(target) } else { (actual - by).max(target) };
-    // Micro-units: no float noise such as 1.9999999 in the JSON.
-    let moved = (moved * 1e6).round() / 1e6;
-    if (moved - target).abs() < 1e-9 {
-        if simulate_failure {
+    match step_toward(d.actual_capacity.get(), d.desired_capacity.get(), by) {
+        Some(moved) => {
+            if let Ok(c) = Capacity::new(moved) {
+                n.actual_capacity = c;
+            }
+            n.scaling_status = ScalingStatus::InProgress;
+            n.failure_reason = None;
+        }
+        None if simulate_failure => {
             n.scaling_status = ScalingStatus::Failed;
             if n.failure_reason.is_none() {
                 n.failure_reason = Some(SIMULATED_FAILURE.to_owned());
             }
-        } else {
+        }
+        None => {
             n.actual_capacity = d.desired_capacity;
             n.scaling_status = ScalingStatus::Successful;
             n.failure_reason = None;
         }
-    } else {
-        if let Ok(c) = Capacity::new(moved) {
-            n.actual_capacity = c;
-        }
-        n.scaling_status = ScalingStatus::InProgress;
-        n.failure_reason = None;
     }
+}
+
+/// Where a move of `by` from `actual` toward `target` lands, or `None` when
+/// the activity ends there. A `Some` lies strictly between `actual` and
+/// `target` (so it is finite and >= 0), except that a `by` of 0 (a timed GET
+/// with no time passed) stays at `actual`. So repeated moves of the same
+/// `by` always end, within about `distance / by` GETs: each goes `by` (give
+/// or take a micro-unit, or the float grid, which at worst keeps two thirds
+/// of it) and never stands still.
+fn step_toward(actual: f64, target: f64, by: f64) -> Option<f64> {
+    let up = actual < target;
+    // Both are finite and >= 0 (`Capacity`), so the distance is finite too.
+    let distance = if up { target - actual } else { actual - target };
+    if by >= distance {
+        return None;
+    }
+    if by.is_nan() || by <= 0.0 {
+        return (distance >= 1e-9).then_some(actual);
+    }
+    let exact = if up { actual + by } else { actual - by };
+    if exact == actual {
+        // The step is under half the gap between `actual` and the next float
+        // (1.0 on 1e17, anything under ~1e292 on f64::MAX): it can never move
+        // actualCapacity, and repeating it would leave the activity InProgress
+        // forever, with AAS polling until it gives up. A simulated scaler
+        // cannot do better than the target here, so it finishes.
+        return None;
+    }
+    // Micro-units: no float noise such as 1.9000000000000001 in the JSON;
+    // but the exact value when rounding would undo the move (a step under
+    // half a micro-unit), so that every GET gets somewhere.
+    let rounded = round_micro(exact);
+    let moved = if (up && rounded > actual) || (!up && rounded < actual) { rounded } else { exact };
+    let reached = if up { moved >= target } else { moved <= target };
+    (!reached && (moved - target).abs() >= 1e-9).then_some(moved)
+}
+
+/// `x` rounded to millionths. From 2^33 up, f64 is coarser than a millionth,
+/// so there is nothing to round (and `x * 1e6` would overflow near f64::MAX).
+fn round_micro(x: f64) -> f64 {
+    const COARSER_THAN_MICRO: f64 = 8_589_934_592.0; // 2^33
+    if x >= COARSER_THAN_MICRO { x } else { (x * 1e6).round() / 1e6 }
 }
 
 #[cfg(test)]
