@@ -2,7 +2,8 @@
 //! fields that changed), the preconditions and bounds it must meet, and why
 //! it can be refused. Shared by the lifecycle (GET/PATCH) and registration (PUT).
 
-use super::dimension::{Capacity, Dimension, DimensionId, ScalingStatus};
+use super::dimension::{Capacity, Dimension, ScalingStatus};
+use super::id::DimensionId;
 use serde_json::Value;
 use std::fmt;
 

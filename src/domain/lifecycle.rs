@@ -4,7 +4,8 @@
 //! changed fields.
 
 use super::change::{Outcome, TransitionError, check_bounds, diff};
-use super::dimension::{Capacity, Defaults, Dimension, DimensionId, ScalingStatus};
+use super::dimension::{Capacity, Defaults, Dimension, ScalingStatus};
+use super::id::DimensionId;
 use super::patch::Patch;
 use std::time::SystemTime;
 

@@ -4,6 +4,7 @@
 pub mod change;
 pub mod dimension;
 pub mod history;
+pub mod id;
 pub mod lifecycle;
 pub mod patch;
 pub mod registration;
@@ -12,8 +13,9 @@ pub mod registration;
 pub const MAX_REVISION: u64 = i64::MAX as u64;
 
 pub use change::{Change, Changes, Outcome, Precondition, TransitionError};
-pub use dimension::{Capacity, Defaults, Dimension, DimensionId, IdError, ScalingStatus};
+pub use dimension::{Capacity, Defaults, Dimension, ScalingStatus};
 pub use history::{FieldChange, HistoryEntry, HistoryQuery, Retention, Source};
+pub use id::{DimensionId, IdError};
 pub use lifecycle::{DemoStyle, Event, Mode, Policy};
 pub use patch::{Patch, PatchError};
 pub use registration::Registration;

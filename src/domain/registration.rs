@@ -2,7 +2,8 @@
 //! and capacities set by an operator, as a pure function like the lifecycle.
 
 use super::change::{Outcome, TransitionError, check_bounds, diff};
-use super::dimension::{Capacity, Defaults, Dimension, DimensionId, ScalingStatus};
+use super::dimension::{Capacity, Defaults, Dimension, ScalingStatus};
+use super::id::DimensionId;
 
 /// What a registration does to one bound on desiredCapacity.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -68,7 +68,7 @@ impl DimensionRow {
         let corrupt = |what: String| StoreError::Corrupt(format!("{backend} row {:?}: {what}", self.id));
         let capacity = |col: &str, v: f64| Capacity::new(v).map_err(|v| corrupt(format!("{col} is {v}")));
         Ok(Dimension {
-            scalable_target_dimension_id: DimensionId::parse(&self.id).map_err(|e| corrupt(e.to_string()))?,
+            scalable_target_dimension_id: DimensionId::stored(&self.id).map_err(|e| corrupt(e.to_string()))?,
             desired_capacity: capacity("desired_capacity", self.desired_capacity)?,
             actual_capacity: capacity("actual_capacity", self.actual_capacity)?,
             scaling_status: ScalingStatus::parse(&self.scaling_status)

@@ -58,7 +58,7 @@ async fn relay(store: &PostgresStore, listener: &mut PgListener, feed: &Feed, sh
         };
         match notification {
             Ok(Some(n)) => {
-                let Ok(id) = DimensionId::parse(n.payload()) else { continue };
+                let Ok(id) = DimensionId::stored(n.payload()) else { continue };
                 match store.reads.get(&id).await {
                     Ok(Some(d)) => feed.publish(&d),
                     Ok(None) => feed.forget(&id),
