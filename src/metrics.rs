@@ -67,6 +67,8 @@ pub struct Metrics {
     handshake_failures: Family<ReasonLabels, Counter>,
     client_rejections: Family<ReasonLabels, Counter>,
     rate_limited: Counter,
+    rejections: Family<ReasonLabels, Counter>,
+    rejections_unlogged: Counter,
     untracked: Counter,
     board: Arc<Board>,
 }
@@ -162,6 +164,14 @@ impl Metrics {
         );
         let rate_limited = Counter::default();
         registry.register("crest_rate_limited", "Requests answered 429 by the rate limiter", rate_limited.clone());
+        let rejections = Family::<ReasonLabels, Counter>::default();
+        registry.register("crest_http_rejections", "Requests answered 401, 403 or 429, by reason", rejections.clone());
+        let rejections_unlogged = Counter::default();
+        registry.register(
+            "crest_log_rejections_suppressed",
+            "Rejected requests not logged because the rejection log limit was reached",
+            rejections_unlogged.clone(),
+        );
         let untracked = Counter::default();
         registry.register(
             "crest_dimensions_untracked",
@@ -179,6 +189,8 @@ impl Metrics {
             handshake_failures,
             client_rejections,
             rate_limited,
+            rejections,
+            rejections_unlogged,
             untracked,
             board,
         }
@@ -253,6 +265,16 @@ impl Metrics {
     /// A request was answered 429.
     pub fn rate_limited(&self) {
         self.rate_limited.inc();
+    }
+
+    /// A request was answered 401, 403 or 429 for `reason` (a short fixed word).
+    pub fn rejected(&self, reason: &'static str) {
+        self.rejections.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// A rejected request was not logged (over the log limit).
+    pub fn rejection_unlogged(&self) {
+        self.rejections_unlogged.inc();
     }
 
     /// Adds gauges computed at every scrape.

@@ -1,59 +1,74 @@
-//! Authentication middleware: every request gets a `Principal` — from the
-//! bearer token, else the verified client certificate — or, when
-//! authentication is on and it has neither, a 401. Only the exact public
-//! paths (health, ACME tokens) skip it, so no spelling of a path gets past.
-//! Which role an operation needs is checked by its handler.
+//! Authentication: every request gets a `Principal` — from the bearer
+//! token, else the verified client certificate — or, when authentication is
+//! on and it has neither, a 401. Only the exact public paths (health, ACME
+//! tokens) skip it, so no spelling of a path gets past. Which role an
+//! operation needs is checked by its handler (`allow`). Run by the front
+//! middleware, before the rate limit, which then counts the caller by who
+//! it is.
 
 use super::AppState;
 use super::error::ApiError;
-use super::gate::is_public;
-use crate::auth::Principal;
-use crate::net::ConnInfo;
+use super::gate::{Rejection, is_public};
+use crate::auth::{Principal, Role};
+use crate::net::{ClientIdentity, ConnInfo};
 use axum::extract::Request;
 use axum::http::header;
 use std::sync::Arc;
 
-/// Puts the caller's `Principal` in the request's extensions (run by the
-/// front middleware, `super::front`).
-pub fn authenticate(state: &AppState, req: &mut Request) -> Result<(), ApiError> {
+/// Puts the caller's `Principal` in the request's extensions.
+///
+/// # Errors
+/// The 401, with the reason for the log: `bad_scheme`, `unknown_token` or
+/// `no_credentials`.
+pub fn authenticate(state: &AppState, req: &mut Request) -> Result<(), Rejection> {
     let p = principal(state, req)?;
     req.extensions_mut().insert(p);
     Ok(())
 }
 
-fn principal(state: &AppState, req: &Request) -> Result<Principal, ApiError> {
+fn principal(state: &AppState, req: &Request) -> Result<Principal, Rejection> {
+    let refuse = |reason, message: &str| Rejection { reason, error: ApiError::Unauthorized(message.into()) };
     if !state.auth_enabled || is_public(req.uri().path()) {
         return Ok(Principal::Open);
     }
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
         let text = value.to_str().unwrap_or("");
         let Some(token) = text.strip_prefix("Bearer ").or_else(|| text.strip_prefix("bearer ")) else {
-            return Err(ApiError::Unauthorized(
-                "Authorization must be \"Bearer <token>\"; other schemes are not accepted".into(),
+            return Err(refuse(
+                "bad_scheme",
+                "Authorization must be \"Bearer <token>\"; other schemes are not accepted",
             ));
         };
         return match state.auth.token(token.trim()) {
             Some(t) => Ok(Principal::Token { name: t.name.clone(), role: t.role }),
-            None => Err(ApiError::Unauthorized(
-                "unknown bearer token; send Authorization: Bearer <token> with a token crest is configured with".into(),
+            None => Err(refuse(
+                "unknown_token",
+                "unknown bearer token; send Authorization: Bearer <token> with a token crest is configured with",
             )),
         };
     }
     let client = req.extensions().get::<Arc<ConnInfo>>().and_then(|c| c.client.as_ref());
     if let Some(c) = client {
-        let pinned = state.tls.as_ref().is_some_and(|t| t.is_pinned(&c.sha256));
-        let role = state.auth.certificate_role(&c.subject, &c.sha256, pinned);
+        let role = certificate_role(state, c);
         return Ok(Principal::Certificate { subject: c.subject.clone(), sha256: c.sha256, role });
     }
-    Err(ApiError::Unauthorized(
-        "authentication required: send Authorization: Bearer <token> or a verified client certificate".into(),
+    Err(refuse(
+        "no_credentials",
+        "authentication required: send Authorization: Bearer <token> or a verified client certificate",
     ))
+}
+
+/// The role of a verified client certificate (a pinned one is `aas`
+/// unless mapped otherwise).
+pub fn certificate_role(state: &AppState, c: &ClientIdentity) -> Role {
+    let pinned = state.tls.as_ref().is_some_and(|t| t.is_pinned(&c.sha256));
+    state.auth.certificate_role(&c.subject, &c.sha256, pinned)
 }
 
 /// 403 unless the caller has one of `roles` (admin always has).
 ///
 /// # Errors
 /// `Forbidden` naming the action and the roles that may do it.
-pub fn allow(principal: &Principal, roles: &[crate::auth::Role], action: &str) -> Result<(), ApiError> {
+pub fn allow(principal: &Principal, roles: &[Role], action: &str) -> Result<(), ApiError> {
     principal.require(roles, action).map_err(ApiError::Forbidden)
 }

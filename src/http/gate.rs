@@ -1,22 +1,40 @@
-//! The client-certificate gate of the HTTPS API: when the listener verifies
-//! client certificates (and no bearer tokens are configured), a request on
-//! a connection without a verified certificate only reaches the public
-//! paths (health, ACME tokens); everything else is a JSON 403. Default deny,
-//! judged on the raw path before anything else, so no spelling of a path
-//! can slip past.
+//! The client-certificate gate of the HTTPS API, and the log of every
+//! refused request.
+//!
+//! The gate: when the listener verifies client certificates (and no bearer
+//! tokens are configured), a request on a connection without a verified
+//! certificate only reaches the public paths (health, ACME tokens);
+//! everything else is a JSON 403. Default deny, judged on the raw path
+//! before anything else, so no spelling of a path can slip past.
+//!
+//! The log: each 401, 403 and 429 — from the gate, authentication, a role
+//! that may not, or the rate limit — is one WARN line `request rejected`
+//! with the status, a reason word, the peer and the caller's token name,
+//! certificate subject and role when known; never a token. At most
+//! [`REJECTIONS_LOGGED_PER_SECOND`] such lines are written per second by
+//! the process, so a flood cannot fill the disk: the others are counted
+//! (`crest_log_rejections_suppressed_total`) and the count is logged as
+//! `rejections not logged` before the next line that is written.
 
 use super::AppState;
 use super::error::ApiError;
 use super::{extract, request_id};
+use crate::auth::Role;
+use crate::metrics::Metrics;
 use crate::net::ConnInfo;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// How long a rejected request's body may take to arrive.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Rejection lines written per second, at most.
+pub const REJECTIONS_LOGGED_PER_SECOND: u32 = 10;
 
 /// Paths served without a client certificate: health checks and ACME
 /// HTTP-01 tokens. Everything else needs one when verification is on.
@@ -38,9 +56,12 @@ pub async fn require_certificate(State(state): State<AppState>, mut req: Request
     }
     let request_id = request_id::normalize(&mut req);
     state.metrics.client_rejected("no_certificate");
-    tracing::info!(peer = conn.map(|c| tracing::field::display(c.peer)), method = %req.method(),
-        path = %req.uri().path(), status = 403, request_id = request_id.to_str().unwrap_or(""),
-        "rejected: client certificate required");
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
+    // The fields of the front middleware's span, which this request never reaches.
+    let span = tracing::info_span!("http", method = %req.method(), route, path = %req.uri().path(),
+        request_id = request_id.to_str().unwrap_or(""));
+    let who = Refused { peer: conn.map(|c| c.peer), ..Refused::default() };
+    span.in_scope(|| log_rejection(&state.metrics, StatusCode::FORBIDDEN, "no_certificate", &who));
     // Read a small body first: some h2 clients (curl 7.x) treat an answer
     // before the end of their request body as a stream error.
     let body = req.into_body();
@@ -50,9 +71,88 @@ pub async fn require_certificate(State(state): State<AppState>, mut req: Request
     response
 }
 
+/// A request refused before its handler: a short fixed word saying why
+/// (for the log and `crest_http_rejections_total{reason}`), and the answer.
+#[derive(Debug)]
+pub struct Rejection {
+    pub reason: &'static str,
+    pub error: ApiError,
+}
+
+/// Who was refused, as far as crest knows: names, never secrets.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Refused<'a> {
+    pub peer: Option<SocketAddr>,
+    /// The name of the bearer token the caller authenticated with.
+    pub token: Option<&'a str>,
+    /// The subject of the connection's verified client certificate.
+    pub client_subject: Option<&'a str>,
+    pub role: Option<Role>,
+}
+
+/// Counts a refused request and logs it (in the request's span, which
+/// carries its id), unless the log limit is reached.
+pub fn log_rejection(metrics: &Metrics, status: StatusCode, reason: &'static str, who: &Refused<'_>) {
+    metrics.rejected(reason);
+    let admitted =
+        LOG_WINDOW.lock().unwrap_or_else(PoisonError::into_inner).admit(Instant::now(), REJECTIONS_LOGGED_PER_SECOND);
+    let Some(unlogged) = admitted else {
+        metrics.rejection_unlogged();
+        return;
+    };
+    if unlogged > 0 {
+        // Not in the request's span: the count is not this request's.
+        tracing::warn!(parent: None, count = unlogged, limit_per_second = REJECTIONS_LOGGED_PER_SECOND,
+            "rejections not logged");
+    }
+    tracing::warn!(
+        status = status.as_u16(),
+        reason,
+        peer = who.peer.map(tracing::field::display),
+        token = who.token,
+        client_subject = who.client_subject,
+        role = who.role.map(Role::as_str),
+        "request rejected"
+    );
+}
+
+/// The rejection lines of the current second. One per process, as the log
+/// it protects is.
+static LOG_WINDOW: Mutex<LogWindow> = Mutex::new(LogWindow::new());
+
+#[derive(Debug)]
+struct LogWindow {
+    started: Option<Instant>,
+    logged: u32,
+    unlogged: u64,
+}
+
+impl LogWindow {
+    const fn new() -> Self {
+        Self { started: None, logged: 0, unlogged: 0 }
+    }
+
+    /// `Some(n)` when one more line may be written at `now`, `n` being the
+    /// lines not written since the last one; `None` (and counted) when
+    /// `per_second` lines were written in this second already.
+    fn admit(&mut self, now: Instant, per_second: u32) -> Option<u64> {
+        if self.started.is_none_or(|s| now.saturating_duration_since(s) >= Duration::from_secs(1)) {
+            *self = Self { started: Some(now), logged: 0, unlogged: self.unlogged };
+        }
+        if self.logged < per_second {
+            self.logged += 1;
+            Some(std::mem::take(&mut self.unlogged))
+        } else {
+            self.unlogged += 1;
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::is_public;
+    use super::{LogWindow, is_public};
+    use std::time::{Duration, Instant};
 
     #[test]
     fn only_exact_public_paths_skip_the_certificate() {
@@ -73,5 +173,20 @@ mod tests {
         ] {
             assert!(!is_public(p), "{p}");
         }
+    }
+
+    /// N lines a second; the rest are counted and the count comes with the
+    /// next line written.
+    #[test]
+    fn the_rejection_log_writes_n_lines_a_second_and_counts_the_rest() {
+        let mut w = LogWindow::new();
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let admitted: Vec<Option<u64>> = (0..1000).map(|n| w.admit(at(n / 2), 10)).collect();
+        assert_eq!(admitted.iter().filter(|a| a.is_some()).count(), 10, "500 ms: one window");
+        assert!(admitted.iter().flatten().all(|n| *n == 0));
+        assert_eq!(w.admit(at(999), 10), None);
+        assert_eq!(w.admit(at(1000), 10), Some(991), "a new second: the count of the others");
+        assert_eq!(w.admit(at(1001), 10), Some(0));
     }
 }

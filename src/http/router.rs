@@ -1,14 +1,20 @@
 //! The router and its front middleware: request id, span and log, metrics,
-//! timeout, rate limit, authentication, body limit, JSON answers for
-//! unknown routes and methods; the client-certificate gate in front of it
-//! all on HTTPS.
+//! timeout, authentication, then the rate limit, body limit, JSON answers
+//! for unknown routes and methods; the client-certificate gate in front of
+//! it all on HTTPS. Each request writes one log line: `finished processing
+//! request`, or `request rejected` for a 401, 403 or 429 (`gate::log_rejection`,
+//! limited to a few lines per second).
 
 use super::error::ApiError;
+use super::gate::{Refused, Rejection};
+use super::rate_limit::ClientKey;
 use super::{AppState, admin, auth, dimensions, extract, gate, health, history, openapi, rate_limit, request_id};
+use crate::auth::Principal;
 use crate::metrics::Metrics;
+use crate::net::ConnInfo;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::Uri;
+use axum::http::{StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
@@ -74,7 +80,8 @@ struct Front {
 
 /// Every API request passes here once (one middleware instead of a stack,
 /// which axum would clone per request): request id, the request's span,
-/// rate limit, authentication, timeout, the `finished` log line, metrics.
+/// authentication, then the rate limit (per token, certificate or
+/// address), timeout, the log line, metrics.
 async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = request_id::normalize(&mut req);
@@ -84,18 +91,30 @@ async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Resp
         request_id = request_id.to_str().unwrap_or(""));
     let state = &front.state;
     let mut response = async {
-        if let Err(e) = rate_limit::check(state, &req).and_then(|()| auth::authenticate(state, &mut req)) {
-            return e.into_response();
-        }
-        let response = match tokio::time::timeout(front.request_timeout, next.run(req)).await {
-            Ok(response) => response,
-            Err(_) => ApiError::Timeout(front.request_timeout).into_response(),
+        let conn = req.extensions().get::<Arc<ConnInfo>>().cloned();
+        let unauthenticated = auth::authenticate(state, &mut req).err();
+        let key = rate_limit::client_key(&state.auth, req.extensions().get::<Principal>(), conn.as_deref());
+        // Over the limit wins over a failed authentication: guessing is limited too.
+        let refused = rate_limit::check(state, req.uri().path(), key).err().or(unauthenticated);
+        let (response, reason) = match refused {
+            Some(Rejection { reason, error }) => (error.into_response(), Some(reason)),
+            None => match tokio::time::timeout(front.request_timeout, next.run(req)).await {
+                Ok(response) => (response, None),
+                Err(_) => (ApiError::Timeout(front.request_timeout).into_response(), None),
+            },
         };
-        tracing::info!(
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            status = response.status().as_u16(),
-            "finished processing request"
-        );
+        let status = response.status();
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS) {
+            // A handler's 403 is `auth::allow`: the caller's role may not.
+            let reason = reason.unwrap_or(if status == StatusCode::FORBIDDEN { "role" } else { "handler" });
+            gate::log_rejection(&state.metrics, status, reason, &refused_by(state, key, conn.as_deref()));
+        } else {
+            tracing::info!(
+                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                status = status.as_u16(),
+                "finished processing request"
+            );
+        }
         response
     }
     .instrument(span)
@@ -103,6 +122,24 @@ async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Resp
     state.metrics.http(route, &method, response.status().as_u16(), started);
     response.headers_mut().insert(request_id::X_REQUEST_ID.clone(), request_id);
     response
+}
+
+/// Who was refused, for the log: the token by name, the certificate by
+/// subject, and the role.
+fn refused_by<'a>(state: &'a AppState, key: ClientKey, conn: Option<&'a ConnInfo>) -> Refused<'a> {
+    let token = match key {
+        ClientKey::Token(i) => state.auth.tokens.get(i),
+        ClientKey::Certificate(_) | ClientKey::Address(_) | ClientKey::Unknown => None,
+    };
+    let client = conn.and_then(|c| c.client.as_ref());
+    Refused {
+        peer: conn.map(|c| c.peer),
+        token: token.map(|t| t.name.as_str()),
+        client_subject: client.map(|c| c.subject.as_str()),
+        role: token
+            .map(|t| t.role)
+            .or_else(|| client.filter(|_| state.auth_enabled).map(|c| auth::certificate_role(state, c))),
+    }
 }
 
 /// The route template as a `'static` label (the router's own strings).

@@ -11,6 +11,7 @@ mod errors;
 mod helpers;
 mod hostile;
 mod ids;
+mod limits;
 mod operations;
 #[path = "../support/pebble.rs"]
 mod pebble;
