@@ -10,6 +10,7 @@ mod concurrency;
 mod errors;
 mod helpers;
 mod hostile;
+mod logs;
 mod operations;
 #[path = "../support/pebble.rs"]
 mod pebble;
