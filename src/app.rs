@@ -1,6 +1,6 @@
 //! `App`: wires everything. Opens the store (timed by the metrics
 //! decorator), creates the configured dimensions, registers the scrape-time
-//! samplers (TLS, ACME), binds every listener, and serves until the
+//! samplers (TLS, ACME, the log's dropped lines), binds every listener, and serves until the
 //! shutdown token is cancelled.
 
 use crate::acme::Acme;
@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::domain::Policy;
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{AppState, Shared, metrics_router, redirect, router};
-use crate::metrics::Metrics;
+use crate::metrics::{Gauge, GaugeValue, Metrics, Sampler};
 use crate::net::{self, Limits};
 use crate::service::Dimensions;
 use crate::store::{self, Store};
@@ -19,7 +19,7 @@ use anyhow::Context;
 use axum::Router;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -82,6 +82,7 @@ impl App {
             (Some(_), Some(state)) => config.acme.clone().map(|a| Arc::new(Acme::new(a, store.clone(), state.clone()))),
             _ => None,
         };
+        metrics.sample(Arc::new(LogSampler));
         if let Some(tls) = &tls_state {
             metrics.sample(tls.clone());
         }
@@ -274,4 +275,19 @@ async fn create_configured(dimensions: &Dimensions, config: &Config) -> anyhow::
         dimensions.create_if_absent(id).await.with_context(|| format!("register: cannot create {id:?}"))?;
     }
     Ok(())
+}
+
+/// `crest_log_write_failures`: log lines dropped because stderr refused
+/// them (counted by `telemetry`, which may not know the registry).
+struct LogSampler;
+
+impl Sampler for LogSampler {
+    fn gauges(&self, _now: SystemTime) -> Vec<Gauge> {
+        let dropped = crate::telemetry::write_failures() as f64;
+        vec![Gauge {
+            name: "crest_log_write_failures",
+            help: "Log lines dropped since start because stderr could not be written (a closed pipe, a full disk)",
+            value: GaugeValue::Plain(Some(dropped)),
+        }]
+    }
 }

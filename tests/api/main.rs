@@ -12,6 +12,7 @@ mod helpers;
 mod hostile;
 mod ids;
 mod limits;
+mod logs;
 mod operations;
 #[path = "../support/pebble.rs"]
 mod pebble;

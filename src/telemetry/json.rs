@@ -1,0 +1,127 @@
+//! The JSON format: one flat object per line, `timestamp`, `level`,
+//! `target`, the fields of every enclosing span (so `request_id`, `method`,
+//! `route`, `path`, `dimension_id`), then the event's own (`message`, …).
+//! Strings are JSON-escaped, and beyond what JSON requires, every
+//! [`must_escape`] character (DEL, C1, bidi, U+2028/U+2029) is written as
+//! `\uXXXX` too: the line parses to the same values, but no raw control
+//! reaches a terminal or a viewer that splits lines at U+2028.
+
+use super::escape::must_escape;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::fmt;
+use std::io;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// One JSON object per event with span fields merged in (inner spans win,
+/// the event's own fields win over both).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FlatJson;
+
+impl<S, N> FormatEvent<S, N> for FlatJson
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+        let meta = event.metadata();
+        let mut line = Map::new();
+        let now = humantime::format_rfc3339_micros(std::time::SystemTime::now());
+        line.insert("timestamp".into(), now.to_string().into());
+        line.insert("level".into(), meta.level().as_str().into());
+        line.insert("target".into(), meta.target().into());
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                let extensions = span.extensions();
+                let Some(fields) = extensions.get::<FormattedFields<N>>() else { continue };
+                if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(fields) {
+                    line.extend(fields);
+                }
+            }
+        }
+        event.record(&mut Fields(&mut line));
+        writeln!(writer, "{}", to_line(&Value::Object(line))?)
+    }
+}
+
+/// `value` as compact JSON with [`must_escape`] characters as `\uXXXX`.
+fn to_line(value: &Value) -> Result<String, fmt::Error> {
+    let mut out = Vec::with_capacity(256);
+    value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, Escaping)).map_err(|_| fmt::Error)?;
+    String::from_utf8(out).map_err(|_| fmt::Error)
+}
+
+/// serde_json's compact output, escaping more than JSON must.
+struct Escaping;
+
+impl serde_json::ser::Formatter for Escaping {
+    /// `fragment` is string content that JSON itself need not escape (serde
+    /// has escaped quotes, backslashes and C0 already).
+    fn write_string_fragment<W: ?Sized + io::Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
+        let mut rest = fragment;
+        while let Some(at) = rest.find(must_escape) {
+            let (clean, tail) = rest.split_at(at);
+            writer.write_all(clean.as_bytes())?;
+            let mut chars = tail.chars();
+            if let Some(c) = chars.next() {
+                // Every escaped character is in the BMP: four hex digits.
+                write!(writer, "\\u{:04x}", u32::from(c))?;
+            }
+            rest = chars.as_str();
+        }
+        writer.write_all(rest.as_bytes())
+    }
+}
+
+/// Records an event's fields into a JSON map.
+struct Fields<'a>(&'a mut Map<String, Value>);
+
+impl Visit for Fields<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().into(), value.into());
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().into(), value.into());
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.0.insert(field.name().into(), value.to_string().into());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.insert(field.name().into(), format!("{value:?}").into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lines_parse_back_to_the_same_values_without_raw_controls() {
+        let hostile = "a\nb\"c\\d\u{7f}e\u{85}f\u{9b}g\u{2028}h\u{2029}i\u{202e}j\u{61c}k🙂";
+        let value = json!({"path": hostile, "n": 1.5});
+        let line = to_line(&value).unwrap();
+        assert!(!line.chars().any(must_escape), "{line}");
+        assert!(line.contains(r"e\u0085f\u009bg\u2028h\u2029i\u202ej\u061ck🙂"), "{line}");
+        assert_eq!(serde_json::from_str::<Value>(&line).unwrap(), value);
+    }
+}
