@@ -149,7 +149,7 @@ pub struct Settings {
     /// Dimensions with their own metric series; more are counted, not shown [default: 1000].
     #[arg(long, env = "CREST_METRICS_MAX_DIMENSIONS", value_name = "N")]
     pub metrics_max_dimensions: Option<usize>,
-    /// Requests per second per client (certificate or IP); 0 turns limiting off [default: 0].
+    /// Requests per second per client (token, else certificate, else IP or IPv6 /64); 0 turns limiting off [default: 0].
     #[arg(long, env = "CREST_RATE_LIMIT", value_name = "PER_SECOND")]
     pub rate_limit: Option<f64>,
     /// Requests a client may send at once before the rate applies [default: the rate, at least 1].
