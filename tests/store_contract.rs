@@ -6,7 +6,7 @@
 use crest::domain::{
     Capacity, Defaults, Dimension, DimensionId, HistoryQuery, Outcome, Retention, Source, TransitionError, change,
 };
-use crest::store::{self, Store, StoreError, StoreOptions, UpdateError};
+use crest::store::{self, ListQuery, Store, StoreError, StoreOptions, UpdateError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -473,4 +473,176 @@ async fn sqlite_corrupt_rows_are_refused() {
     let err = s.get(&id("ok")).await.expect_err("a negative capacity is refused").to_string();
     assert!(err.contains("stored data is corrupt") && err.contains("desired_capacity is -3"), "{err}");
     s.close().await;
+}
+
+/// The SQLite store's one-process lock belongs to the file, not to the name
+/// it was opened by: a second opener through a symlink (to the file, or to
+/// its directory) is refused as through the same name. It used to be let
+/// in, and the first then served stale copies from its cache.
+#[tokio::test]
+async fn sqlite_second_opener_through_a_symlink_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("c.db");
+    let url = |p: &std::path::Path| format!("sqlite:{}", p.display());
+    let s = store::open(&url(&real), &StoreOptions::default()).await.unwrap();
+    let a = id("a");
+    s.update(&a, &|c| increment(c, &a), &src()).await.unwrap();
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let linked_dir = dir.path().join("linked");
+    std::os::unix::fs::symlink(dir.path(), &linked_dir).unwrap();
+    for alias in [link.clone(), linked_dir.join("c.db"), linked_dir.join("link.db")] {
+        let second = store::open(&url(&alias), &StoreOptions::default()).await.err();
+        let second = second.unwrap_or_else(|| panic!("{} opened a store in use", alias.display())).to_string();
+        assert!(second.contains("already used by another crest process") && second.contains("pid"), "{second}");
+        assert!(second.contains(&alias.display().to_string()), "names the store as given: {second}");
+    }
+    s.close().await;
+    drop(s);
+    // Free again: through the link it is the same database.
+    let s = store::open(&url(&link), &StoreOptions::default()).await.unwrap();
+    assert_eq!(s.get(&a).await.unwrap().unwrap().revision, 1);
+    let first = store::open(&url(&real), &StoreOptions::default()).await.err().expect("held through the link");
+    assert!(first.to_string().contains("already used by another crest process"), "{first}");
+    s.close().await;
+
+    // A dangling link: the store is created at its target, and locked there.
+    let fresh = dir.path().join("fresh.db");
+    let dangling = dir.path().join("dangling.db");
+    std::os::unix::fs::symlink(&fresh, &dangling).unwrap();
+    let s = store::open(&url(&dangling), &StoreOptions::default()).await.unwrap();
+    assert!(fresh.is_file(), "the link's target was created");
+    let second = store::open(&url(&fresh), &StoreOptions::default()).await.err().expect("refused").to_string();
+    assert!(second.contains("already used by another crest process"), "{second}");
+    s.close().await;
+}
+
+/// The file store's lock lives inside its directory, so a symlink to the
+/// directory reaches the same lock: refused too.
+#[tokio::test]
+async fn file_store_second_opener_through_a_symlink_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, link) = (dir.path().join("state"), dir.path().join("link"));
+    let s = store::open(&format!("file:{}", real.display()), &StoreOptions::default()).await.unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let second = store::open(&format!("file:{}", link.display()), &StoreOptions::default()).await.err();
+    let second = second.expect("a second opener through a symlinked directory is refused").to_string();
+    assert!(second.contains("already used by another crest process"), "{second}");
+    s.close().await;
+}
+
+/// A history line torn by power loss mid-append (no final `\n`) must not
+/// swallow the next entry: after a restart, the next change and every
+/// complete entry before it are in the history, and stay there.
+#[tokio::test]
+async fn file_store_history_survives_a_torn_last_line() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file:{}", dir.path().display());
+    let t = id("torn");
+    let revisions = async |s: &Arc<dyn Store>| {
+        let page = s.history(&t, HistoryQuery { before: None, limit: 100 }).await.unwrap();
+        page.iter().map(|e| e.revision).collect::<Vec<_>>()
+    };
+    let s = store::open(&url, &StoreOptions::default()).await.unwrap();
+    for _ in 0..3 {
+        s.update(&t, &|c| increment(c, &t), &src()).await.unwrap();
+    }
+    s.close().await;
+    drop(s);
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("history")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let mut history = std::fs::OpenOptions::new().append(true).open(&files[0]).unwrap();
+    history.write_all(br#"{"revision":4,"time":"2026-12-0"#).unwrap();
+    drop(history);
+
+    let s = store::open(&url, &StoreOptions::default()).await.unwrap();
+    assert_eq!(revisions(&s).await, [3, 2, 1], "the torn line is no entry");
+    let o = s.update(&t, &|c| increment(c, &t), &src()).await.unwrap();
+    assert_eq!(o.dimension.revision, 4);
+    assert_eq!(revisions(&s).await, [4, 3, 2, 1], "the entry after the torn line is kept");
+    s.update(&t, &|c| increment(c, &t), &src()).await.unwrap();
+    s.close().await;
+    drop(s);
+    let s = store::open(&url, &StoreOptions::default()).await.unwrap();
+    assert_eq!(revisions(&s).await, [5, 4, 3, 2, 1], "and survives a restart");
+    s.close().await;
+}
+
+/// A real SQLite store at `path` holding `n` dimensions of about 1 KiB each,
+/// closed: every row is in the main file (no WAL left).
+async fn sqlite_with_rows(path: &std::path::Path, n: usize) {
+    let s = store::open(&format!("sqlite:{}", path.display()), &StoreOptions::default()).await.unwrap();
+    s.close().await;
+    drop(s);
+    let mut conn = rusqlite::Connection::open(path).unwrap();
+    let tx = conn.transaction().unwrap();
+    let name = "r".repeat(1000);
+    for i in 0..n {
+        tx.execute(
+            "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, desired_capacity, \
+             actual_capacity, scaling_status, updated_at) VALUES (?1, 1, 'v', ?2, 'd', 1.0, 1.0, 'Successful', 'now')",
+            rusqlite::params![format!("d{i:05}"), name],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+/// Overwrites 16 KiB in the middle of the file at `path` (a failing disk).
+fn damage(path: &std::path::Path) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    let len = f.metadata().unwrap().len();
+    assert!(len > 256 * 1024, "{len} bytes: too small to damage in the middle");
+    f.write_all_at(&[0xA5; 16 * 1024], len / 2 / 4096 * 4096).unwrap();
+    f.sync_all().unwrap();
+}
+
+/// SQLite finding the file damaged while the store is open is `Corrupt`
+/// (a 500 "see crest's log", never a 503 "try again shortly") naming the
+/// file and saying to restore it, and `ping` (`/readyz`) fails from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_damage_at_run_time_is_corrupt_and_fails_ping() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    sqlite_with_rows(&path, 1000).await;
+    let s = store::open(&format!("sqlite:{}", path.display()), &StoreOptions::default()).await.unwrap();
+    s.ping().await.unwrap();
+    assert_eq!(s.get(&id("d00000")).await.unwrap().unwrap().revision, 1);
+    damage(&path);
+    let all = ListQuery { after: None, limit: 10_000, status: None };
+    let err = s.list(&all).await.expect_err("listing reads every row, the damaged ones too");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(&path.display().to_string()) && text.contains("restore it from a backup"), "{text}");
+    // Point reads of uncached ids that reach the damage: Corrupt, never Unavailable.
+    let mut corrupt = 0;
+    for i in 1..1000 {
+        match s.get(&id(&format!("d{i:05}"))).await {
+            Ok(_) => {}
+            Err(StoreError::Corrupt(_)) => corrupt += 1,
+            Err(e) => panic!("d{i:05}: {e:?}"),
+        }
+    }
+    assert!(corrupt > 0, "no point read reached the damaged pages");
+    for _ in 0..2 {
+        let ping = s.ping().await.expect_err("ping fails once the file was seen damaged");
+        assert!(ping.to_string().contains("is damaged") && ping.to_string().contains("restore"), "{ping}");
+    }
+    s.close().await;
+}
+
+/// crest will not open a damaged SQLite file: the message names the file
+/// and says to restore it from a backup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_damaged_file_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    sqlite_with_rows(&path, 1000).await;
+    damage(&path);
+    let err = store::open(&format!("sqlite:{}", path.display()), &StoreOptions::default()).await.err();
+    let err = err.expect("a damaged file is refused").to_string();
+    assert!(err.contains(&format!("sqlite:{} is damaged", path.display())), "{err}");
+    assert!(err.contains("restore it from a backup"), "{err}");
 }

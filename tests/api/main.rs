@@ -7,6 +7,7 @@ mod admin;
 mod certs;
 mod cli;
 mod concurrency;
+mod corrupt;
 mod errors;
 mod helpers;
 mod hostile;

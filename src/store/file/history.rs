@@ -2,7 +2,8 @@
 //! `DIR/history/`, named by the SHA-256 of its id and appended (durably)
 //! before the document is written. An entry whose revision is above the
 //! document's is a change that never completed; the file is rewritten to the
-//! retention limit when it doubles.
+//! retention limit when it doubles. A last line torn by a crash (no `\n`)
+//! is cut off before the next append, so it cannot swallow that entry.
 
 use super::atomic::{atomic_write, io_err};
 use crate::domain::{DimensionId, HistoryEntry, Retention};
@@ -37,9 +38,10 @@ pub(super) fn append(
         fs::create_dir_all(&history_dir).map_err(|e| io_err("cannot create", &history_dir, e))?;
         File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_err("cannot sync", dir, e))?;
     }
+    // Unknown after a restart or a failed write: count, and cut a torn tail.
     let lines = match lines {
         Some(n) => n,
-        None => read(&path)?.len() as u64,
+        None => count_and_repair(&path)?,
     };
     if lines + 1 > retention.keep.saturating_mul(2).max(16) {
         return compact(&history_dir, &path, entry, retention);
@@ -81,18 +83,45 @@ fn compact(history_dir: &Path, path: &Path, entry: &HistoryEntry, retention: Ret
 /// winning (a change retried after a failed write). Lines that do not parse
 /// (a write torn by a crash) are skipped. A missing file is empty.
 pub(super) fn read(path: &Path) -> Result<BTreeMap<u64, HistoryEntry>, StoreError> {
-    let text = match fs::read(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => return Err(io_err("cannot read", path, e)),
-    };
+    Ok(parse(&bytes(path)?))
+}
+
+/// Counts the entries of the history file at `path` and, when its last line
+/// was torn by a crash (the file does not end in `\n`), truncates the file
+/// after its last complete line, durably: an append then starts a line of
+/// its own. The torn entry is a change that was never answered.
+fn count_and_repair(path: &Path) -> Result<u64, StoreError> {
+    let text = bytes(path)?;
+    let keep = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    if keep < text.len() {
+        let torn_bytes = text.len() - keep;
+        tracing::warn!(file = %path.display(), torn_bytes, "history: cutting off a line torn by a crash");
+        OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_len(keep as u64).and_then(|()| f.sync_all()))
+            .map_err(|e| io_err("cannot repair", path, e))?;
+    }
+    Ok(parse(&text[..keep]).len() as u64)
+}
+
+/// The file's bytes; a missing file is empty.
+fn bytes(path: &Path) -> Result<Vec<u8>, StoreError> {
+    match fs::read(path) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io_err("cannot read", path, e)),
+    }
+}
+
+fn parse(text: &[u8]) -> BTreeMap<u64, HistoryEntry> {
     let mut out = BTreeMap::new();
     for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         if let Ok(entry) = serde_json::from_slice::<HistoryEntry>(line) {
             out.insert(entry.revision, entry);
         }
     }
-    Ok(out)
+    out
 }
 
 /// Removes the history file of `id`; a missing one is fine.

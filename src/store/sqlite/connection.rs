@@ -1,10 +1,12 @@
-//! Opening the SQLite store's database: the migrations (sqlx), the rusqlite
-//! connections and their pragmas, and the errors every SQLite call maps to.
+//! Opening the SQLite store's database: where it really is (symlinks
+//! resolved), the migrations (sqlx), the rusqlite connections and their
+//! pragmas, and the errors SQLite calls map to (a damaged file among them).
 
 use crate::store::StoreError;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::fmt::Display;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -26,9 +28,51 @@ pub(super) fn open_error(path: &str, e: &dyn Display) -> StoreError {
     StoreError::Open(format!("store: cannot open sqlite:{path}: {e}"))
 }
 
+/// What to do about a damaged file, for the messages.
+pub(super) const RESTORE: &str = "restore it from a backup (see \"Upgrades and backups\" in the README), \
+     or move it away together with its -wal and -shm files to start with an empty store";
+
+/// True when SQLite says the file itself is damaged (or not a database).
+pub(super) fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase))
+}
+
+/// True when sqlx reports SQLITE_CORRUPT or SQLITE_NOTADB (the migrations).
+pub(super) fn is_sqlx_damage(e: &sqlx::Error) -> bool {
+    let code = e.as_database_error().and_then(|d| d.code()).and_then(|c| c.parse::<i32>().ok());
+    // Extended result codes keep the primary code in the low byte.
+    code.is_some_and(|c| matches!(c & 0xff, 11 | 26))
+}
+
+/// The start-up refusal for the damaged file `shown` (the path as given).
+pub(super) fn damaged_at_open(shown: &str, detail: &dyn std::fmt::Display) -> StoreError {
+    StoreError::Open(format!(
+        "store: sqlite:{shown} is damaged (SQLite: {detail}); crest will not serve from it: {RESTORE}"
+    ))
+}
+
+/// The database file `path` really is, every symlink resolved, creating
+/// it (empty, as SQLite would) if missing: the name its lock is taken on,
+/// so that two spellings of one file (`link.db -> c.db`) share one lock.
+///
+/// # Errors
+/// The file cannot be created or resolved.
+pub(super) fn canonical(path: &str) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::canonicalize(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A dangling symlink is followed: its target is created.
+            std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o644).open(path)?;
+            std::fs::canonicalize(path)
+        }
+        resolved => resolved,
+    }
+}
+
 /// Creation, WAL mode and migrations through sqlx (its migration table).
-pub(super) async fn migrate(path: &str, acquire_timeout: Duration) -> Result<(), StoreError> {
-    let open_err = |e: &dyn Display| open_error(path, e);
+/// `shown` is the path as given, for messages.
+pub(super) async fn migrate(path: &Path, shown: &str, acquire_timeout: Duration) -> Result<(), StoreError> {
+    let open_err = |e: &sqlx::Error| if is_sqlx_damage(e) { damaged_at_open(shown, e) } else { open_error(shown, e) };
     let connect = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -41,12 +85,15 @@ pub(super) async fn migrate(path: &str, acquire_timeout: Duration) -> Result<(),
         .connect_with(connect)
         .await
         .map_err(|e| open_err(&e))?;
-    let migrated = MIGRATOR.run(&migrations).await.map_err(|e| open_err(&e));
+    let migrated = MIGRATOR.run(&migrations).await.map_err(|e| match e {
+        sqlx::migrate::MigrateError::Execute(e) | sqlx::migrate::MigrateError::ExecuteMigration(e, _) => open_err(&e),
+        e => open_error(shown, &e),
+    });
     migrations.close().await;
     migrated
 }
 
-pub(super) fn open_connection(path: &str, read_only: bool) -> rusqlite::Result<Connection> {
+pub(super) fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {

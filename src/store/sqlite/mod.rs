@@ -19,12 +19,17 @@
 //! * **Checkpoints** (copying the WAL into the database, with its fsync) run
 //!   on a thread of their own every 250 ms, not inside a commit.
 //! * **One process** owns the database (an exclusive lock on `PATH.lock`, like
-//!   the file store's), so the dimensions it has read can be **cached** in
-//!   memory: every change is committed first and only then put in the cache,
-//!   under the id's lock. GETs of cached dimensions touch no file at all.
+//!   the file store's; PATH with every symlink resolved, so that two names
+//!   of one file share the lock), so the dimensions it has read can be
+//!   **cached** in memory: every change is committed first and only then put
+//!   in the cache, under the id's lock. GETs of cached dimensions touch no
+//!   file at all.
+//! * **Damage** (`integrity`): a damaged file is refused at open, and damage
+//!   SQLite reports later is a 500 and fails `ping` from then on.
 
 mod cache;
 mod connection;
+mod integrity;
 mod reader;
 mod writer;
 
@@ -36,6 +41,7 @@ use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome,
 use async_trait::async_trait;
 use cache::{CACHE_SHARDS, Shard};
 use connection::{closed, open_connection, open_error, unavailable};
+use integrity::Damage;
 use reader::Readers;
 use rusqlite::Connection;
 use std::path::Path;
@@ -58,15 +64,19 @@ pub struct SqliteStore {
     /// Dropping the sender stops the checkpointer thread.
     checkpointer: Mutex<Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     stripes: Box<[tokio::sync::Mutex<()>]>,
+    /// Set once SQLite reports the file damaged; `ping` fails from then on.
+    damage: Damage,
     retention: Retention,
     clock: Clock,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and migrates it.
+    /// Opens (creating if needed) the database at `path`, checks it and
+    /// migrates it.
     ///
     /// # Errors
-    /// `Open` naming the path and the cause.
+    /// `Open` naming the path and the cause: another crest process has it,
+    /// the file is damaged (restore it from a backup), or it cannot be opened.
     pub async fn open(path: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         if path.is_empty() {
             return Err(StoreError::Open("store: sqlite: needs a path, e.g. sqlite:./data/crest.db".into()));
@@ -75,22 +85,27 @@ impl SqliteStore {
         if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| open_err(&e))?;
         }
-        let lock =
-            super::lock_exclusive(Path::new(&format!("{path}.lock")), &format!("sqlite:{path}"), "an SQLite store")?;
-        connection::migrate(path, options.acquire_timeout).await?;
+        // The lock goes with the file, not with this name of it.
+        let real = connection::canonical(path).map_err(|e| open_err(&e))?;
+        let mut lock_name = real.clone().into_os_string();
+        lock_name.push(".lock");
+        let lock = super::lock_exclusive(Path::new(&lock_name), &format!("sqlite:{path}"), "an SQLite store")?;
+        integrity::check_at_open(&real, path).await?;
+        connection::migrate(&real, path, options.acquire_timeout).await?;
 
-        let owned = path.to_owned();
+        let damage = Damage::new(path);
+        let (owned, shared) = (real, damage.clone());
         let (writer, checkpoints, readers) = tokio::task::spawn_blocking(move || {
             let writer = open_connection(&owned, false)?;
             let checkpoints = open_connection(&owned, false)?;
-            let readers = Readers::open(&owned)?;
+            let readers = Readers::open(&owned, shared)?;
             Ok::<_, rusqlite::Error>((writer, checkpoints, readers))
         })
         .await
         .map_err(|e| open_err(&e))?
         .map_err(|e| open_err(&e))?;
-        let (tx, thread) = writer::spawn_writer(writer, options.retention).map_err(|e| open_err(&e))?;
-        let checkpointer = writer::spawn_checkpointer(checkpoints).map_err(|e| open_err(&e))?;
+        let (tx, thread) = writer::spawn_writer(writer, options.retention, damage.clone()).map_err(|e| open_err(&e))?;
+        let checkpointer = writer::spawn_checkpointer(checkpoints, damage.clone()).map_err(|e| open_err(&e))?;
         Ok(Self {
             readers: Arc::new(readers),
             cache: cache::shards(),
@@ -99,6 +114,7 @@ impl SqliteStore {
             writer_thread: Mutex::new(Some(thread)),
             checkpointer: Mutex::new(Some(checkpointer)),
             stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            damage,
             retention: options.retention,
             clock: options.clock.clone(),
         })
@@ -117,7 +133,8 @@ impl SqliteStore {
         if let Some(d) = cache::cached(shard, id) {
             return Ok(Some(d));
         }
-        let read = self.readers.with(|conn| reader::fetch(conn, id))?;
+        let read =
+            self.readers.with(|conn| reader::fetch(conn, id))?.map(|r| r.into_dimension("sqlite")).transpose()?;
         if let Some(d) = &read {
             cache::remember(shard, id, Some(d));
         }
@@ -135,7 +152,7 @@ impl SqliteStore {
     /// Runs a query on a reader in the blocking pool (lists, history pages).
     async fn read_blocking<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> Result<R, StoreError> {
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || readers.with(f)).await.map_err(unavailable)?
@@ -217,7 +234,8 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.readers.with(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(unavailable))?;
+        self.damage.check()?;
+        self.readers.with(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))?;
         if self.writer_thread.lock().unwrap_or_else(PoisonError::into_inner).as_ref().is_none_or(|t| t.is_finished()) {
             return Err(unavailable("the writer thread stopped"));
         }

@@ -1,11 +1,13 @@
 //! The SQLite store's reads: a few read-only connections, used inline for
 //! point reads and from the blocking pool for lists, history and secrets.
 
-use super::connection::{closed, open_connection, unavailable};
-use crate::domain::{Dimension, DimensionId};
+use super::connection::{closed, open_connection};
+use super::integrity::Damage;
+use crate::domain::DimensionId;
 use crate::store::StoreError;
 use crate::store::row::{DimensionRow, HISTORY_COLUMNS, HistoryRow, select_dimension};
 use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
@@ -18,24 +20,27 @@ const SELECT: &str = select_dimension!("id = ?1");
 pub(super) struct Readers {
     conns: Vec<Mutex<Option<Connection>>>,
     next: AtomicUsize,
+    damage: Damage,
 }
 
 impl Readers {
-    pub(super) fn open(path: &str) -> rusqlite::Result<Self> {
+    pub(super) fn open(path: &Path, damage: Damage) -> rusqlite::Result<Self> {
         let conns = (0..READERS)
             .map(|_| open_connection(path, true).map(|c| Mutex::new(Some(c))))
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Self { conns, next: AtomicUsize::new(0) })
+        Ok(Self { conns, next: AtomicUsize::new(0), damage })
     }
 
-    /// Runs `f` on a free connection (or waits briefly for one).
-    pub(super) fn with<R>(&self, f: impl FnOnce(&Connection) -> Result<R, StoreError>) -> Result<R, StoreError> {
+    /// Runs `f` on a free connection (or waits briefly for one). Its
+    /// failure is `Corrupt` when SQLite finds the file damaged, else
+    /// `Unavailable`.
+    pub(super) fn with<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R, StoreError> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = self.conns.len();
         let mut guard = (0..n).find_map(|i| self.conns[(start + i) % n].try_lock().ok());
         let guard = guard.get_or_insert_with(|| self.conns[start % n].lock().unwrap_or_else(PoisonError::into_inner));
         let conn = guard.as_ref().ok_or_else(closed)?;
-        f(conn)
+        f(conn).map_err(|e| self.damage.error(e))
     }
 
     pub(super) fn close(&self) {
@@ -45,12 +50,9 @@ impl Readers {
     }
 }
 
-pub(super) fn fetch(conn: &Connection, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
-    let row = conn
-        .prepare_cached(SELECT)
-        .and_then(|mut s| s.query_row([id.as_str()], DimensionRow::from_sqlite).optional())
-        .map_err(unavailable)?;
-    row.map(|r| r.into_dimension("sqlite")).transpose()
+/// The row of `id`, unchecked (the caller checks it: `into_dimension`).
+pub(super) fn fetch(conn: &Connection, id: &DimensionId) -> rusqlite::Result<Option<DimensionRow>> {
+    conn.prepare_cached(SELECT)?.query_row([id.as_str()], DimensionRow::from_sqlite).optional()
 }
 
 /// A page of dimensions with ids after `after`, of `status` if given.
@@ -59,12 +61,12 @@ pub(super) fn list(
     after: &str,
     status: Option<&str>,
     limit: i64,
-) -> Result<Vec<DimensionRow>, StoreError> {
+) -> rusqlite::Result<Vec<DimensionRow>> {
     const LIST: &str =
         select_dimension!("id > ?1 AND scaling_status = coalesce(?2, scaling_status) ORDER BY id LIMIT ?3");
-    let mut s = conn.prepare_cached(LIST).map_err(unavailable)?;
-    let rows = s.query_map(params![after, status, limit], DimensionRow::from_sqlite).map_err(unavailable)?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(unavailable)
+    let mut s = conn.prepare_cached(LIST)?;
+    let rows = s.query_map(params![after, status, limit], DimensionRow::from_sqlite)?;
+    rows.collect()
 }
 
 /// A page of the id's history, newest first: revisions below `before`,
@@ -75,16 +77,16 @@ pub(super) fn history(
     before: i64,
     cutoff: i64,
     limit: i64,
-) -> Result<Vec<HistoryRow>, StoreError> {
+) -> rusqlite::Result<Vec<HistoryRow>> {
     let sql = format!(
         "SELECT {HISTORY_COLUMNS} FROM history WHERE dimension_id = ?1 AND revision < ?2 AND at >= ?3 \
          ORDER BY revision DESC LIMIT ?4"
     );
-    let mut s = conn.prepare_cached(&sql).map_err(unavailable)?;
-    let rows = s.query_map(params![id, before, cutoff, limit], HistoryRow::from_sqlite).map_err(unavailable)?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(unavailable)
+    let mut s = conn.prepare_cached(&sql)?;
+    let rows = s.query_map(params![id, before, cutoff, limit], HistoryRow::from_sqlite)?;
+    rows.collect()
 }
 
-pub(super) fn secret(conn: &Connection, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-    conn.query_row("SELECT value FROM secrets WHERE name = ?1", [name], |r| r.get(0)).optional().map_err(unavailable)
+pub(super) fn secret(conn: &Connection, name: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.query_row("SELECT value FROM secrets WHERE name = ?1", [name], |r| r.get(0)).optional()
 }

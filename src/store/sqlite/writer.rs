@@ -1,7 +1,7 @@
 //! The SQLite store's writes: one writer thread that commits the changes in
 //! its queue in groups (one fsync per group), and the checkpointer thread.
 
-use super::connection::unavailable;
+use super::integrity::Damage;
 use crate::domain::history::to_ms;
 use crate::domain::{Capacity, Dimension, DimensionId, HistoryEntry, Retention};
 use crate::store::StoreError;
@@ -64,35 +64,42 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 pub(super) fn spawn_writer(
     conn: Connection,
     retention: Retention,
+    damage: Damage,
 ) -> std::io::Result<(mpsc::UnboundedSender<Op>, JoinHandle<()>)> {
     let (tx, rx) = mpsc::unbounded_channel();
     let thread = std::thread::Builder::new()
         .name("crest-sqlite-writer".into())
-        .spawn(move || writer_loop(conn, rx, retention))?;
+        .spawn(move || writer_loop(conn, rx, retention, &damage))?;
     Ok((tx, thread))
 }
 
 /// Starts the checkpointer thread on `conn`; dropping the sender stops it.
-pub(super) fn spawn_checkpointer(conn: Connection) -> std::io::Result<(std::sync::mpsc::Sender<()>, JoinHandle<()>)> {
+pub(super) fn spawn_checkpointer(
+    conn: Connection,
+    damage: Damage,
+) -> std::io::Result<(std::sync::mpsc::Sender<()>, JoinHandle<()>)> {
     let (stop, stopped) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("crest-sqlite-checkpoint".into())
-        .spawn(move || checkpoint_loop(conn, stopped))?;
+        .spawn(move || checkpoint_loop(conn, stopped, &damage))?;
     Ok((stop, thread))
 }
 
 /// Checkpoints on its own connection (`PASSIVE`: never blocks a writer or
 /// reader), so commits do not stall on SQLite's automatic checkpoint.
-fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+/// Damage it meets is remembered (and logged) by `damage`.
+fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>, damage: &Damage) {
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            && let e @ StoreError::Unavailable(_) = damage.error(e)
+        {
             tracing::debug!(error = %e, "sqlite checkpoint failed; retrying later");
         }
     }
 }
 
 /// The writer thread: group commits until every sender is gone.
-fn writer_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>, retention: Retention) {
+fn writer_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>, retention: Retention, damage: &Damage) {
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -101,25 +108,26 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>, retent
                 Err(_) => break,
             }
         }
-        commit_group(&mut conn, group, &retention);
+        commit_group(&mut conn, group, &retention, damage);
     }
 }
 
 /// One transaction for the whole group, a savepoint per change.
-fn commit_group(conn: &mut Connection, group: Vec<Op>, retention: &Retention) {
+fn commit_group(conn: &mut Connection, group: Vec<Op>, retention: &Retention, damage: &Damage) {
+    let sql = |e: rusqlite::Error| damage.error(e);
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let e = e.to_string();
+        let e = sql(e);
         for op in group {
-            answer(op, Err(unavailable(&e)));
+            answer(op, Err(copy(&e)));
         }
         return;
     }
     let mut results = Vec::with_capacity(group.len());
     for op in &group {
-        let result = conn.execute_batch("SAVEPOINT op").map_err(unavailable).and_then(|()| apply(conn, op, retention));
+        let result = conn.execute_batch("SAVEPOINT op").map_err(sql).and_then(|()| apply(conn, op, retention, damage));
         let end = if result.is_ok() { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
         let result = match (result, conn.execute_batch(end)) {
-            (Ok(_), Err(e)) => Err(unavailable(e)),
+            (Ok(_), Err(e)) => Err(sql(e)),
             (result, _) => result,
         };
         results.push(result);
@@ -127,14 +135,23 @@ fn commit_group(conn: &mut Connection, group: Vec<Op>, retention: &Retention) {
     if let Err(e) = conn.execute_batch("COMMIT") {
         // Nothing of the group is stored: everybody hears so.
         let _ = conn.execute_batch("ROLLBACK");
-        let e = e.to_string();
+        let e = sql(e);
         for op in group {
-            answer(op, Err(unavailable(&e)));
+            answer(op, Err(copy(&e)));
         }
         return;
     }
     for (op, result) in group.into_iter().zip(results) {
         answer(op, result);
+    }
+}
+
+/// The same failure again, for each change of a group.
+fn copy(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+        StoreError::Open(m) => StoreError::Open(m.clone()),
     }
 }
 
@@ -145,7 +162,8 @@ fn answer(op: Op, result: Result<bool, StoreError>) {
     };
 }
 
-fn apply(conn: &Connection, op: &Op, retention: &Retention) -> Result<bool, StoreError> {
+fn apply(conn: &Connection, op: &Op, retention: &Retention, damage: &Damage) -> Result<bool, StoreError> {
+    let sql = |e: rusqlite::Error| damage.error(e);
     match op {
         Op::Put { dimension: d, expected, entry, .. } => {
             let columns = params![
@@ -172,16 +190,16 @@ fn apply(conn: &Connection, op: &Op, retention: &Retention) -> Result<bool, Stor
                     s.execute(all.as_slice())
                 }),
             }
-            .map_err(unavailable)?;
+            .map_err(sql)?;
             if changed != 1 {
                 return Ok(false);
             }
-            write_history(conn, d.id(), entry, retention)?;
+            write_history(conn, d.id(), entry, retention).map_err(sql)?;
             Ok(true)
         }
         Op::Delete { id, .. } => {
-            let gone = conn.execute("DELETE FROM dimensions WHERE id = ?1", [id.as_str()]).map_err(unavailable)?;
-            conn.execute("DELETE FROM history WHERE dimension_id = ?1", [id.as_str()]).map_err(unavailable)?;
+            let gone = conn.execute("DELETE FROM dimensions WHERE id = ?1", [id.as_str()]).map_err(sql)?;
+            conn.execute("DELETE FROM history WHERE dimension_id = ?1", [id.as_str()]).map_err(sql)?;
             Ok(gone > 0)
         }
         Op::Secret { name, value, .. } => {
@@ -190,7 +208,7 @@ fn apply(conn: &Connection, op: &Op, retention: &Retention) -> Result<bool, Stor
                  ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                 params![name, value],
             )
-            .map_err(unavailable)?;
+            .map_err(sql)?;
             Ok(true)
         }
     }
@@ -202,29 +220,21 @@ fn write_history(
     id: &DimensionId,
     entry: &HistoryEntry,
     retention: &Retention,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(INSERT_HISTORY)
-        .and_then(|mut s| {
-            s.execute(params![
-                id.as_str(),
-                row::signed(entry.revision),
-                entry.time_ms(),
-                entry.created,
-                entry.source.method,
-                entry.source.client,
-                entry.source.request_id,
-                row::changes_json(entry).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
-            ])
-        })
-        .map_err(unavailable)?;
-    conn.prepare_cached(TRIM_HISTORY)
-        .and_then(|mut s| {
-            s.execute(params![
-                id.as_str(),
-                row::signed(retention.drop_through(entry.revision)),
-                to_ms(retention.cutoff(entry.time)),
-            ])
-        })
-        .map_err(unavailable)?;
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(INSERT_HISTORY)?.execute(params![
+        id.as_str(),
+        row::signed(entry.revision),
+        entry.time_ms(),
+        entry.created,
+        entry.source.method,
+        entry.source.client,
+        entry.source.request_id,
+        row::changes_json(entry).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+    ])?;
+    conn.prepare_cached(TRIM_HISTORY)?.execute(params![
+        id.as_str(),
+        row::signed(retention.drop_through(entry.revision)),
+        to_ms(retention.cutoff(entry.time)),
+    ])?;
     Ok(())
 }
