@@ -42,9 +42,12 @@ pub fn is_public(path: &str) -> bool {
     if path == "/healthz" || path == "/readyz" {
         return true;
     }
-    path.strip_prefix("/.well-known/acme-challenge/").is_some_and(|token| {
-        !token.is_empty() && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    })
+    path.strip_prefix("/.well-known/acme-challenge/").is_some_and(is_acme_token)
+}
+
+/// An ACME token as CAs make them: base64url, no padding, not empty.
+pub fn is_acme_token(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The gate, as an axum middleware in front of the router.

@@ -11,12 +11,18 @@ pub use plain::serve;
 pub use tls::serve_tls;
 
 use crate::fingerprint::Fingerprint;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use axum::Router;
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use std::sync::Arc;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 /// What a handler can know about the connection a request came on.
 #[derive(Debug, Clone)]
@@ -58,6 +64,32 @@ fn builder(header_read_timeout: Duration) -> auto::Builder<TokioExecutor> {
     builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
     builder.http2().timer(TokioTimer::new());
     builder
+}
+
+/// Serves HTTP/1.1 or h2 on `io` with `router`, every request carrying
+/// `info`, until the client or the graceful shutdown ends it.
+async fn serve_connection<I>(io: I, info: ConnInfo, router: Router, header_read_timeout: Duration, watcher: Watcher)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (peer, info) = (info.peer, Arc::new(info));
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(info.clone());
+        router.clone().oneshot(req.map(Body::new))
+    });
+    let builder = builder(header_read_timeout);
+    if let Err(e) = watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(io), service)).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// After the listener closed: lets open connections finish for at most
+/// the shutdown timeout.
+async fn drain(graceful: GracefulShutdown, limits: Limits, kind: &'static str) {
+    if tokio::time::timeout(limits.shutdown_timeout, graceful.shutdown()).await.is_err() {
+        tracing::warn!(timeout = ?limits.shutdown_timeout, listener = kind,
+            "in-flight requests did not finish in time; closing");
+    }
 }
 
 /// The next connection on `listener`, or None once `shutdown` is cancelled.

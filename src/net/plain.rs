@@ -4,16 +4,11 @@
 //! `header_read_timeout` instead of holding a connection forever. Open
 //! connections finish for at most the shutdown timeout after shutdown.
 
-use super::{ConnInfo, Limits, accept, builder};
+use super::{ConnInfo, Limits, accept, drain, serve_connection};
 use axum::Router;
-use axum::body::Body;
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 /// Serves `router` on `listener` until `shutdown`.
 pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdown: CancellationToken) {
@@ -37,20 +32,9 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
                 tracing::debug!(%peer, "closed a connection that sent nothing");
                 return;
             }
-            let info = Arc::new(ConnInfo { peer, client: None });
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                req.extensions_mut().insert(info.clone());
-                router.clone().oneshot(req.map(Body::new))
-            });
-            let builder = builder(header_read_timeout);
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
+            serve_connection(tcp, ConnInfo { peer, client: None }, router, header_read_timeout, watcher).await;
         });
     }
     drop(listener);
-    if tokio::time::timeout(limits.shutdown_timeout, graceful.shutdown()).await.is_err() {
-        tracing::warn!(timeout = ?limits.shutdown_timeout, "in-flight requests did not finish in time; closing");
-    }
+    drain(graceful, limits, "http").await;
 }

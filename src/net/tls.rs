@@ -4,19 +4,15 @@
 //! client certificate, if any, in the request's `ConnInfo`. Which requests
 //! need a certificate is the router's business (`http::gate`).
 
-use super::{ClientIdentity, ConnInfo, Limits, accept, builder};
+use super::{ClientIdentity, ConnInfo, Limits, accept, drain, serve_connection};
 use crate::metrics::Metrics;
 use axum::Router;
-use axum::body::Body;
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 /// Accepts TLS connections until `shutdown`, each with the acceptor that
 /// `acceptor` gives at that moment (the certificates in force), then lets
@@ -58,22 +54,11 @@ pub async fn serve_tls(
             };
             let client =
                 stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| ClientIdentity::from_der(c));
-            let info = Arc::new(ConnInfo { peer, client });
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                req.extensions_mut().insert(info.clone());
-                router.clone().oneshot(req.map(Body::new))
-            });
-            let builder = builder(limits.header_read_timeout);
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%peer, error = %e, "TLS connection ended with an error");
-            }
+            serve_connection(stream, ConnInfo { peer, client }, router, limits.header_read_timeout, watcher).await;
         });
     }
     drop(listener);
-    if tokio::time::timeout(limits.shutdown_timeout, graceful.shutdown()).await.is_err() {
-        tracing::warn!(timeout = ?limits.shutdown_timeout, "TLS connections did not finish in time; closing");
-    }
+    drain(graceful, limits, "https").await;
 }
 
 /// A short, fixed word for why a handshake failed (a metric label).
