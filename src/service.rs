@@ -58,9 +58,6 @@ pub struct Dimensions {
     clock: Clock,
 }
 
-/// A transition that can move into a detached task.
-type Step = Arc<dyn Fn(Option<&Dimension>) -> Result<Outcome, TransitionError> + Send + Sync>;
-
 impl Dimensions {
     pub fn new(store: Arc<dyn Store>, policy: Policy, feed: Arc<Feed>, metrics: Arc<Metrics>, clock: Clock) -> Self {
         Self { store, policy: Arc::new(policy), feed, metrics, clock }
@@ -80,7 +77,7 @@ impl Dimensions {
     /// See [`ServiceError`].
     pub async fn get(&self, id: &DimensionId, caller: impl FnOnce() -> Caller) -> Result<Outcome, ServiceError> {
         let (id_, policy, clock) = (id.clone(), self.policy.clone(), self.clock.clone());
-        let step: Step = Arc::new(move |d| lifecycle::apply(d, &id_, Event::Get, &policy, clock.now()));
+        let step = move |d: Option<&Dimension>| lifecycle::apply(d, &id_, Event::Get, &policy, clock.now());
         self.change(id, step, caller).await
     }
 
@@ -96,11 +93,11 @@ impl Dimensions {
         caller: impl FnOnce() -> Caller,
     ) -> Result<Outcome, ServiceError> {
         let (id_, policy, clock) = (id.clone(), self.policy.clone(), self.clock.clone());
-        let step: Step = Arc::new(move |d| {
+        let step = move |d: Option<&Dimension>| {
             // Compare-and-swap: checked inside the store's lock or transaction.
             change::check(d, precondition)?;
             lifecycle::apply(d, &id_, Event::Patch(&patch), &policy, clock.now())
-        });
+        };
         self.change(id, step, caller).await
     }
 
@@ -116,10 +113,10 @@ impl Dimensions {
         caller: impl FnOnce() -> Caller,
     ) -> Result<Outcome, ServiceError> {
         let (id_, policy) = (id.clone(), self.policy.clone());
-        let step: Step = Arc::new(move |d| {
+        let step = move |d: Option<&Dimension>| {
             change::check(d, precondition)?;
             registration::register(d, &id_, &reg, &policy.defaults)
-        });
+        };
         self.change(id, step, caller).await
     }
 
@@ -131,7 +128,7 @@ impl Dimensions {
     pub async fn create_if_absent(&self, id: &DimensionId) -> Result<Outcome, ServiceError> {
         let (id_, clock) = (id.clone(), self.clock.clone());
         let policy = Policy { strict: false, ..(*self.policy).clone() };
-        let step: Step = Arc::new(move |d| lifecycle::apply(d, &id_, Event::View, &policy, clock.now()));
+        let step = move |d: Option<&Dimension>| lifecycle::apply(d, &id_, Event::View, &policy, clock.now());
         let caller = || Caller { source: Source::method("register"), certificate: None };
         self.change(id, step, caller).await
     }
@@ -174,7 +171,8 @@ impl Dimensions {
     async fn change(
         &self,
         id: &DimensionId,
-        step: Step,
+        // Runs once on the read, then moves into the write's task.
+        step: impl Fn(Option<&Dimension>) -> Result<Outcome, TransitionError> + Send + Sync + 'static,
         caller: impl FnOnce() -> Caller,
     ) -> Result<Outcome, ServiceError> {
         let current = self.store.get(id).await?;
@@ -187,7 +185,7 @@ impl Dimensions {
         let (store, id_, source) = (self.store.clone(), id.clone(), caller.source.clone());
         let task = tokio::spawn(
             async move {
-                let transition: &Transition<'_> = &*step;
+                let transition: &Transition<'_> = &step;
                 store.update(&id_, transition, &source).await
             }
             .in_current_span(),

@@ -16,6 +16,8 @@ fn src() -> Source {
 
 #[path = "support/pg.rs"]
 mod pg;
+#[path = "support/sqlite_damage.rs"]
+mod sqlite_damage;
 #[path = "support/wait.rs"]
 mod wait;
 
@@ -569,36 +571,6 @@ async fn file_store_history_survives_a_torn_last_line() {
     s.close().await;
 }
 
-/// A real SQLite store at `path` holding `n` dimensions of about 1 KiB each,
-/// closed: every row is in the main file (no WAL left).
-async fn sqlite_with_rows(path: &std::path::Path, n: usize) {
-    let s = store::open(&format!("sqlite:{}", path.display()), &StoreOptions::default()).await.unwrap();
-    s.close().await;
-    drop(s);
-    let mut conn = rusqlite::Connection::open(path).unwrap();
-    let tx = conn.transaction().unwrap();
-    let name = "r".repeat(1000);
-    for i in 0..n {
-        tx.execute(
-            "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, desired_capacity, \
-             actual_capacity, scaling_status, updated_at) VALUES (?1, 1, 'v', ?2, 'd', 1.0, 1.0, 'Successful', 'now')",
-            rusqlite::params![format!("d{i:05}"), name],
-        )
-        .unwrap();
-    }
-    tx.commit().unwrap();
-}
-
-/// Overwrites 16 KiB in the middle of the file at `path` (a failing disk).
-fn damage(path: &std::path::Path) {
-    use std::os::unix::fs::FileExt;
-    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
-    let len = f.metadata().unwrap().len();
-    assert!(len > 256 * 1024, "{len} bytes: too small to damage in the middle");
-    f.write_all_at(&[0xA5; 16 * 1024], len / 2 / 4096 * 4096).unwrap();
-    f.sync_all().unwrap();
-}
-
 /// SQLite finding the file damaged while the store is open is `Corrupt`
 /// (a 500 "see crest's log", never a 503 "try again shortly") naming the
 /// file and saying to restore it, and `ping` (`/readyz`) fails from then on.
@@ -606,11 +578,11 @@ fn damage(path: &std::path::Path) {
 async fn sqlite_damage_at_run_time_is_corrupt_and_fails_ping() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
-    sqlite_with_rows(&path, 1000).await;
+    sqlite_damage::sqlite_with_rows(&path, 1000).await;
     let s = store::open(&format!("sqlite:{}", path.display()), &StoreOptions::default()).await.unwrap();
     s.ping().await.unwrap();
     assert_eq!(s.get(&id("d00000")).await.unwrap().unwrap().revision, 1);
-    damage(&path);
+    sqlite_damage::damage(&path);
     let all = ListQuery { after: None, limit: 10_000, status: None };
     let err = s.list(&all).await.expect_err("listing reads every row, the damaged ones too");
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
@@ -639,8 +611,8 @@ async fn sqlite_damage_at_run_time_is_corrupt_and_fails_ping() {
 async fn sqlite_damaged_file_is_refused_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
-    sqlite_with_rows(&path, 1000).await;
-    damage(&path);
+    sqlite_damage::sqlite_with_rows(&path, 1000).await;
+    sqlite_damage::damage(&path);
     let err = store::open(&format!("sqlite:{}", path.display()), &StoreOptions::default()).await.err();
     let err = err.expect("a damaged file is refused").to_string();
     assert!(err.contains(&format!("sqlite:{} is damaged", path.display())), "{err}");

@@ -51,7 +51,9 @@ pub async fn acme_http01(
     axum::extract::Path(token): axum::extract::Path<String>,
 ) -> Result<String, ApiError> {
     let missing = || ApiError::NotFound("no ACME challenge is in flight for this token".into());
-    let Some(challenges) = state.challenges.as_ref().filter(|_| super::gate::is_acme_token(&token)) else { return Err(missing()) };
+    let Some(challenges) = state.challenges.as_ref().filter(|_| super::gate::is_acme_token(&token)) else {
+        return Err(missing());
+    };
     if let Some(answer) = challenges.http01(&token) {
         return Ok(answer);
     }

@@ -4,41 +4,14 @@
 //! shortly") and `/readyz` 503 from then on.
 
 use crate::process::start;
-use crest::store::{self, StoreOptions};
+use crate::sqlite_damage::damage;
 use std::path::{Path, PathBuf};
 
-/// A real SQLite store holding `n` dimensions of about 1 KiB each, closed:
-/// every row is in the main file (no WAL left).
+/// A real SQLite store holding `n` dimensions, closed, at `dir/crest.db`.
 fn sqlite_with_rows(dir: &Path, n: usize) -> PathBuf {
     let path = dir.join("crest.db");
-    let url = format!("sqlite:{}", path.display());
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let s = store::open(&url, &StoreOptions::default()).await.unwrap();
-        s.close().await;
-    });
-    let mut conn = rusqlite::Connection::open(&path).unwrap();
-    let tx = conn.transaction().unwrap();
-    let name = "r".repeat(1000);
-    for i in 0..n {
-        tx.execute(
-            "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, desired_capacity, \
-             actual_capacity, scaling_status, updated_at) VALUES (?1, 1, 'v', ?2, 'd', 1.0, 1.0, 'Successful', 'now')",
-            rusqlite::params![format!("d{i:05}"), name],
-        )
-        .unwrap();
-    }
-    tx.commit().unwrap();
+    tokio::runtime::Runtime::new().unwrap().block_on(crate::sqlite_damage::sqlite_with_rows(&path, n));
     path
-}
-
-/// Overwrites 16 KiB in the middle of the file at `path` (a failing disk).
-fn damage(path: &Path) {
-    use std::os::unix::fs::FileExt;
-    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
-    let len = f.metadata().unwrap().len();
-    assert!(len > 256 * 1024, "{len} bytes: too small to damage in the middle");
-    f.write_all_at(&[0xA5; 16 * 1024], len / 2 / 4096 * 4096).unwrap();
-    f.sync_all().unwrap();
 }
 
 /// It used to start ("crest ready", `/readyz` 200) and then answer every

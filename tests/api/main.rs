@@ -25,6 +25,8 @@ mod restart;
 mod revisions;
 mod roles;
 mod shutdown;
+#[path = "../support/sqlite_damage.rs"]
+mod sqlite_damage;
 mod tls;
 #[path = "../support/wait.rs"]
 mod wait;
