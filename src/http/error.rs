@@ -29,6 +29,12 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The request target is longer than crest reads (`head`).
+    #[error("{0}")]
+    UriTooLong(String),
+    /// Too many or too large header fields (`head`).
+    #[error("{0}")]
+    HeadersTooLarge(String),
     /// Over the rate limit; `Retry-After` says when to come back (seconds).
     #[error("{message}")]
     TooManyRequests { message: String, retry_after: u64 },
@@ -53,6 +59,8 @@ impl ApiError {
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -10,6 +10,7 @@ pub mod dimensions;
 pub mod error;
 pub mod extract;
 pub mod gate;
+pub mod head;
 pub mod health;
 pub mod history;
 pub mod openapi;

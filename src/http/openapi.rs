@@ -64,10 +64,20 @@ const ID_PATTERN: &str = concat!(
 const IF_MATCH_PATTERN: &str = r#"^\s*(\*|"[0-9]{1,19}")\s*$"#;
 
 /// Adds the rules the attributes cannot say once for every operation: the
-/// `{id}` path parameter and the list's `after` (an id), and `If-Match`.
+/// `{id}` path parameter and the list's `after` (an id), `If-Match`, and
+/// the 414 and 431 answers of the head limits.
 fn constrain(doc: &mut serde_json::Value) {
     let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else { return };
     for operation in paths.values_mut().filter_map(|item| item.as_object_mut()).flat_map(|item| item.values_mut()) {
+        if let Some(responses) = operation.get_mut("responses").and_then(|r| r.as_object_mut()) {
+            // `http::head`, in front of every route.
+            let error = |what: &str| {
+                serde_json::json!({"description": what, "content": {"application/json":
+                    {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}})
+            };
+            responses.insert("414".into(), error("The request target is longer than 8 KiB"));
+            responses.insert("431".into(), error("More than 100 header fields, or more than 32 KiB of them"));
+        }
         let Some(parameters) = operation.get_mut("parameters").and_then(|p| p.as_array_mut()) else { continue };
         for parameter in parameters {
             let (name, place) = (parameter["name"].as_str().unwrap_or(""), parameter["in"].as_str().unwrap_or(""));

@@ -1,5 +1,5 @@
 //! The router and its front middleware: request id, span and log, metrics,
-//! timeout, authentication, then the rate limit, body limit, JSON answers
+//! the size of the request head, timeout, authentication, then the rate limit, body limit, JSON answers
 //! for unknown routes and methods; the client-certificate gate in front of
 //! it all on HTTPS. Each request writes one log line: `finished processing
 //! request`, or `request rejected` for a 401, 403 or 429 (`gate::log_rejection`,
@@ -8,7 +8,7 @@
 use super::error::ApiError;
 use super::gate::{Refused, Rejection};
 use super::rate_limit::ClientKey;
-use super::{AppState, admin, auth, dimensions, extract, gate, health, history, openapi, rate_limit, request_id};
+use super::{AppState, admin, auth, dimensions, extract, gate, head, health, history, openapi, rate_limit, request_id};
 use crate::auth::Principal;
 use crate::metrics::Metrics;
 use crate::net::ConnInfo;
@@ -84,6 +84,8 @@ struct Front {
 /// address), timeout, the log line, metrics.
 async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
+    // Before the request id is added to the head.
+    let too_big = head::check(&req).err();
     let request_id = request_id::normalize(&mut req);
     let route = intern(req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str));
     let method = req.method().clone();
@@ -91,6 +93,12 @@ async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Resp
         request_id = request_id.to_str().unwrap_or(""));
     let state = &front.state;
     let mut response = async {
+        if let Some(too_big) = too_big {
+            // Judged first: a head this size is refused whoever sends it.
+            let response = too_big.into_response();
+            tracing::info!(status = response.status().as_u16(), "finished processing request");
+            return response;
+        }
         let conn = req.extensions().get::<Arc<ConnInfo>>().cloned();
         let unauthenticated = auth::authenticate(state, &mut req).err();
         let key = rate_limit::client_key(&state.auth, req.extensions().get::<Principal>(), conn.as_deref());

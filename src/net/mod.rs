@@ -58,11 +58,19 @@ pub struct Limits {
     pub shutdown_timeout: Duration,
 }
 
+/// hyper's own head limits, set above the ones crest answers in JSON
+/// (`http::head`: 100 fields, 32 KiB): HTTP/1 header fields (hyper's
+/// default is 100) and the HTTP/2 header list (hyper's default is 16 KiB).
+/// Beyond them hyper answers 431 with an empty body; HTTP/1 heads are also
+/// bounded by hyper's read buffer (about 400 KiB) and targets by 64 KiB (414).
+const HYPER_MAX_HEADERS: usize = 256;
+const HYPER_MAX_HEADER_LIST: u32 = 64 * 1024;
+
 /// A connection builder with crest's limits (both listeners).
 fn builder(header_read_timeout: Duration) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout).max_headers(HYPER_MAX_HEADERS);
+    builder.http2().timer(TokioTimer::new()).max_header_list_size(HYPER_MAX_HEADER_LIST);
     builder
 }
 

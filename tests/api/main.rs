@@ -9,6 +9,7 @@ mod cli;
 mod concurrency;
 mod corrupt;
 mod errors;
+mod head_limits;
 mod helpers;
 mod hostile;
 mod ids;
