@@ -114,3 +114,14 @@ pub(super) fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<
     conn.set_prepared_statement_cache_capacity(16);
     Ok(conn)
 }
+
+#[cfg(test)]
+mod tests {
+    /// SQLite before 3.50.2 has CVE-2025-6965 (image scanners flag it):
+    /// crest links exactly one SQLite, rusqlite's bundled copy.
+    #[test]
+    fn linked_sqlite_has_the_cve_2025_6965_fix() {
+        let (number, version) = (rusqlite::version_number(), rusqlite::version());
+        assert!(number >= 3_050_002, "crest links SQLite {version}, older than 3.50.2 (CVE-2025-6965)");
+    }
+}
