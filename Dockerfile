@@ -45,8 +45,8 @@ RUN mkdir -p src \
  && rm -rf src
 
 # 2. The real sources. migrations/ must be here before this build:
-#    sqlx::migrate!("./migrations/sqlite") and ("./migrations/postgres")
-#    embed the SQL files into the binary at compile time.
+#    src/store/migrations.rs embeds migrations/sqlite/ and
+#    migrations/postgres/ into the binary at compile time (include_str!).
 COPY src ./src
 COPY migrations ./migrations
 # touch: the dummy build left newer fingerprints for the crest crate itself;

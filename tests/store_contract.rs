@@ -450,27 +450,26 @@ async fn file_store_layout_and_lock() {
 /// the file while it runs) is reported as corrupt, not trusted.
 #[tokio::test]
 async fn sqlite_corrupt_rows_are_refused() {
-    use sqlx::Connection;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
     let s = store::open(&format!("sqlite:{}", path.display()), &StoreOptions::default()).await.unwrap();
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-    sqlx::query(
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.execute(
         "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, desired_capacity, \
          actual_capacity, scaling_status, failure_reason, updated_at) \
          VALUES ('ok', 1, 'v', 'r', 'd', 1.0, 1.0, 'Successful', NULL, 'now')",
+        [],
     )
-    .execute(&mut conn)
-    .await
     .unwrap();
     assert_eq!(s.get(&id("ok")).await.unwrap().unwrap().desired_capacity.get(), 1.0);
     let url = format!("sqlite:{}", path.display());
     let second = store::open(&url, &StoreOptions::default()).await.err().expect("second open must fail").to_string();
     assert!(second.contains("already used by another crest process") && second.contains("pid"), "{second}");
     s.close().await;
-    sqlx::query("PRAGMA ignore_check_constraints = ON").execute(&mut conn).await.unwrap();
-    sqlx::query("UPDATE dimensions SET desired_capacity = -3 WHERE id = 'ok'").execute(&mut conn).await.unwrap();
-    conn.close().await.unwrap();
+    conn.execute_batch("PRAGMA ignore_check_constraints = ON").unwrap();
+    conn.execute("UPDATE dimensions SET desired_capacity = -3 WHERE id = 'ok'", []).unwrap();
+    drop(conn);
     let s = store::open(&format!("sqlite:{}", path.display()), &StoreOptions::default()).await.unwrap();
     let err = s.get(&id("ok")).await.expect_err("a negative capacity is refused").to_string();
     assert!(err.contains("stored data is corrupt") && err.contains("desired_capacity is -3"), "{err}");
@@ -617,4 +616,112 @@ async fn sqlite_damaged_file_is_refused_at_open() {
     let err = err.expect("a damaged file is refused").to_string();
     assert!(err.contains(&format!("sqlite:{} is damaged", path.display())), "{err}");
     assert!(err.contains("restore it from a backup"), "{err}");
+}
+
+/// A copy of `tests/fixtures/sqlx-migrated.db`: a file migrated and served
+/// by crest when sqlx ran its SQLite migrations (commit c6a992b: `crest
+/// serve --store sqlite:old.db`, one PATCH and a few GETs of `1-23456789`,
+/// a GET of `fixture-b`, then SIGTERM; its WAL checkpointed into the file).
+fn sqlx_migrated_copy(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("old.db");
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sqlx-migrated.db"), &path).unwrap();
+    path
+}
+
+/// Every `_sqlx_migrations` row (version, description, installed_on,
+/// success, checksum, execution_time), and the schema.
+type Migrations = Vec<(i64, String, String, bool, Vec<u8>, i64)>;
+fn migrations_and_schema(path: &std::path::Path) -> (Migrations, Vec<(String, String, Option<String>)>) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let records = conn
+        .prepare("SELECT version, description, installed_on, success, checksum, execution_time FROM _sqlx_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let schema = conn
+        .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    (records, schema)
+}
+
+/// crest used to migrate SQLite files with sqlx; it now runs the same
+/// migrations itself and keeps sqlx's records. A file sqlx migrated opens
+/// without any migration running again and with its data intact; a new
+/// file gets the same records (what sqlx wrote, byte for byte: version,
+/// description, success, SHA-384 checksum) and the same schema.
+#[tokio::test]
+async fn sqlite_file_migrated_by_sqlx_opens_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = sqlx_migrated_copy(dir.path());
+    let (before, old_schema) = migrations_and_schema(&old);
+    assert_eq!(
+        before.iter().map(|r| r.0).collect::<Vec<_>>(),
+        [20261121000001, 20261121000002, 20261122000003, 20261122000004]
+    );
+    // The clock at the fixture's time: its history is within retention.
+    let at = std::time::UNIX_EPOCH + Duration::from_millis(1_796_540_967_000);
+    let options = StoreOptions { clock: crest::clock::Clock::manual(at), ..StoreOptions::default() };
+    let s = store::open(&format!("sqlite:{}", old.display()), &options).await.unwrap();
+    let d = s.get(&id("1-23456789")).await.unwrap().expect("the fixture's dimension");
+    assert_eq!((d.revision, d.desired_capacity.get(), d.actual_capacity.get()), (4, 2.0, 2.0));
+    assert_eq!(d.scaling_status.as_str(), "Successful");
+    let history = s.history(&id("1-23456789"), HistoryQuery { before: None, limit: 10 }).await.unwrap();
+    let methods: Vec<_> = history.iter().map(|e| (e.revision, e.source.method.as_str())).collect();
+    assert_eq!(methods, [(4, "GET"), (3, "GET"), (2, "PATCH"), (1, "GET")]);
+    assert_eq!(s.get(&id("fixture-b")).await.unwrap().expect("fixture-b").revision, 1);
+    // And it takes changes.
+    let b = id("fixture-b");
+    assert_eq!(s.update(&b, &|c| increment(c, &b), &src()).await.unwrap().dimension.revision, 2);
+    s.close().await;
+    drop(s);
+    let (after, schema) = migrations_and_schema(&old);
+    assert_eq!(after, before, "no migration ran again (installed_on and execution_time unchanged)");
+    assert_eq!(schema, old_schema);
+
+    let new = dir.path().join("new.db");
+    let s = store::open(&format!("sqlite:{}", new.display()), &StoreOptions::default()).await.unwrap();
+    s.close().await;
+    drop(s);
+    let (records, new_schema) = migrations_and_schema(&new);
+    let essence = |m: &Migrations| m.iter().map(|r| (r.0, r.1.clone(), r.3, r.4.clone())).collect::<Vec<_>>();
+    assert_eq!(essence(&records), essence(&before), "recorded as sqlx recorded them");
+    assert!(records.iter().all(|r| r.5 > 0 && r.2.len() == "2026-12-06 07:09:23".len()), "{records:?}");
+    assert_eq!(new_schema, old_schema, "the same schema, _sqlx_migrations included");
+}
+
+/// The records of a file that do not fit this crest's migrations stop it
+/// with a message saying what is wrong: a changed migration (another
+/// checksum), a migration from a newer crest, a failed one.
+#[tokio::test]
+async fn sqlite_migration_records_that_do_not_fit_are_refused() {
+    let cases = [
+        (
+            "UPDATE _sqlx_migrations SET checksum = zeroblob(48) WHERE version = 20261122000003",
+            "migration 20261122000003 (history) was applied from other SQL than this crest's migrations/sqlite/20261122000003_history.sql (its checksum in _sqlx_migrations differs)",
+        ),
+        (
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (20991231000001, 'later', TRUE, zeroblob(48), 1)",
+            "this database was migrated by a newer crest (migration 20991231000001; this crest knows migrations up to 20261122000004)",
+        ),
+        (
+            "UPDATE _sqlx_migrations SET success = FALSE WHERE version = 20261122000004",
+            "migration 20261122000004 is recorded as failed",
+        ),
+    ];
+    for (change, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let old = sqlx_migrated_copy(dir.path());
+        rusqlite::Connection::open(&old).unwrap().execute(change, []).unwrap();
+        let (before, _) = migrations_and_schema(&old);
+        let url = format!("sqlite:{}", old.display());
+        let err = store::open(&url, &StoreOptions::default()).await.err().expect("refused").to_string();
+        assert!(err.starts_with(&format!("store: {url}: {expected}")), "{change}:\n{err}");
+        assert_eq!(migrations_and_schema(&old).0, before, "{change}: nothing was changed");
+    }
 }

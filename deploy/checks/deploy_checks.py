@@ -60,7 +60,7 @@ def dockerfile():
         manifests < builds[0] < src and "src/main.rs" in dummy and "src/lib.rs" in dummy,
         "dependency layer: manifests + dummy src/main.rs, src/lib.rs built before the source COPY",
     )
-    check(migrations < builds[-1] and src < builds[-1], "src and migrations (sqlx::migrate!) copied before the real build")
+    check(migrations < builds[-1] and src < builds[-1], "src and migrations (include_str! in src/store/migrations.rs) copied before the real build")
     check("touch src/main.rs src/lib.rs" in builder[builds[-1]][1], "real build touches src so cargo rebuilds crest")
 
     base = df.baseimage

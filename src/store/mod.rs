@@ -5,6 +5,7 @@
 mod file;
 mod instrumented;
 mod memory;
+mod migrations;
 mod postgres;
 mod row;
 mod sqlite;

@@ -14,6 +14,7 @@ mod batch;
 mod listen;
 mod queries;
 
+use super::migrations::{self, Embedded};
 use super::row::{self, DimensionRow, HISTORY_COLUMNS, HistoryRow, select_dimension};
 use super::{ListQuery, Store, StoreError, StoreLock, StoreOptions, Transition, UpdateError};
 use crate::clock::Clock;
@@ -22,13 +23,28 @@ use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome,
 use crate::watch::Feed;
 use async_trait::async_trait;
 use batch::Batchers;
+use futures_util::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx_core::error::BoxDynError;
+use sqlx_core::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+/// `migrations/postgres/` for sqlx's `Migrator`: its `_sqlx_migrations`
+/// table, checksums and advisory lock, as `sqlx::migrate!` gave them.
+#[derive(Debug)]
+struct Migrations;
+
+impl MigrationSource<'static> for Migrations {
+    fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, BoxDynError>> {
+        let simple = |m: &Embedded| {
+            Migration::new(m.version(), m.description().into(), MigrationType::Simple, m.sql.into(), false)
+        };
+        Box::pin(std::future::ready(Ok(migrations::POSTGRES.iter().map(simple).collect())))
+    }
+}
 
 /// The NOTIFY channel: the payload is the id of a dimension that changed.
 const CHANNEL: &str = "crest_changes";
@@ -61,7 +77,8 @@ impl PostgresStore {
         let shown = super::redact_url(url);
         let open_err = |e: &dyn std::fmt::Display| StoreError::Open(format!("store: cannot open {shown}: {e}"));
         let pool = Self::connect(url, options).map_err(|e| open_err(&e))?;
-        MIGRATOR.run(&pool).await.map_err(|e| open_err(&e))?;
+        let migrator = Migrator::new(Migrations).await.map_err(|e| open_err(&e))?;
+        migrator.run(&pool).await.map_err(|e| open_err(&e))?;
         let reads = Batchers::start(&pool);
         Ok(Self { pool, retention: options.retention, clock: options.clock.clone(), reads })
     }

@@ -1,15 +1,12 @@
 //! Opening the SQLite store's database: where it really is (symlinks
-//! resolved), the migrations (sqlx), the rusqlite connections and their
-//! pragmas, and the errors SQLite calls map to (a damaged file among them).
+//! resolved), the rusqlite connections and their pragmas, and the errors
+//! SQLite calls map to (a damaged file among them).
 
 use crate::store::StoreError;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// SQLite's own page cache per read connection, KiB (its default is 2 MiB;
 /// the hot dimensions are cached above it anyway).
@@ -37,13 +34,6 @@ pub(super) fn is_damage(e: &rusqlite::Error) -> bool {
     matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase))
 }
 
-/// True when sqlx reports SQLITE_CORRUPT or SQLITE_NOTADB (the migrations).
-pub(super) fn is_sqlx_damage(e: &sqlx::Error) -> bool {
-    let code = e.as_database_error().and_then(|d| d.code()).and_then(|c| c.parse::<i32>().ok());
-    // Extended result codes keep the primary code in the low byte.
-    code.is_some_and(|c| matches!(c & 0xff, 11 | 26))
-}
-
 /// The start-up refusal for the damaged file `shown` (the path as given).
 pub(super) fn damaged_at_open(shown: &str, detail: &dyn std::fmt::Display) -> StoreError {
     StoreError::Open(format!(
@@ -69,30 +59,6 @@ pub(super) fn canonical(path: &str) -> std::io::Result<PathBuf> {
     }
 }
 
-/// Creation, WAL mode and migrations through sqlx (its migration table).
-/// `shown` is the path as given, for messages.
-pub(super) async fn migrate(path: &Path, shown: &str, acquire_timeout: Duration) -> Result<(), StoreError> {
-    let open_err = |e: &sqlx::Error| if is_sqlx_damage(e) { damaged_at_open(shown, e) } else { open_error(shown, e) };
-    let connect = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(5));
-    let migrations = SqlitePoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(acquire_timeout)
-        .connect_with(connect)
-        .await
-        .map_err(|e| open_err(&e))?;
-    let migrated = MIGRATOR.run(&migrations).await.map_err(|e| match e {
-        sqlx::migrate::MigrateError::Execute(e) | sqlx::migrate::MigrateError::ExecuteMigration(e, _) => open_err(&e),
-        e => open_error(shown, &e),
-    });
-    migrations.close().await;
-    migrated
-}
-
 pub(super) fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -113,4 +79,15 @@ pub(super) fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<
     }
     conn.set_prepared_statement_cache_capacity(16);
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    /// SQLite before 3.50.2 has CVE-2025-6965 (image scanners flag it):
+    /// crest links exactly one SQLite, rusqlite's bundled copy.
+    #[test]
+    fn linked_sqlite_has_the_cve_2025_6965_fix() {
+        let (number, version) = (rusqlite::version_number(), rusqlite::version());
+        assert!(number >= 3_050_002, "crest links SQLite {version}, older than 3.50.2 (CVE-2025-6965)");
+    }
 }

@@ -1,5 +1,6 @@
 //! `sqlite:PATH` — WAL with `synchronous=FULL`: a commit is on disk before we
-//! answer 200. Migrations from `migrations/sqlite/` run at open (sqlx).
+//! answer 200. Migrations from `migrations/sqlite/` run at open (`migrate`:
+//! rusqlite, keeping the `_sqlx_migrations` records sqlx kept before).
 //!
 //! The hot path talks to SQLite directly (rusqlite), not through a driver
 //! thread per query:
@@ -30,6 +31,7 @@
 mod cache;
 mod connection;
 mod integrity;
+mod migrate;
 mod reader;
 mod writer;
 
@@ -91,7 +93,7 @@ impl SqliteStore {
         lock_name.push(".lock");
         let lock = super::lock_exclusive(Path::new(&lock_name), &format!("sqlite:{path}"), "an SQLite store")?;
         integrity::check_at_open(&real, path).await?;
-        connection::migrate(&real, path, options.acquire_timeout).await?;
+        migrate::migrate(&real, path).await?;
 
         let damage = Damage::new(path);
         let (owned, shared) = (real, damage.clone());
