@@ -8,7 +8,6 @@ use super::extract::{Id, IfMatch, PatchBody};
 use super::wire::{ChangeEvent, ErrorBody, PatchRequest, Versioned};
 use crate::auth::{Principal, Role};
 use crate::domain::{Dimension, DimensionId, Source};
-use crate::net::ConnInfo;
 use crate::service::Caller;
 use axum::Extension;
 use axum::extract::rejection::QueryRejection;
@@ -44,7 +43,6 @@ use tracing::{info, instrument};
 #[instrument(skip_all, fields(dimension_id = %id))]
 pub async fn get(
     State(state): State<AppState>,
-    conn: Option<Extension<Arc<ConnInfo>>>,
     Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     method: Method,
@@ -61,8 +59,7 @@ pub async fn get(
         return Ok(Versioned(state.dimensions.view(&id).await?));
     }
     info!(method = "GET", "request");
-    let conn = conn.as_deref().map(|c| &**c);
-    let outcome = state.dimensions.get(&id, || caller("GET", &principal, conn, &headers)).await?;
+    let outcome = state.dimensions.get(&id, || caller("GET", &principal, &headers)).await?;
     match (wait, changes) {
         (Some(wait), Some(changes)) => {
             let after = params.after.unwrap_or(outcome.dimension.revision);
@@ -235,7 +232,6 @@ pub async fn watch(
 #[instrument(skip_all, fields(dimension_id = %id))]
 pub async fn patch(
     State(state): State<AppState>,
-    conn: Option<Extension<Arc<ConnInfo>>>,
     Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     Id(id): Id,
@@ -249,21 +245,21 @@ pub async fn patch(
         super::auth::allow(&principal, &[Role::Scaler], "reporting actualCapacity, scalingStatus or failureReason")?;
     }
     info!(method = "PATCH", body = %patch.to_json(), if_match = precondition.map(tracing::field::display), "request");
-    let conn = conn.as_deref().map(|c| &**c);
-    let caller = || caller("PATCH", &principal, conn, &headers);
+    let caller = || caller("PATCH", &principal, &headers);
     let outcome = state.dimensions.patch(&id, patch, precondition, caller).await?;
     Ok(Versioned(outcome.dimension))
 }
 
-/// Who is asking, for the history and the change log.
-pub(super) fn caller(method: &str, principal: &Principal, conn: Option<&ConnInfo>, headers: &HeaderMap) -> Caller {
-    let certificate = conn.and_then(|c| c.client.as_ref());
-    let client = principal.label().or_else(|| certificate.map(|c| format!("{} (sha256:{})", c.subject, c.sha256)));
+/// Who is asking, for the history and the change log: the token by name or
+/// the client certificate (trusted at this request) by RFC 4514 subject and
+/// SHA-256.
+pub(super) fn caller(method: &str, principal: &Principal, headers: &HeaderMap) -> Caller {
     let request_id = headers.get(&super::request_id::X_REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    Caller {
-        source: Source { method: method.to_owned(), client, request_id },
-        certificate: certificate.map(|c| (c.subject.clone(), c.sha256)),
-    }
+    let certificate = match principal {
+        Principal::Certificate { subject, sha256, .. } => Some((subject.clone(), *sha256)),
+        Principal::Open | Principal::Token { .. } => None,
+    };
+    Caller { source: Source { method: method.to_owned(), client: principal.label(), request_id }, certificate }
 }
 
 /// Other methods: 405 with `Allow`.

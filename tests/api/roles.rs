@@ -173,8 +173,8 @@ async fn role_matrix_with_client_certificates() {
         c.tls = Some(tls);
         c.auth = AuthConfig {
             cert_roles: vec![
-                (CertMatch::Subject("CN=scaler-1".into()), Role::Scaler),
-                (CertMatch::Subject("CN=ops".into()), Role::Admin),
+                (CertMatch::Subject("CN=scaler-1".parse().unwrap()), Role::Scaler),
+                (CertMatch::Subject("CN=ops".parse().unwrap()), Role::Admin),
             ],
             cert_default_role: Some(Role::Read),
             ..tokens()
