@@ -8,6 +8,7 @@ use super::extract::{Id, IfMatch, PatchBody};
 use super::wire::{ChangeEvent, ErrorBody, PatchRequest, Versioned};
 use crate::auth::{Principal, Role};
 use crate::domain::{Dimension, DimensionId, Source};
+use crate::net::ConnInfo;
 use crate::service::Caller;
 use axum::Extension;
 use axum::extract::rejection::QueryRejection;
@@ -171,6 +172,7 @@ pub struct WatchParams {
 )]
 pub async fn watch(
     State(state): State<AppState>,
+    conn: Option<Extension<Arc<ConnInfo>>>,
     Extension(principal): Extension<Principal>,
     params: Result<Query<WatchParams>, QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, axum::Error>>>, ApiError> {
@@ -179,13 +181,25 @@ pub async fn watch(
         .map_err(|e| ApiError::BadRequest(format!("invalid query: {}; use ?id=DIMENSION or nothing", e.body_text())))?;
     let only = params.id.as_deref().map(DimensionId::parse).transpose()?;
     let feed = state.dimensions.feed();
-    let start = (feed.subscribe(), feed.closed(), only);
-    let events = futures_util::stream::unfold(start, |(mut rx, closed, only)| async move {
+    // A stream opened with a client certificate is judged again before each
+    // event: it ends at the first change after the certificate stops being
+    // trusted (a reload removed it, or it expired), without sending it.
+    let certified =
+        matches!(principal, Principal::Certificate { .. }).then_some(conn).flatten().map(|c| (state.clone(), c.0));
+    let start = (feed.subscribe(), feed.closed(), only, certified);
+    let events = futures_util::stream::unfold(start, |(mut rx, closed, only, certified)| async move {
         loop {
             let next = tokio::select! {
                 r = rx.recv() => r,
                 () = closed.cancelled() => return None,
             };
+            if let Some((state, conn)) = &certified
+                && let Some((_, standing)) =
+                    super::certificate::presented(state, Some(conn)).filter(|(_, s)| !s.trusted())
+            {
+                info!(reason = standing.reason(), "watch stream ended: the client certificate is no longer trusted");
+                return None;
+            }
             let event = match next {
                 Ok(d) if only.as_ref().is_some_and(|o| o != d.id()) => continue,
                 Ok(d) => SseEvent::default()
@@ -197,7 +211,7 @@ pub async fn watch(
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             };
-            return Some((event, (rx, closed, only)));
+            return Some((event, (rx, closed, only, certified)));
         }
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))

@@ -57,8 +57,8 @@ impl H2 {
         Self { send, port: addr.port() }
     }
 
-    /// Sends one request on the connection; the status and the JSON body.
-    async fn send(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    /// Sends one request on the connection; the status and the body.
+    async fn request(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Body) {
         self.send.ready().await.expect("the connection is still open");
         let req = axum::http::Request::builder()
             .method(method)
@@ -67,8 +67,13 @@ impl H2 {
             .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
             .unwrap();
         let response = self.send.send_request(req).await.expect("the same connection answers");
-        let status = response.status().as_u16();
-        let bytes = axum::body::to_bytes(Body::new(response.into_body()), 1 << 20).await.unwrap();
+        (response.status().as_u16(), Body::new(response.into_body()))
+    }
+
+    /// Sends one request on the connection; the status and the JSON body.
+    async fn send(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let (status, body) = self.request(method, path, body).await;
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
         (status, serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(format!("{bytes:?}"))))
     }
 }
@@ -149,6 +154,49 @@ async fn a_certificate_that_expires_is_refused_on_its_open_connection() {
     app.stop().await;
 }
 
+/// A watch stream (SSE) opened with a pinned certificate ends at the first
+/// change after that certificate expired, without sending it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_stream_ends_when_its_certificate_expires() {
+    use futures_util::StreamExt;
+    let f = Files::new();
+    let now = time::OffsetDateTime::now_utc();
+    let short = api_gateway_style("ApiGatewayShort", (now - time::Duration::days(1), now + time::Duration::days(2)));
+    let long = api_gateway_style("ApiGatewayLong", valid_for(365));
+    let (short_pin, _) = f.write(&short, "short");
+    let (long_pin, _) = f.write(&long, "long");
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(StoreKind::Memory, dir.path());
+    config.tls = Some(f.tls(vec![short_pin, long_pin], vec![]));
+    let clock = crest::clock::Clock::manual(std::time::SystemTime::now());
+    let app = spawn_clocked(config, dir, clock.clone()).await;
+    let addr = app.tls_addr.unwrap();
+
+    let mut watcher = H2::connect(&f, addr, &short).await;
+    let (status, body) = watcher.request("GET", "/v1/scalableTargetDimensions/watch", None).await;
+    assert_eq!(status, 200);
+    let mut events = body.into_data_stream();
+    let mut writer = H2::connect(&f, addr, &long).await;
+    let mut next = async |what: &str| {
+        tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .unwrap_or_else(|_| panic!("{what}: nothing within 5 s"))
+            .map(|chunk| String::from_utf8_lossy(&chunk.unwrap()).into_owned())
+    };
+    assert_eq!(writer.send("PATCH", DIM, Some(json!({"desiredCapacity": 2.0}))).await.0, 200);
+    let first = next("the first change").await.expect("the stream is open");
+    assert!(first.contains("event: change") && first.contains(r#""desiredCapacity":2.0"#), "{first}");
+
+    clock.advance(Duration::from_secs(3 * 86_400));
+    assert_eq!(writer.send("PATCH", DIM, Some(json!({"desiredCapacity": 3.0}))).await.0, 200);
+    let mut after = String::new();
+    while let Some(chunk) = next("the end of the stream after expiry").await {
+        after.push_str(&chunk);
+    }
+    assert!(!after.contains("event: change"), "the change was sent to an expired certificate: {after}");
+    app.stop().await;
+}
+
 /// Runs `openssl s_client` against crest, sending one HTTP/1.1 GET; returns
 /// the HTTP status (0 when there was none) and whether the TLS session was
 /// resumed.
@@ -187,7 +235,8 @@ async fn s_client(f: &Files, addr: SocketAddr, extra: &[&str]) -> (u16, bool, St
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_pin_cannot_resume_its_tls_session() {
     let f = Files::new();
-    let until = time::OffsetDateTime::now_utc() + time::Duration::seconds(4);
+    // Long enough for key generation, start-up and one handshake on a busy machine.
+    let until = time::OffsetDateTime::now_utc() + time::Duration::seconds(6);
     let short = api_gateway_style("ApiGatewayShort", (valid_for(0).0, until));
     let (pin, key) = f.write(&short, "short");
     let (app, addr) = spawn_tls(f.tls(vec![pin.clone()], vec![]), false).await;
