@@ -24,9 +24,3 @@ pub fn presented<'a>(state: &AppState, conn: Option<&'a ConnInfo>) -> Option<(&'
 pub fn role(state: &AppState, client: &ClientIdentity, standing: Standing) -> Role {
     state.auth.certificate_role(&client.name, &client.sha256, standing == Standing::Pinned)
 }
-
-/// The connection's certificate if it is trusted now, with its role.
-pub fn trusted<'a>(state: &AppState, conn: Option<&'a ConnInfo>) -> Option<(&'a ClientIdentity, Role)> {
-    let (client, standing) = presented(state, conn)?;
-    standing.trusted().then(|| (client, role(state, client, standing)))
-}
