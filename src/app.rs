@@ -56,9 +56,9 @@ impl App {
             store::instrument(store::open(config.store.expose(), &config.store_options).await?, metrics.clone());
         let policy = Policy { mode: config.mode, strict: config.strict, defaults: config.defaults.clone() };
         let feed = Arc::new(Feed::default());
-        let dimensions = Arc::new(Dimensions::new(store.clone(), policy, feed.clone(), metrics.clone(), clock));
+        let dimensions = Arc::new(Dimensions::new(store.clone(), policy, feed.clone(), metrics.clone(), clock.clone()));
         let bound = match create_configured(&dimensions, &config).await {
-            Ok(()) => Self::bind(&config, dimensions, feed, metrics).await,
+            Ok(()) => Self::bind(&config, dimensions, feed, metrics, clock).await,
             Err(e) => Err(e),
         };
         match bound {
@@ -75,6 +75,7 @@ impl App {
         dimensions: Arc<Dimensions>,
         feed: Arc<Feed>,
         metrics: Arc<Metrics>,
+        clock: Clock,
     ) -> anyhow::Result<Self> {
         let store = dimensions.store().clone();
         let tls_state = config.tls.as_ref().map(|t| TlsState::load(t.clone())).transpose()?.map(Arc::new);
@@ -101,6 +102,7 @@ impl App {
             require_certificate: false,
             tls: tls_state.clone(),
             max_wait: config.request_timeout.saturating_sub(Duration::from_secs(1)).max(Duration::from_millis(100)),
+            clock,
         };
         // On HTTPS, verified client certificates identify callers too; the
         // plain listener (behind a trusted proxy with http_api) has only tokens.

@@ -20,8 +20,8 @@
 //!               metric → log)
 //!  store        trait Store; memory | file | sqlite | postgres; the metrics decorator
 //!  metrics      the registry and counters; scrape-time gauges come from Samplers
-//!  leaves       fingerprint (SHA-256), secret, clock, watch (change feed), auth (roles),
-//!               telemetry (logs), shutdown (signals), health_probe
+//!  leaves       fingerprint (SHA-256), secret, clock, watch (change feed), auth (roles,
+//!               distinguished names), telemetry (logs), shutdown (signals), health_probe
 //!  domain       pure: ids, capacities, patches, lifecycle, registration, history; takes the time
 //! ```
 //!

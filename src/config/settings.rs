@@ -130,7 +130,7 @@ pub struct Settings {
     )]
     #[serde(default)]
     pub token: Vec<String>,
-    /// Give verified client certificates matching MATCH (sha256:HEX or a subject like CN=scaler) a role: MATCH=ROLE (repeatable).
+    /// Give verified client certificates matching MATCH (sha256:HEX, or a subject in RFC 4514 text, first RDN first as crest logs it, like CN=scaler, O=Example) a role: MATCH=ROLE (repeatable).
     #[arg(long = "cert-role", env = "CREST_CERT_ROLE", value_name = "MATCH=ROLE", value_delimiter = ';')]
     #[serde(default)]
     pub cert_role: Vec<String>,

@@ -182,9 +182,10 @@ fn tokens_and_certificate_roles() {
     assert_eq!(c.auth.token("hashed-token-0123456789").map(|t| t.name.as_str()), Some("aas-gw"));
     assert_eq!(c.auth.token("file-token-0123456789abcdef").map(|t| t.role), Some(Role::Scaler));
     let (ab, other) = (Fingerprint::parse(&"ab".repeat(32)).unwrap(), Fingerprint::of(b"x"));
-    assert_eq!(c.auth.certificate_role("CN=scaler-1", &other, false), Role::Scaler);
-    assert_eq!(c.auth.certificate_role("CN=y", &ab, false), Role::Admin);
-    assert_eq!(c.auth.certificate_role("CN=y", &other, false), Role::Read);
+    let name = |t: &str| t.parse::<crate::auth::Name>().unwrap();
+    assert_eq!(c.auth.certificate_role(&name("CN=scaler-1"), &other, false), Role::Scaler);
+    assert_eq!(c.auth.certificate_role(&name("CN=y"), &ab, false), Role::Admin);
+    assert_eq!(c.auth.certificate_role(&name("CN=y"), &other, false), Role::Read);
     assert!(!format!("{c:?}").contains("file-token"), "no secret in Debug");
     for (flag, needle) in [
         ("x", "config key token (--token, CREST_TOKEN): must be NAME:ROLE:SECRET"),
@@ -203,6 +204,32 @@ fn tokens_and_certificate_roles() {
     assert!(e.contains("at least 16 characters"), "{e}");
     let e = load(&["--cert-role", "CN=x"], None).unwrap_err().to_string();
     assert!(e.contains("\"x\" is not a role"), "{e}");
+}
+
+/// `--cert-role` subjects are parsed (RFC 4514, the certificate's RDN
+/// order): `CN=ops, O=Admins` is two RDNs, `CN=ops\, O=Admins` one CN.
+#[test]
+fn certificate_role_subjects_are_parsed_names() {
+    let c = load(&["--cert-role", "CN=ops, O=Admins=admin", "--cert-role", r"CN=x\=y\, z=read"], None).unwrap();
+    let name = |t: &str| t.parse::<crate::auth::Name>().unwrap();
+    let any = Fingerprint::of(b"x");
+    assert_eq!(c.auth.certificate_role(&name("CN=ops,O=Admins"), &any, false), Role::Admin);
+    assert_eq!(c.auth.certificate_role(&name(r"CN=ops\, O=Admins"), &any, false), Role::Aas);
+    assert_eq!(c.auth.certificate_role(&name("O=Admins, CN=ops"), &any, false), Role::Aas);
+    assert_eq!(c.auth.certificate_role(&name(r"CN=x=y\, z"), &any, false), Role::Read);
+    // ';' separates mappings in a flag or variable: a ';' in a value is \3B.
+    let c = load(&["--cert-role", r"CN=a\3Bb=scaler;CN=c=read"], None).unwrap();
+    assert_eq!(c.auth.certificate_role(&name(r"CN=a\;b"), &any, false), Role::Scaler);
+    assert_eq!(c.auth.certificate_role(&name("CN=c"), &any, false), Role::Read);
+    for (spec, needle) in [
+        ("CN=a<b=admin", "config key cert_role (--cert-role, CREST_CERT_ROLE): \"CN=a<b\" is not a distinguished name"),
+        ("XX=a=admin", "unknown attribute type \"XX\""),
+        ("scaler=admin", "has no \"=\""),
+        (r"CN=a\q=admin", "must be followed by"),
+    ] {
+        let e = load(&["--cert-role", spec], None).unwrap_err().to_string();
+        assert!(e.contains(needle), "{spec}: {e}");
+    }
 }
 
 #[test]

@@ -66,7 +66,8 @@ fn token(spec: &str) -> Result<Token, ConfigError> {
     Ok(Token { name: name.to_owned(), role, sha256 })
 }
 
-/// One `MATCH=ROLE`, MATCH being `sha256:HEX` or a subject.
+/// One `MATCH=ROLE`, MATCH being `sha256:HEX` or a subject in RFC 4514
+/// text, RDNs in the certificate's order (`auth::dn`).
 fn cert_role(spec: &str) -> Result<(CertMatch, Role), ConfigError> {
     let (matcher, role_text) = spec.rsplit_once('=').ok_or_else(|| {
         bad("cert_role", "--cert-role", format!("{spec:?} must be MATCH=ROLE, e.g. CN=scaler=scaler"))
@@ -77,7 +78,17 @@ fn cert_role(spec: &str) -> Result<(CertMatch, Role), ConfigError> {
             Fingerprint::parse(hex).map_err(|_| bad("cert_role", "--cert-role", "sha256: needs 64 hex digits"))?,
         ),
         None if matcher.is_empty() => return Err(bad("cert_role", "--cert-role", "the match must not be empty")),
-        None => CertMatch::Subject(matcher.to_owned()),
+        None => CertMatch::Subject(matcher.parse().map_err(|e| {
+            bad(
+                "cert_role",
+                "--cert-role",
+                format!(
+                    "{matcher:?} is not a distinguished name: {e} (RFC 4514, first RDN first as crest logs it, \
+                     e.g. CN=scaler-1, O=Example; escape , + \" \\ < > as \\, and so on; in a flag or \
+                     CREST_CERT_ROLE ';' separates mappings, so write a ';' in a value as \\3B)"
+                ),
+            )
+        })?),
     };
     Ok((matcher, role))
 }

@@ -10,7 +10,6 @@ use super::extract::{Id, IfMatch, JsonBody};
 use super::wire::{AdminView, ErrorBody};
 use crate::auth::{Principal, Role};
 use crate::domain::{Capacity, Registration, ScalingStatus};
-use crate::net::ConnInfo;
 use crate::store::ListQuery;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -18,7 +17,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::{Extension, Json};
 use serde::{Deserialize, Deserializer, Serialize};
-use std::sync::Arc;
 
 pub const DEFAULT_LIMIT: u64 = 100;
 pub const MAX_LIMIT: u64 = 1000;
@@ -147,7 +145,6 @@ fn text(v: Option<String>, field: &str) -> Result<Option<String>, ApiError> {
 #[tracing::instrument(skip_all, fields(dimension_id = %id))]
 pub async fn put(
     State(state): State<AppState>,
-    conn: Option<Extension<Arc<ConnInfo>>>,
     Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     Id(id): Id,
@@ -170,8 +167,7 @@ pub async fn put(
         min_capacity: body.min_capacity.into(),
         max_capacity: body.max_capacity.into(),
     };
-    let conn = conn.as_deref().map(|c| &**c);
-    let caller = || caller("PUT", &principal, conn, &headers);
+    let caller = || caller("PUT", &principal, &headers);
     let outcome = state.dimensions.register(&id, reg, precondition, caller).await?;
     Ok(AdminView::response(outcome.dimension, outcome.created))
 }
@@ -195,14 +191,12 @@ pub async fn put(
 #[tracing::instrument(skip_all, fields(dimension_id = %id))]
 pub async fn delete(
     State(state): State<AppState>,
-    conn: Option<Extension<Arc<ConnInfo>>>,
     Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
     allow(&principal, &[], "deleting a dimension")?;
-    let conn = conn.as_deref().map(|c| &**c);
-    if !state.dimensions.delete(&id, || caller("DELETE", &principal, conn, &headers)).await? {
+    if !state.dimensions.delete(&id, || caller("DELETE", &principal, &headers)).await? {
         return Err(ApiError::NotFound(format!("no scalable target dimension {:?}", id.as_str())));
     }
     Ok(StatusCode::NO_CONTENT)

@@ -7,10 +7,11 @@
 //! it is.
 
 use super::AppState;
+use super::certificate;
 use super::error::ApiError;
 use super::gate::{Rejection, is_public};
 use crate::auth::{Principal, Role};
-use crate::net::{ClientIdentity, ConnInfo};
+use crate::net::ConnInfo;
 use axum::extract::Request;
 use axum::http::header;
 use std::sync::Arc;
@@ -18,8 +19,9 @@ use std::sync::Arc;
 /// Puts the caller's `Principal` in the request's extensions.
 ///
 /// # Errors
-/// The 401, with the reason for the log: `bad_scheme`, `unknown_token` or
-/// `no_credentials`.
+/// The 401, with the reason for the log: `bad_scheme`, `unknown_token`,
+/// `no_credentials`, or why the connection's certificate no longer counts
+/// (`certificate_expired`, `certificate_untrusted`, …).
 pub fn authenticate(state: &AppState, req: &mut Request) -> Result<(), Rejection> {
     let p = principal(state, req)?;
     req.extensions_mut().insert(p);
@@ -47,22 +49,21 @@ fn principal(state: &AppState, req: &Request) -> Result<Principal, Rejection> {
             )),
         };
     }
-    let client = req.extensions().get::<Arc<ConnInfo>>().and_then(|c| c.client.as_ref());
-    if let Some(c) = client {
-        let role = certificate_role(state, c);
-        return Ok(Principal::Certificate { subject: c.subject.clone(), sha256: c.sha256, role });
+    let conn = req.extensions().get::<Arc<ConnInfo>>().map(|c| &**c);
+    match certificate::presented(state, conn) {
+        Some((c, standing)) if standing.trusted() => {
+            let role = certificate::role(state, c, standing);
+            Ok(Principal::Certificate { subject: c.subject.clone(), sha256: c.sha256, role })
+        }
+        Some((_, standing)) => Err(Rejection {
+            reason: standing.reason(),
+            error: ApiError::Unauthorized(format!("{}, or send Authorization: Bearer <token>", standing.message())),
+        }),
+        None => Err(refuse(
+            "no_credentials",
+            "authentication required: send Authorization: Bearer <token> or a verified client certificate",
+        )),
     }
-    Err(refuse(
-        "no_credentials",
-        "authentication required: send Authorization: Bearer <token> or a verified client certificate",
-    ))
-}
-
-/// The role of a verified client certificate (a pinned one is `aas`
-/// unless mapped otherwise).
-pub fn certificate_role(state: &AppState, c: &ClientIdentity) -> Role {
-    let pinned = state.tls.as_ref().is_some_and(|t| t.is_pinned(&c.sha256));
-    state.auth.certificate_role(&c.subject, &c.sha256, pinned)
 }
 
 /// 403 unless the caller has one of `roles` (admin always has).

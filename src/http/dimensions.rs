@@ -44,7 +44,6 @@ use tracing::{info, instrument};
 #[instrument(skip_all, fields(dimension_id = %id))]
 pub async fn get(
     State(state): State<AppState>,
-    conn: Option<Extension<Arc<ConnInfo>>>,
     Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     method: Method,
@@ -61,8 +60,7 @@ pub async fn get(
         return Ok(Versioned(state.dimensions.view(&id).await?));
     }
     info!(method = "GET", "request");
-    let conn = conn.as_deref().map(|c| &**c);
-    let outcome = state.dimensions.get(&id, || caller("GET", &principal, conn, &headers)).await?;
+    let outcome = state.dimensions.get(&id, || caller("GET", &principal, &headers)).await?;
     match (wait, changes) {
         (Some(wait), Some(changes)) => {
             let after = params.after.unwrap_or(outcome.dimension.revision);
@@ -174,6 +172,7 @@ pub struct WatchParams {
 )]
 pub async fn watch(
     State(state): State<AppState>,
+    conn: Option<Extension<Arc<ConnInfo>>>,
     Extension(principal): Extension<Principal>,
     params: Result<Query<WatchParams>, QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, axum::Error>>>, ApiError> {
@@ -182,13 +181,25 @@ pub async fn watch(
         .map_err(|e| ApiError::BadRequest(format!("invalid query: {}; use ?id=DIMENSION or nothing", e.body_text())))?;
     let only = params.id.as_deref().map(DimensionId::parse).transpose()?;
     let feed = state.dimensions.feed();
-    let start = (feed.subscribe(), feed.closed(), only);
-    let events = futures_util::stream::unfold(start, |(mut rx, closed, only)| async move {
+    // A stream opened with a client certificate is judged again before each
+    // event: it ends at the first change after the certificate stops being
+    // trusted (a reload removed it, or it expired), without sending it.
+    let certified =
+        matches!(principal, Principal::Certificate { .. }).then_some(conn).flatten().map(|c| (state.clone(), c.0));
+    let start = (feed.subscribe(), feed.closed(), only, certified);
+    let events = futures_util::stream::unfold(start, |(mut rx, closed, only, certified)| async move {
         loop {
             let next = tokio::select! {
                 r = rx.recv() => r,
                 () = closed.cancelled() => return None,
             };
+            if let Some((state, conn)) = &certified
+                && let Some((_, standing)) =
+                    super::certificate::presented(state, Some(conn)).filter(|(_, s)| !s.trusted())
+            {
+                info!(reason = standing.reason(), "watch stream ended: the client certificate is no longer trusted");
+                return None;
+            }
             let event = match next {
                 Ok(d) if only.as_ref().is_some_and(|o| o != d.id()) => continue,
                 Ok(d) => SseEvent::default()
@@ -200,7 +211,7 @@ pub async fn watch(
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             };
-            return Some((event, (rx, closed, only)));
+            return Some((event, (rx, closed, only, certified)));
         }
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
@@ -235,7 +246,6 @@ pub async fn watch(
 #[instrument(skip_all, fields(dimension_id = %id))]
 pub async fn patch(
     State(state): State<AppState>,
-    conn: Option<Extension<Arc<ConnInfo>>>,
     Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     Id(id): Id,
@@ -249,21 +259,21 @@ pub async fn patch(
         super::auth::allow(&principal, &[Role::Scaler], "reporting actualCapacity, scalingStatus or failureReason")?;
     }
     info!(method = "PATCH", body = %patch.to_json(), if_match = precondition.map(tracing::field::display), "request");
-    let conn = conn.as_deref().map(|c| &**c);
-    let caller = || caller("PATCH", &principal, conn, &headers);
+    let caller = || caller("PATCH", &principal, &headers);
     let outcome = state.dimensions.patch(&id, patch, precondition, caller).await?;
     Ok(Versioned(outcome.dimension))
 }
 
-/// Who is asking, for the history and the change log.
-pub(super) fn caller(method: &str, principal: &Principal, conn: Option<&ConnInfo>, headers: &HeaderMap) -> Caller {
-    let certificate = conn.and_then(|c| c.client.as_ref());
-    let client = principal.label().or_else(|| certificate.map(|c| format!("{} (sha256:{})", c.subject, c.sha256)));
+/// Who is asking, for the history and the change log: the token by name or
+/// the client certificate (trusted at this request) by RFC 4514 subject and
+/// SHA-256.
+pub(super) fn caller(method: &str, principal: &Principal, headers: &HeaderMap) -> Caller {
     let request_id = headers.get(&super::request_id::X_REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    Caller {
-        source: Source { method: method.to_owned(), client, request_id },
-        certificate: certificate.map(|c| (c.subject.clone(), c.sha256)),
-    }
+    let certificate = match principal {
+        Principal::Certificate { subject, sha256, .. } => Some((subject.clone(), *sha256)),
+        Principal::Open | Principal::Token { .. } => None,
+    };
+    Caller { source: Source { method: method.to_owned(), client: principal.label(), request_id }, certificate }
 }
 
 /// Other methods: 405 with `Allow`.

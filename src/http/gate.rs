@@ -2,10 +2,12 @@
 //! refused request.
 //!
 //! The gate: when the listener verifies client certificates (and no bearer
-//! tokens are configured), a request on a connection without a verified
-//! certificate only reaches the public paths (health, ACME tokens);
-//! everything else is a JSON 403. Default deny, judged on the raw path
-//! before anything else, so no spelling of a path can slip past.
+//! tokens are configured), a request on a connection without a certificate
+//! trusted now (`certificate`: one whose pin or CA a reload removed, or
+//! past its dates, counts as none) only reaches the public paths (health,
+//! ACME tokens); everything else is a JSON 403 saying why. Default deny,
+//! judged on the raw path before anything else, so no spelling of a path
+//! can slip past.
 //!
 //! The log: each 401, 403 and 429 — from the gate, authentication, a role
 //! that may not, or the rate limit — is one WARN line `request rejected`
@@ -18,7 +20,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::{extract, request_id};
+use super::{certificate, extract, request_id};
 use crate::auth::Role;
 use crate::metrics::Metrics;
 use crate::net::ConnInfo;
@@ -53,23 +55,31 @@ pub fn is_acme_token(token: &str) -> bool {
 /// The gate, as an axum middleware in front of the router.
 pub async fn require_certificate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let conn = req.extensions().get::<Arc<ConnInfo>>().cloned();
-    let verified = conn.as_ref().is_some_and(|c| c.client.is_some());
-    if verified || is_public(req.uri().path()) {
+    let presented = certificate::presented(&state, conn.as_deref());
+    if presented.is_some_and(|(_, standing)| standing.trusted()) || is_public(req.uri().path()) {
         return next.run(req).await;
     }
+    let (reason, message) = match presented {
+        None => ("no_certificate", "client certificate required"),
+        Some((_, standing)) => (standing.reason(), standing.message()),
+    };
     let request_id = request_id::normalize(&mut req);
-    state.metrics.client_rejected("no_certificate");
+    state.metrics.client_rejected(reason);
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
     // The fields of the front middleware's span, which this request never reaches.
     let span = tracing::info_span!("http", method = %req.method(), route, path = %req.uri().path(),
         request_id = request_id.to_str().unwrap_or(""));
-    let who = Refused { peer: conn.map(|c| c.peer), ..Refused::default() };
-    span.in_scope(|| log_rejection(&state.metrics, StatusCode::FORBIDDEN, "no_certificate", &who));
+    let who = Refused {
+        peer: conn.as_ref().map(|c| c.peer),
+        client_subject: presented.map(|(c, _)| c.subject.as_str()),
+        ..Refused::default()
+    };
+    span.in_scope(|| log_rejection(&state.metrics, StatusCode::FORBIDDEN, reason, &who));
     // Read a small body first: some h2 clients (curl 7.x) treat an answer
     // before the end of their request body as a stream error.
     let body = req.into_body();
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, axum::body::to_bytes(body, extract::BODY_LIMIT)).await;
-    let mut response = ApiError::Forbidden("client certificate required".into()).into_response();
+    let mut response = ApiError::Forbidden(message.into()).into_response();
     response.headers_mut().insert(request_id::X_REQUEST_ID.clone(), request_id);
     response
 }
@@ -88,7 +98,7 @@ pub struct Refused<'a> {
     pub peer: Option<SocketAddr>,
     /// The name of the bearer token the caller authenticated with.
     pub token: Option<&'a str>,
-    /// The subject of the connection's verified client certificate.
+    /// The subject of the connection's client certificate, RFC 4514-escaped.
     pub client_subject: Option<&'a str>,
     pub role: Option<Role>,
 }

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod certificate;
 pub mod dimensions;
 pub mod error;
 pub mod extract;

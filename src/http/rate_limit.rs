@@ -198,6 +198,7 @@ mod tests {
     use crate::auth::{Role, Token, hash};
     use crate::net::ClientIdentity;
     use std::net::Ipv4Addr;
+    use std::sync::Arc;
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
@@ -287,7 +288,15 @@ mod tests {
             ..AuthConfig::default()
         };
         let sha256 = Fingerprint::of(b"cert");
-        let client = Some(ClientIdentity { subject: "CN=x".into(), sha256 });
+        let client = Some(ClientIdentity {
+            name: "CN=x".parse().unwrap(),
+            subject: "CN=x".into(),
+            sha256,
+            not_before: 0,
+            not_after: i64::MAX,
+            chain: Arc::from([]),
+            memo: Arc::default(),
+        });
         let peer = "[2001:db8::7]:443".parse().unwrap();
         let (with_cert, plain) = (ConnInfo { peer, client }, ConnInfo { peer, client: None });
         let b = Principal::Token { name: "b".into(), role: Role::Read };

@@ -8,7 +8,10 @@
 use super::error::ApiError;
 use super::gate::{Refused, Rejection};
 use super::rate_limit::ClientKey;
-use super::{AppState, admin, auth, dimensions, extract, gate, head, health, history, openapi, rate_limit, request_id};
+use super::{
+    AppState, admin, auth, certificate, dimensions, extract, gate, head, health, history, openapi, rate_limit,
+    request_id,
+};
 use crate::auth::Principal;
 use crate::metrics::Metrics;
 use crate::net::ConnInfo;
@@ -133,20 +136,19 @@ async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Resp
 }
 
 /// Who was refused, for the log: the token by name, the certificate by
-/// subject, and the role.
+/// subject (also one no longer trusted), and the role.
 fn refused_by<'a>(state: &'a AppState, key: ClientKey, conn: Option<&'a ConnInfo>) -> Refused<'a> {
     let token = match key {
         ClientKey::Token(i) => state.auth.tokens.get(i),
         ClientKey::Certificate(_) | ClientKey::Address(_) | ClientKey::Unknown => None,
     };
-    let client = conn.and_then(|c| c.client.as_ref());
+    let client = certificate::presented(state, conn);
+    let trusted = client.filter(|(_, standing)| standing.trusted() && state.auth_enabled);
     Refused {
         peer: conn.map(|c| c.peer),
         token: token.map(|t| t.name.as_str()),
-        client_subject: client.map(|c| c.subject.as_str()),
-        role: token
-            .map(|t| t.role)
-            .or_else(|| client.filter(|_| state.auth_enabled).map(|c| auth::certificate_role(state, c))),
+        client_subject: client.map(|(c, _)| c.subject.as_str()),
+        role: token.map(|t| t.role).or_else(|| trusted.map(|(c, standing)| certificate::role(state, c, standing))),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `AppState`: what every handler and the front middleware share.
 
 use super::rate_limit::RateLimiter;
+use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::service::Dimensions;
 use crate::tls::{Challenges, TlsState};
@@ -49,4 +50,6 @@ pub struct Shared {
     pub tls: Option<Arc<TlsState>>,
     /// The longest `?wait=` a long-poll may ask for (below request_timeout).
     pub max_wait: Duration,
+    /// The server's time: client certificates' validity dates are judged by it.
+    pub clock: Clock,
 }

@@ -4,13 +4,14 @@
 //! `Arc<ConnInfo>` in the extensions, to an axum `Router`; what a request
 //! may do is decided above, in `http`.
 
+pub mod identity;
 mod plain;
 mod tls;
 
+pub use identity::ClientIdentity;
 pub use plain::serve;
 pub use tls::serve_tls;
 
-use crate::fingerprint::Fingerprint;
 use axum::Router;
 use axum::body::Body;
 use hyper::body::Incoming;
@@ -28,24 +29,9 @@ use tower::ServiceExt;
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
-    /// The verified client certificate, if the client presented one (TLS).
+    /// The client certificate verified at the handshake, if the client
+    /// presented one (TLS). Whether it is still trusted is judged per request.
     pub client: Option<ClientIdentity>,
-}
-
-/// The identity of a client that presented a verified certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientIdentity {
-    pub subject: String,
-    /// The SHA-256 of the DER certificate.
-    pub sha256: Fingerprint,
-}
-
-impl ClientIdentity {
-    pub fn from_der(der: &[u8]) -> Self {
-        let subject =
-            x509_parser::parse_x509_certificate(der).map_or_else(|_| String::new(), |(_, c)| c.subject().to_string());
-        Self { subject, sha256: Fingerprint::of(der) }
-    }
 }
 
 /// The time limits of every connection.

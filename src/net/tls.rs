@@ -52,8 +52,7 @@ pub async fn serve_tls(
                     return;
                 }
             };
-            let client =
-                stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| ClientIdentity::from_der(c));
+            let client = stream.get_ref().1.peer_certificates().and_then(ClientIdentity::from_chain);
             serve_connection(stream, ConnInfo { peer, client }, router, limits.header_read_timeout, watcher).await;
         });
     }

@@ -2,10 +2,14 @@
 //! self-signed `CA:TRUE` certificates, which webpki refuses as a leaf with
 //! `CaUsedAsEndEntity`) and CA bundles. A pinned certificate still has to
 //! prove possession of its key (the handshake signature is verified with its
-//! public key) and be within its validity dates.
+//! public key) and be within its validity dates. The same settings judge
+//! each request again (`judge`, via `trust`): a reload or the calendar may
+//! have ended the trust the handshake found.
 
 use super::TlsOptions;
+use super::trust::Standing;
 use super::{CertInfo, TlsError, read_certs};
+use crate::net::ClientIdentity;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, UnixTime};
@@ -43,7 +47,7 @@ pub fn build(
     settings: &TlsOptions,
     provider: Arc<CryptoProvider>,
     mandatory: bool,
-) -> Result<(Arc<dyn ClientCertVerifier>, Vec<CertInfo>), TlsError> {
+) -> Result<(Arc<ClientVerifier>, Vec<CertInfo>), TlsError> {
     let mut infos = Vec::new();
     let mut pins = HashMap::new();
     let mut hints = Vec::new();
@@ -74,6 +78,29 @@ pub fn build(
     };
     let verifier = ClientVerifier { pins, ca, hints, mandatory, provider };
     Ok((Arc::new(verifier), infos))
+}
+
+impl ClientVerifier {
+    /// How `client` stands with these settings at `now`: pinned, issued by
+    /// one of the CAs (the chain it sent verified again), or not trusted.
+    pub fn judge(&self, client: &ClientIdentity, now: UnixTime) -> Standing {
+        if self.pins.contains_key(client.sha256.as_bytes()) {
+            return Standing::Pinned;
+        }
+        let (Some(ca), Some((leaf, intermediates))) = (&self.ca, client.chain.split_first()) else {
+            return Standing::Untrusted;
+        };
+        match ca.verify_client_cert(leaf, intermediates, now) {
+            Ok(_) => Standing::Issued,
+            Err(Error::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. })) => {
+                Standing::Expired
+            }
+            Err(Error::InvalidCertificate(
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. },
+            )) => Standing::NotYetValid,
+            Err(_) => Standing::Untrusted,
+        }
+    }
 }
 
 impl ClientCertVerifier for ClientVerifier {

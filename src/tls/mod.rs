@@ -2,15 +2,20 @@
 //! `ServerConfig` (ALPN h2 + http/1.1), client-certificate verification (CA
 //! bundles and pinned certificates), live reload, and expiry tracking.
 //! A reload builds a whole new `ServerConfig` and swaps it in: handshakes
-//! after the swap use it, open connections keep theirs.
+//! after the swap use it, open connections keep theirs, but their client
+//! certificates are judged against the new settings on their next request
+//! (`trust`). When client certificates are verified, TLS sessions are not
+//! resumed: a session would outlive its certificate's checks.
 
 pub mod client_auth;
 mod options;
 pub mod reload;
 mod resolver;
+mod trust;
 
 pub use options::{ClientAuth, TlsOptions};
 pub use resolver::{ACME_TLS_ALPN, Challenges, Resolver};
+pub use trust::Standing;
 
 use crate::fingerprint::Fingerprint;
 use crate::metrics::{Gauge, GaugeValue};
@@ -20,6 +25,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_rustls::TlsAcceptor;
@@ -59,7 +65,7 @@ impl CertInfo {
         Ok(Self {
             role,
             path: path.to_owned(),
-            subject: cert.subject().to_string(),
+            subject: crate::net::identity::name_of(cert.subject()).map_or_else(String::new, |n| n.to_string()),
             sha256: Fingerprint::of(der),
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
@@ -90,9 +96,14 @@ pub fn read_certs(role: &'static str, path: &Path) -> Result<Vec<CertificateDer<
 
 /// One loaded generation of the TLS configuration.
 struct Loaded {
+    /// Counts the loads, from 1: a verdict on a client certificate holds
+    /// for the generation it was made under.
+    generation: u64,
     server: Arc<ServerConfig>,
     /// Pinned client certificates and client CAs.
     client_certs: Vec<CertInfo>,
+    /// What verifies client certificates, when they are verified.
+    clients: Option<Arc<client_auth::ClientVerifier>>,
 }
 
 /// The live TLS configuration, swapped on reload.
@@ -100,6 +111,8 @@ pub struct TlsState {
     settings: TlsOptions,
     resolver: Arc<Resolver>,
     current: RwLock<Arc<Loaded>>,
+    /// The last generation handed out.
+    generations: AtomicU64,
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -130,16 +143,17 @@ fn load_files(cert: &Path, key: &Path) -> Result<(CertifiedKey, CertInfo), TlsEr
     Ok((certified, info))
 }
 
-fn build(settings: &TlsOptions, resolver: Arc<Resolver>) -> Result<Loaded, TlsError> {
+fn build(settings: &TlsOptions, resolver: Arc<Resolver>, generation: u64) -> Result<Loaded, TlsError> {
     let provider = provider();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Setup(e.to_string()))?;
-    let mut client_certs = Vec::new();
+    let (mut client_certs, mut clients) = (Vec::new(), None);
     let builder = if settings.verifies_clients() {
         let mandatory = settings.client_auth == ClientAuth::Required;
         let (verifier, infos) = client_auth::build(settings, provider, mandatory)?;
         client_certs = infos;
+        clients = Some(verifier.clone());
         builder.with_client_cert_verifier(verifier)
     } else {
         builder.with_no_client_auth()
@@ -149,7 +163,15 @@ fn build(settings: &TlsOptions, resolver: Arc<Resolver>) -> Result<Loaded, TlsEr
     if settings.acme_tls_alpn {
         server.alpn_protocols.push(ACME_TLS_ALPN.to_vec());
     }
-    Ok(Loaded { server: Arc::new(server), client_certs })
+    if clients.is_some() {
+        // No resumption: a resumed session skips the certificate and its
+        // checks. No TLS 1.2 session ids, no TLS 1.3 tickets (the ticketer
+        // is rustls' default, which never makes one). Every connection does
+        // a full handshake, which AAS's rate of calls does not notice.
+        server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        server.send_tls13_tickets = 0;
+    }
+    Ok(Loaded { generation, server: Arc::new(server), client_certs, clients })
 }
 
 impl TlsState {
@@ -163,8 +185,8 @@ impl TlsState {
             let (certified, info) = load_files(cert, key)?;
             resolver.set(Arc::new(certified), info);
         }
-        let loaded = build(&settings, resolver.clone())?;
-        let state = Self { settings, resolver, current: RwLock::new(Arc::new(loaded)) };
+        let loaded = build(&settings, resolver.clone(), 1)?;
+        let state = Self { settings, resolver, current: RwLock::new(Arc::new(loaded)), generations: AtomicU64::new(1) };
         state.log_loaded("loaded");
         Ok(state)
     }
@@ -196,7 +218,8 @@ impl TlsState {
             (Some(cert), Some(key)) => Some(load_files(cert, key)?),
             _ => None,
         };
-        let loaded = build(&self.settings, self.resolver.clone())?;
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        let loaded = build(&self.settings, self.resolver.clone(), generation)?;
         if let Some((certified, info)) = files {
             self.resolver.set(Arc::new(certified), info);
         }
@@ -227,12 +250,6 @@ impl TlsState {
         let mut all: Vec<CertInfo> = self.server_certificate().into_iter().collect();
         all.extend(self.now().client_certs.iter().cloned());
         all
-    }
-
-    /// True when `sha256` is one of the pinned client certificates (no copy
-    /// of the certificate list: this runs on every authenticated request).
-    pub fn is_pinned(&self, sha256: &Fingerprint) -> bool {
-        self.now().client_certs.iter().any(|c| c.role == "pinned client certificate" && c.sha256 == *sha256)
     }
 
     pub fn settings(&self) -> &TlsOptions {

@@ -29,6 +29,7 @@ mod shutdown;
 #[path = "../support/sqlite_damage.rs"]
 mod sqlite_damage;
 mod tls;
+mod tls_trust;
 #[path = "../support/wait.rs"]
 mod wait;
 mod walkthrough;

@@ -173,8 +173,8 @@ async fn role_matrix_with_client_certificates() {
         c.tls = Some(tls);
         c.auth = AuthConfig {
             cert_roles: vec![
-                (CertMatch::Subject("CN=scaler-1".into()), Role::Scaler),
-                (CertMatch::Subject("CN=ops".into()), Role::Admin),
+                (CertMatch::Subject("CN=scaler-1".parse().unwrap()), Role::Scaler),
+                (CertMatch::Subject("CN=ops".parse().unwrap()), Role::Admin),
             ],
             cert_default_role: Some(Role::Read),
             ..tokens()
@@ -198,5 +198,76 @@ async fn role_matrix_with_client_certificates() {
     let r = f.client(addr, Some(&apigw)).patch(format!("{base}{DIM}")).bearer_auth(secret(Role::Scaler));
     let r = r.json(&json!({"desiredCapacity": 5.0})).send().await.unwrap();
     assert_eq!(r.status(), 403);
+    app.stop().await;
+}
+
+/// `--cert-role` subjects are parsed names, matched attribute by attribute
+/// in the certificate's order: a single CN that reads `ops, O=Admins` is
+/// not CN=ops followed by O=Admins, and neither is O=Admins followed by
+/// CN=ops. The history names the caller with RFC 4514 escapes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_role_subjects_match_parsed_names_not_text() {
+    use rcgen::DnType;
+    let f = Files::new();
+    let client_ca = Ca::new("client CA");
+    let ca_file = f.dir.path().join("client-ca.pem");
+    std::fs::write(&ca_file, &client_ca.cert_pem).unwrap();
+    let forged = client_ca.client_named(&[(DnType::CommonName, "ops, O=Admins")]);
+    let real = client_ca.client_named(&[(DnType::CommonName, "ops"), (DnType::OrganizationName, "Admins")]);
+    let reversed = client_ca.client_named(&[(DnType::OrganizationName, "Admins"), (DnType::CommonName, "ops")]);
+    let settings = crest::config::Settings {
+        cert_role: vec!["CN=ops, O=Admins=admin".into()],
+        cert_default_role: Some("aas".into()),
+        ..crest::config::Settings::default()
+    };
+    let auth = crest::config::Config::from_settings(settings).unwrap().auth;
+    let app = spawn_app(StoreKind::Memory, |c| {
+        c.mode = Mode::Production;
+        c.tls = Some(f.tls(vec![], vec![ca_file]));
+        c.auth = auth;
+    })
+    .await;
+    let addr = app.tls_addr.unwrap();
+    let base = format!("https://localhost:{}", addr.port());
+    let (forged_c, real_c, reversed_c) =
+        (f.client(addr, Some(&forged)), f.client(addr, Some(&real)), f.client(addr, Some(&reversed)));
+
+    // Registering needs admin: only the certificate with CN=ops, O=Admins has it.
+    let register = |c: &reqwest::Client, id: &str| {
+        c.put(format!("{base}/v1/scalableTargetDimensions/{id}")).json(&json!({"maxCapacity": 10.0})).send()
+    };
+    for (who, c) in [("a single CN \"ops, O=Admins\"", &forged_c), ("O=Admins, CN=ops (other order)", &reversed_c)] {
+        let r = register(c, "forged").await.unwrap();
+        let status = r.status();
+        let b: Value = r.json().await.unwrap();
+        assert_eq!(status, 403, "{who} must not be admin: {b}");
+        assert_eq!(b["message"], "registering a dimension needs role admin; this caller has role aas", "{who}");
+    }
+    assert!(register(&real_c, "n1").await.unwrap().status().is_success(), "CN=ops, O=Admins is admin");
+
+    // The default role (aas) may set desiredCapacity; the history names
+    // the forged certificate unambiguously.
+    let url = format!("{base}/v1/scalableTargetDimensions/n1");
+    let r = forged_c.patch(&url).json(&json!({"desiredCapacity": 4.0})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = real_c.patch(&url).json(&json!({"desiredCapacity": 5.0})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let page: Value = real_c.get(format!("{url}/history")).send().await.unwrap().json().await.unwrap();
+    let clients: Vec<&str> =
+        page["entries"].as_array().unwrap().iter().filter_map(|e| e["source"]["client"].as_str()).collect();
+    let sha = |pem: &crate::certs::Pem| {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        crest::fingerprint::Fingerprint::of(&CertificateDer::from_pem_slice(pem.cert.as_bytes()).unwrap())
+    };
+    assert_eq!(
+        clients,
+        [
+            format!("CN=ops, O=Admins (sha256:{})", sha(&real)),
+            format!(r"CN=ops\, O=Admins (sha256:{})", sha(&forged)),
+            format!("CN=ops, O=Admins (sha256:{})", sha(&real)),
+        ],
+        "{page}"
+    );
     app.stop().await;
 }

@@ -87,6 +87,22 @@ impl Ca {
     pub fn client(&self, cn: &str) -> Pem {
         self.leaf(cn, &[], ExtendedKeyUsagePurpose::ClientAuth, valid_for(365))
     }
+
+    /// A client certificate whose subject is exactly `rdns`, in this order,
+    /// one attribute per RDN.
+    pub fn client_named(&self, rdns: &[(DnType, &str)]) -> Pem {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        for (ty, value) in rdns {
+            p.distinguished_name.push(ty.clone(), *value);
+        }
+        (p.not_before, p.not_after) = valid_for(365);
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate().unwrap();
+        let cert = p.signed_by(&key, &self.issuer).unwrap();
+        Pem { cert: cert.pem(), key: key.serialize_pem() }
+    }
 }
 
 /// Like API Gateway's generated client certificate: self-signed, CA:TRUE,

@@ -4,8 +4,13 @@
 //! client certificate (a pinned API Gateway certificate is `aas` unless
 //! mapped otherwise) or from a bearer token, stored as its SHA-256 only and
 //! compared in constant time. With neither configured, crest stays open.
+//! Certificates are mapped by SHA-256 or by their parsed subject (`dn`),
+//! never by a rendered string.
+
+pub mod dn;
 
 use crate::fingerprint::Fingerprint;
+pub use dn::Name;
 use std::fmt;
 
 /// What a caller may do.
@@ -60,8 +65,9 @@ impl fmt::Debug for Token {
 pub enum CertMatch {
     /// The SHA-256 of the DER certificate.
     Sha256(Fingerprint),
-    /// The exact subject, as crest logs it (e.g. `CN=scaler-1`).
-    Subject(String),
+    /// The exact subject, attribute by attribute (read from RFC 4514 text
+    /// such as `CN=scaler-1`, written the way crest logs it).
+    Subject(Name),
 }
 
 /// How callers are authenticated.
@@ -84,6 +90,7 @@ pub enum Principal {
         role: Role,
     },
     Certificate {
+        /// The subject, RFC 4514-escaped.
         subject: String,
         sha256: Fingerprint,
         role: Role,
@@ -151,7 +158,7 @@ impl AuthConfig {
 
     /// The role of a verified certificate: a `cert_roles` mapping, else
     /// `aas` for a pinned certificate, else `cert_default_role` (aas).
-    pub fn certificate_role(&self, subject: &str, sha256: &Fingerprint, pinned: bool) -> Role {
+    pub fn certificate_role(&self, subject: &Name, sha256: &Fingerprint, pinned: bool) -> Role {
         let mapped = self.cert_roles.iter().find(|(m, _)| match m {
             CertMatch::Sha256(h) => h == sha256,
             CertMatch::Subject(s) => s == subject,
@@ -186,7 +193,7 @@ mod tests {
                 Token { name: "scaler".into(), role: Role::Scaler, sha256: hash("s3cret") },
                 Token { name: "ops".into(), role: Role::Admin, sha256: hash("other") },
             ],
-            cert_roles: vec![(CertMatch::Subject("CN=scaler-1".into()), Role::Scaler)],
+            cert_roles: vec![(CertMatch::Subject(name("CN=scaler-1")), Role::Scaler)],
             cert_default_role: None,
         }
     }
@@ -200,18 +207,24 @@ mod tests {
         assert!(!format!("{:?}", c.tokens[0]).contains("sha256"), "no hash in Debug");
     }
 
+    fn name(text: &str) -> Name {
+        text.parse().unwrap()
+    }
+
     #[test]
     fn certificates_map_to_roles_with_aas_by_default() {
         let c = config();
         let (ab, cd) = (Fingerprint::of(b"ab"), Fingerprint::of(b"cd"));
-        assert_eq!(c.certificate_role("CN=scaler-1", &ab, false), Role::Scaler);
-        assert_eq!(c.certificate_role("CN=ApiGateway", &ab, false), Role::Aas);
+        assert_eq!(c.certificate_role(&name("CN=scaler-1"), &ab, false), Role::Scaler);
+        assert_eq!(c.certificate_role(&name("CN=ApiGateway"), &ab, false), Role::Aas);
+        assert_eq!(c.certificate_role(&name("CN=scaler-1, O=x"), &ab, false), Role::Aas, "the whole name");
+        assert_eq!(c.certificate_role(&name(r"CN=scaler-1\, O=x"), &ab, false), Role::Aas);
         let by_hash = AuthConfig { cert_roles: vec![(CertMatch::Sha256(ab), Role::Read)], ..config() };
-        assert_eq!(by_hash.certificate_role("CN=x", &ab, true), Role::Read, "a mapping wins");
-        assert_eq!(by_hash.certificate_role("CN=x", &cd, false), Role::Aas, "another hash is not mapped");
+        assert_eq!(by_hash.certificate_role(&name("CN=x"), &ab, true), Role::Read, "a mapping wins");
+        assert_eq!(by_hash.certificate_role(&name("CN=x"), &cd, false), Role::Aas, "another hash is not mapped");
         let strict = AuthConfig { cert_default_role: Some(Role::Read), ..config() };
-        assert_eq!(strict.certificate_role("CN=leaf", &cd, false), Role::Read);
-        assert_eq!(strict.certificate_role("CN=ApiGateway", &cd, true), Role::Aas, "pinned: aas");
+        assert_eq!(strict.certificate_role(&name("CN=leaf"), &cd, false), Role::Read);
+        assert_eq!(strict.certificate_role(&name("CN=ApiGateway"), &cd, true), Role::Aas, "pinned: aas");
     }
 
     #[test]
