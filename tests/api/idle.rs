@@ -30,7 +30,8 @@ fn ms(n: u64) -> Duration {
 
 /// The header-read and idle timeouts of a test server.
 fn timeouts(c: &mut Config, header: Duration, idle: Duration) {
-    c.header_read_timeout = header.min(idle); // PRE-FIX: no idle_timeout yet
+    c.header_read_timeout = header;
+    c.idle_timeout = idle;
 }
 
 /// A rustls client trusting the test server CA, offering `alpn`.
@@ -143,7 +144,8 @@ async fn tls_silent_after_the_handshake_is_closed() {
     let (app, addr) = spawn_tls_with(&f, |c| timeouts(c, ms(300), Duration::from_secs(60))).await;
     let mut s = tls_connect(tls_config(&f, &[b"http/1.1"]), addr).await.unwrap();
     assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
-    let (took, sent) = until_closed(&mut s, Duration::from_secs(5), "a TLS connection silent after the handshake").await;
+    let (took, sent) =
+        until_closed(&mut s, Duration::from_secs(5), "a TLS connection silent after the handshake").await;
     assert!(took >= ms(250) && took < Duration::from_secs(3), "closed after {took:?}");
     assert!(sent.is_empty(), "{}", String::from_utf8_lossy(&sent));
     app.stop().await;
