@@ -43,10 +43,28 @@ pub(super) struct Acceptor {
     kind: &'static str,
     connections: Arc<Connections>,
     shutdown: CancellationToken,
-    warned: Option<Instant>,
-    unlogged: u64,
+    warnings: LogLimit,
     open: watch::Sender<usize>,
     force: CancellationToken,
+}
+
+/// At most one line per `WARN_EVERY`.
+#[derive(Debug, Default)]
+struct LogLimit {
+    last: Option<Instant>,
+    unlogged: u64,
+}
+
+impl LogLimit {
+    /// Some(lines not logged since the last one) if a line may be logged at `now`.
+    fn allow(&mut self, now: Instant) -> Option<u64> {
+        if self.last.is_some_and(|t| now.duration_since(t) < WARN_EVERY) {
+            self.unlogged += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
+    }
 }
 
 /// A connection task of a listener (counted until it ends).
@@ -66,7 +84,15 @@ impl Acceptor {
         shutdown: CancellationToken,
     ) -> Self {
         let (open, _) = watch::channel(0);
-        Self { listener, kind, connections, shutdown, warned: None, unlogged: 0, open, force: CancellationToken::new() }
+        Self {
+            listener,
+            kind,
+            connections,
+            shutdown,
+            warnings: LogLimit::default(),
+            open,
+            force: CancellationToken::new(),
+        }
     }
 
     /// What a connection task needs to stop.
@@ -105,13 +131,9 @@ impl Acceptor {
             let errno = rustix::io::Errno::from_io_error(&e);
             let out_of_fds = matches!(errno, Some(rustix::io::Errno::MFILE | rustix::io::Errno::NFILE));
             let shed = if out_of_fds { self.connections.shed_idle("accept_error") } else { None };
-            let now = Instant::now();
-            if self.warned.is_none_or(|t| now.duration_since(t) >= WARN_EVERY) {
+            if let Some(unlogged) = self.warnings.allow(Instant::now()) {
                 tracing::warn!(error = %e, listener = self.kind, shed_an_idle_connection = shed.is_some(),
-                    unlogged_since_last = self.unlogged, "accept failed; more within 10s are only counted");
-                (self.warned, self.unlogged) = (Some(now), 0);
-            } else {
-                self.unlogged += 1;
+                    unlogged_since_last = unlogged, "accept failed; more within 10s are only counted");
             }
             tokio::select! {
                 () = tokio::time::sleep(BACKOFF) => {}
@@ -132,5 +154,20 @@ impl Acceptor {
             force.cancel();
             let _ = tokio::time::timeout(Duration::from_secs(1), count.wait_for(|n| *n == 0)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_failures_are_logged_once_per_period_and_counted() {
+        let (mut limit, start) = (LogLimit::default(), Instant::now());
+        assert_eq!(limit.allow(start), Some(0));
+        let fast: Vec<_> = (1..200u64).map(|ms| limit.allow(start + Duration::from_millis(ms * 50))).collect();
+        assert!(fast.iter().all(Option::is_none), "20 a second for 10 s: none logged");
+        assert_eq!(limit.allow(start + WARN_EVERY), Some(199));
+        assert_eq!(limit.allow(start + WARN_EVERY * 3), Some(0));
     }
 }
