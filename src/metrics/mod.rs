@@ -3,10 +3,10 @@
 //! and latency by route template, per-dimension gauges (capped at
 //! `metrics_max_dimensions` series), store latency and errors, TLS handshake
 //! failures, connections (open, limit, shed, idle-closed, accept errors).
-//! Gauges that depend on the clock (status age, certificate days
-//! left, ACME state) are computed at scrape time, by `Sampler`s that the app
-//! registers (TLS, ACME): the registry observes, it owns nothing above the
-//! domain.
+//! Gauges that depend on the clock (status age, certificate days left, ACME
+//! state) are computed at scrape time (`board.rs`), by `Sampler`s that the
+//! app registers (TLS, ACME): the registry observes, it owns nothing above
+//! the domain.
 
 mod board;
 
