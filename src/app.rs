@@ -10,7 +10,7 @@ use crate::domain::Policy;
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{AppState, Shared, metrics_router, redirect, router};
 use crate::metrics::{Gauge, GaugeValue, Metrics, Sampler};
-use crate::net::{self, Limits};
+use crate::net::{self, ConnectionLimit, Connections, Limits, Net};
 use crate::service::Dimensions;
 use crate::store::{self, Store};
 use crate::tls::{TlsState, reload};
@@ -33,7 +33,7 @@ pub struct App {
     feed: Arc<Feed>,
     acme: Option<Arc<Acme>>,
     store: Arc<dyn Store>,
-    limits: Limits,
+    net: Net,
 }
 
 impl App {
@@ -119,18 +119,17 @@ impl App {
         let api = router(state.clone(), config.request_timeout);
         let tls = match (&config.tls, tls_state) {
             (Some(tls), Some(state)) => {
-                let listener = TcpListener::bind(tls.listen).await.with_context(|| {
+                let listener = net::bind(tls.listen).with_context(|| {
                     format!("tls_listen: cannot bind {} (--tls-listen, CREST_TLS_LISTEN)", tls.listen)
                 })?;
                 Some((listener, state, https_api))
             }
             _ => None,
         };
-        let listener = TcpListener::bind(config.listen)
-            .await
+        let listener = net::bind(config.listen)
             .with_context(|| format!("listen: cannot bind {} (--listen, CREST_LISTEN)", config.listen))?;
         let metrics_listener = match config.metrics_listen {
-            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+            Some(addr) => Some(net::bind(addr).with_context(|| {
                 format!("metrics_listen: cannot bind {addr} (--metrics-listen, CREST_METRICS_LISTEN)")
             })?),
             None => None,
@@ -139,6 +138,10 @@ impl App {
             Some((l, _, _)) if !config.http_api => redirect::router(l.local_addr()?.port(), state),
             _ => api,
         };
+        // Descriptors for the database pool are kept free too (Postgres).
+        let reserved = net::RESERVED_FDS + u64::from(config.store_options.max_connections);
+        let limit = ConnectionLimit::new(config.max_connections, reserved);
+        let connections = Arc::new(Connections::new(limit, metrics.clone()));
         let tls_listen = tls.as_ref().map(|(l, _, _)| l.local_addr()).transpose()?;
         let metrics_listen = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
         tracing::info!(
@@ -146,8 +149,18 @@ impl App {
             metrics_listen = metrics_listen.map(tracing::field::display),
             store = %crate::store::redact_url(config.store.expose()), mode = ?config.mode, strict = config.strict,
             rate_limit = config.rate_limit.map(|l| tracing::field::display(format!("{}/s burst {}", l.rate, l.burst))),
+            max_connections = limit.max, nofile = limit.nofile,
             "crest ready"
         );
+        if limit.max < limit.configured {
+            tracing::info!(
+                max_connections = limit.max,
+                configured = limit.configured,
+                nofile = limit.nofile,
+                reserved,
+                "connection limit lowered to fit the open-file limit (ulimit -n)"
+            );
+        }
         warn_if_open(config);
         Ok(Self {
             listener,
@@ -158,9 +171,13 @@ impl App {
             feed,
             acme,
             store,
-            limits: Limits {
-                header_read_timeout: config.header_read_timeout,
-                shutdown_timeout: config.shutdown_timeout,
+            net: Net {
+                limits: Limits {
+                    header_read_timeout: config.header_read_timeout,
+                    idle_timeout: config.idle_timeout,
+                    shutdown_timeout: config.shutdown_timeout,
+                },
+                connections,
             },
         })
     }
@@ -218,18 +235,18 @@ impl App {
         }
         if let Some((listener, state, router)) = self.tls {
             tasks.push(tokio::spawn(reload::run(state.clone(), shutdown.clone())));
-            let (metrics, timeout) = (self.metrics_state.clone(), state.handshake_timeout());
+            let timeout = state.handshake_timeout();
             let acceptor = move || state.acceptor();
-            let serve = net::serve_tls(listener, acceptor, timeout, router, metrics, self.limits, shutdown.clone());
+            let serve = net::serve_tls(listener, acceptor, timeout, router, self.net.clone(), shutdown.clone());
             tasks.push(tokio::spawn(serve));
         } else {
             tasks.push(tokio::spawn(reload::ignore_hangup(shutdown.clone())));
         }
         if let Some(listener) = self.metrics {
             let router = metrics_router(self.metrics_state.clone());
-            tasks.push(tokio::spawn(net::serve(listener, router, self.limits, shutdown.clone())));
+            tasks.push(tokio::spawn(net::serve(listener, router, self.net.clone(), shutdown.clone())));
         }
-        let server = tokio::spawn(net::serve(self.listener, self.router, self.limits, shutdown.clone()));
+        let server = tokio::spawn(net::serve(self.listener, self.router, self.net, shutdown.clone()));
         let result = server.await;
         for task in tasks {
             if let Err(e) = task.await {

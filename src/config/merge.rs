@@ -67,6 +67,8 @@ impl Settings {
             request_timeout: self.request_timeout.or(lower.request_timeout),
             shutdown_timeout: self.shutdown_timeout.or(lower.shutdown_timeout),
             header_read_timeout: self.header_read_timeout.or(lower.header_read_timeout),
+            idle_timeout: self.idle_timeout.or(lower.idle_timeout),
+            max_connections: self.max_connections.or(lower.max_connections),
         }
     }
 }

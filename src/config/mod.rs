@@ -53,8 +53,15 @@ pub struct Config {
     pub log_level: String,
     pub request_timeout: Duration,
     pub shutdown_timeout: Duration,
-    /// How long a client may take to send a request head.
+    /// How long a client may take to send a request head (and its first
+    /// request, once connected).
     pub header_read_timeout: Duration,
+    /// How long a connection with nothing in flight stays open after its
+    /// last response.
+    pub idle_timeout: Duration,
+    /// Open connections on all listeners together (lowered at start to fit
+    /// the open-file limit).
+    pub max_connections: usize,
 }
 
 /// A configuration problem; the text names the setting.
@@ -100,6 +107,8 @@ impl Default for Config {
             request_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
         }
     }
 }
@@ -129,6 +138,8 @@ impl fmt::Debug for Config {
             request_timeout,
             shutdown_timeout,
             header_read_timeout,
+            idle_timeout,
+            max_connections,
         } = self;
         f.debug_struct("Config")
             .field("listen", listen)
@@ -150,6 +161,8 @@ impl fmt::Debug for Config {
             .field("request_timeout", request_timeout)
             .field("shutdown_timeout", shutdown_timeout)
             .field("header_read_timeout", header_read_timeout)
+            .field("idle_timeout", idle_timeout)
+            .field("max_connections", max_connections)
             .finish()
     }
 }

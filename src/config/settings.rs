@@ -164,9 +164,15 @@ pub struct Settings {
     /// Longest time one request may take, e.g. 30s [default: 30s].
     #[arg(long, env = "CREST_REQUEST_TIMEOUT", value_name = "DURATION")]
     pub request_timeout: Option<String>,
-    /// A client must send a request's head within this (slowloris, idle connections) [default: 10s].
+    /// A client must send a request's head within this, and its first request within this of connecting (after the TLS handshake) [default: 10s].
     #[arg(long, env = "CREST_HEADER_READ_TIMEOUT", value_name = "DURATION")]
     pub header_read_timeout: Option<String>,
+    /// A connection with no request in flight is closed this long after its last response (HTTP/1 keep-alive, HTTP/2 with no open stream) [default: 60s].
+    #[arg(long, env = "CREST_IDLE_TIMEOUT", value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
+    /// Open client connections, all listeners together; at the limit a newcomer replaces the longest-idle one. Lowered to stay under the open-file limit (ulimit -n) [default: 10000].
+    #[arg(long, env = "CREST_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
     /// On SIGTERM/SIGINT, how long in-flight requests may finish [default: 10s].
     #[arg(long, env = "CREST_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
     pub shutdown_timeout: Option<String>,

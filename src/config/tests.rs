@@ -35,6 +35,21 @@ fn defaults_match_the_contract() {
     assert_eq!(c.mode, Mode::Demo { simulate_failure: false, style: DemoStyle::Steps });
     assert!(!c.strict);
     assert_eq!(c.defaults, Defaults::default());
+    assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(c.idle_timeout, Duration::from_secs(60));
+    assert_eq!(c.max_connections, 10_000);
+}
+
+#[test]
+fn connection_settings() {
+    let file = "idle_timeout = \"5m\"\nmax_connections = 500\nheader_read_timeout = \"3s\"\n";
+    let c = load(&[], Some(file)).unwrap();
+    assert_eq!(
+        (c.idle_timeout, c.max_connections, c.header_read_timeout),
+        (Duration::from_secs(300), 500, Duration::from_secs(3))
+    );
+    let c = load(&["--idle-timeout", "300ms", "--max-connections", "64"], Some(file)).unwrap();
+    assert_eq!((c.idle_timeout, c.max_connections), (Duration::from_millis(300), 64));
 }
 
 #[test]
@@ -70,6 +85,9 @@ fn errors_name_the_setting() {
         (&["--log-format", "xml"], None, "log_format"),
         (&["--request-timeout", "soon"], None, "request_timeout"),
         (&["--shutdown-timeout", "0s"], None, "must be longer than 0s"),
+        (&["--idle-timeout", "0s"], None, "config key idle_timeout (--idle-timeout, CREST_IDLE_TIMEOUT)"),
+        (&["--max-connections", "0"], None, "config key max_connections (--max-connections, CREST_MAX_CONNECTIONS)"),
+        (&["--max-connections", "many"], None, "--max-connections"),
         (&["--register", "../x"], None, "register"),
         (&["--default-desired-capacity=-1"], None, "defaults.desired_capacity"),
         (&["--mode", "production", "--simulate-failure"], None, "only applies in demo mode"),

@@ -220,6 +220,7 @@ fn logging(s: &Settings, c: &mut Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The timeouts of requests and connections, and the connection limit.
 fn timeouts(s: &Settings, c: &mut Config) -> Result<(), ConfigError> {
     if let Some(v) = &s.request_timeout {
         c.request_timeout = duration(v, "request_timeout", "--request-timeout")?;
@@ -229,6 +230,15 @@ fn timeouts(s: &Settings, c: &mut Config) -> Result<(), ConfigError> {
     }
     if let Some(v) = &s.header_read_timeout {
         c.header_read_timeout = duration(v, "header_read_timeout", "--header-read-timeout")?;
+    }
+    if let Some(v) = &s.idle_timeout {
+        c.idle_timeout = duration(v, "idle_timeout", "--idle-timeout")?;
+    }
+    if let Some(n) = s.max_connections {
+        if n == 0 {
+            return Err(bad("max_connections", "--max-connections", "must be at least 1"));
+        }
+        c.max_connections = n;
     }
     Ok(())
 }

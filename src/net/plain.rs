@@ -1,40 +1,29 @@
-//! The plain-HTTP accept loop (API, redirect or metrics listener): hyper
-//! with a header-read timeout, so a client that trickles its request head
-//! (slowloris) or connects and says nothing is closed after
-//! `header_read_timeout` instead of holding a connection forever. Open
-//! connections finish for at most the shutdown timeout after shutdown.
+//! The plain-HTTP accept loop (API, redirect or metrics listener). Each
+//! connection is admitted under the shared connection limit and served
+//! with crest's timeouts: a client that trickles its request head
+//! (slowloris), connects and says nothing, or keeps an idle connection is
+//! closed instead of holding it forever. Open connections finish for at
+//! most the shutdown timeout after shutdown.
 
-use super::{ConnInfo, Limits, accept, drain, serve_connection};
+use super::accept::Acceptor;
+use super::conn::serve_connection;
+use super::{ConnInfo, Net};
 use axum::Router;
-use hyper_util::server::graceful::GracefulShutdown;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// Serves `router` on `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdown: CancellationToken) {
-    let graceful = GracefulShutdown::new();
-    let header_read_timeout = limits.header_read_timeout;
-    while let Some((tcp, peer)) = accept(&listener, &shutdown, "http").await {
+pub async fn serve(listener: TcpListener, router: Router, net: Net, shutdown: CancellationToken) {
+    let mut acceptor = Acceptor::new(listener, "http", net.connections.clone(), shutdown);
+    let (stop, limits) = (Arc::new(acceptor.stop()), net.limits);
+    while let Some((tcp, peer, slot, task)) = acceptor.next().await {
         let _ = tcp.set_nodelay(true);
-        let router = router.clone();
-        let watcher = graceful.watcher();
-        let stopping = shutdown.clone();
+        let (router, stop) = (router.clone(), stop.clone());
         tokio::spawn(async move {
-            // hyper's header timer starts at the first byte: a client that
-            // connects and sends nothing (or hangs up) is closed here, and at
-            // once at shutdown (an idle pooled connection must not hold it up).
-            let mut first = [0u8; 1];
-            let sent = tokio::select! {
-                r = tokio::time::timeout(header_read_timeout, tcp.peek(&mut first)) => matches!(r, Ok(Ok(1..))),
-                () = stopping.cancelled() => false,
-            };
-            if !sent {
-                tracing::debug!(%peer, "closed a connection that sent nothing");
-                return;
-            }
-            serve_connection(tcp, ConnInfo { peer, client: None }, router, header_read_timeout, watcher).await;
+            let _task = task;
+            serve_connection(tcp, ConnInfo { peer, client: None }, router, limits, &slot, &stop).await;
         });
     }
-    drop(listener);
-    drain(graceful, limits, "http").await;
+    acceptor.drain(limits).await;
 }

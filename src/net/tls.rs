@@ -1,13 +1,15 @@
-//! The HTTPS accept loop. Each handshake runs in its own task with a
+//! The HTTPS accept loop. Each connection is admitted under the shared
+//! connection limit, and its handshake runs in its own task with a
 //! timeout, so a client that never sends a ClientHello blocks nobody. After
-//! the handshake, hyper serves HTTP/1.1 or h2 (by ALPN) with the verified
-//! client certificate, if any, in the request's `ConnInfo`. Which requests
-//! need a certificate is the router's business (`http::gate`).
+//! the handshake, hyper serves HTTP/1.1 or h2 (by ALPN) with crest's
+//! timeouts and the verified client certificate, if any, in the request's
+//! `ConnInfo`. Which requests need a certificate is the router's business
+//! (`http::gate`).
 
-use super::{ClientIdentity, ConnInfo, Limits, accept, drain, serve_connection};
-use crate::metrics::Metrics;
+use super::accept::Acceptor;
+use super::conn::serve_connection;
+use super::{ClientIdentity, ConnInfo, Net};
 use axum::Router;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -22,42 +24,42 @@ pub async fn serve_tls(
     acceptor: impl Fn() -> TlsAcceptor,
     handshake_timeout: Duration,
     router: Router,
-    metrics: Arc<Metrics>,
-    limits: Limits,
+    net: Net,
     shutdown: CancellationToken,
 ) {
-    let graceful = GracefulShutdown::new();
-    while let Some((tcp, peer)) = accept(&listener, &shutdown, "https").await {
+    let mut accepting = Acceptor::new(listener, "https", net.connections.clone(), shutdown);
+    let (stop, limits) = (Arc::new(accepting.stop()), net.limits);
+    while let Some((tcp, peer, slot, task)) = accepting.next().await {
+        let _ = tcp.set_nodelay(true);
         let acceptor = acceptor();
-        let watcher = graceful.watcher();
-        let router = router.clone();
-        let metrics = metrics.clone();
-        let stopping = shutdown.clone();
+        let (router, stop) = (router.clone(), stop.clone());
         tokio::spawn(async move {
+            let _task = task;
             let handshake = tokio::select! {
                 r = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)) => r,
-                // A half-open handshake must not hold up the shutdown.
-                () = stopping.cancelled() => return,
+                // A half-open handshake must not hold up the shutdown, nor a
+                // newcomer when the table is full.
+                () = stop.shutdown.cancelled() => return,
+                () = slot.activity.shed.cancelled() => return,
             };
             let stream = match handshake {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {
-                    metrics.handshake_failed(failure_reason(&e));
+                    stop.metrics.handshake_failed(failure_reason(&e));
                     tracing::info!(%peer, error = %e, "TLS handshake failed");
                     return;
                 }
                 Err(_) => {
-                    metrics.handshake_failed("timeout");
+                    stop.metrics.handshake_failed("timeout");
                     tracing::info!(%peer, timeout = ?handshake_timeout, "TLS handshake timed out");
                     return;
                 }
             };
             let client = stream.get_ref().1.peer_certificates().and_then(ClientIdentity::from_chain);
-            serve_connection(stream, ConnInfo { peer, client }, router, limits.header_read_timeout, watcher).await;
+            serve_connection(stream, ConnInfo { peer, client }, router, limits, &slot, &stop).await;
         });
     }
-    drop(listener);
-    drain(graceful, limits, "https").await;
+    accepting.drain(limits).await;
 }
 
 /// A short, fixed word for why a handshake failed (a metric label).

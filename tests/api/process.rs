@@ -16,7 +16,20 @@ pub struct Proc {
 
 pub fn start(args: &[&str], env: &[(&str, &str)]) -> Proc {
     let mut cmd = Command::new(BIN);
-    cmd.arg("serve").args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.arg("serve").args(args);
+    spawn(cmd, env)
+}
+
+/// As [`start`], with the open-file limit (`ulimit -n`) lowered to `nofile`
+/// (a shell sets it, then execs crest, so the pid is crest's).
+pub fn start_with_nofile(nofile: u32, args: &[&str], env: &[(&str, &str)]) -> Proc {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", r#"ulimit -n "$1" && shift && exec "$0" serve "$@""#, BIN, &nofile.to_string()]).args(args);
+    spawn(cmd, env)
+}
+
+fn spawn(mut cmd: Command, env: &[(&str, &str)]) -> Proc {
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     for key in ["CREST_CONFIG", "CREST_LISTEN", "CREST_STORE", "CREST_MODE", "CREST_LOG_FORMAT", "CREST_STRICT"] {
         cmd.env_remove(key);
     }
@@ -44,6 +57,11 @@ impl Proc {
                 Err(e) => panic!("no line with {needle:?}: {e}"),
             }
         }
+    }
+
+    /// The stderr lines that arrived and were not read yet.
+    pub fn lines_so_far(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
     }
 
     /// Waits for exit; returns the code and everything written to stderr.

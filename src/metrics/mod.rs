@@ -2,22 +2,25 @@
 //! the registry and what the parts of crest report into it — HTTP requests
 //! and latency by route template, per-dimension gauges (capped at
 //! `metrics_max_dimensions` series), store latency and errors, TLS handshake
-//! failures. Gauges that depend on the clock (status age, certificate days
-//! left, ACME state) are computed at scrape time, by `Sampler`s that the app
-//! registers (TLS, ACME): the registry observes, it owns nothing above the
-//! domain.
+//! failures, connections (open, limit, shed, idle-closed, accept errors).
+//! Gauges that depend on the clock (status age, certificate days left, ACME
+//! state) are computed at scrape time (`board.rs`), by `Sampler`s that the
+//! app registers (TLS, ACME): the registry observes, it owns nothing above
+//! the domain.
 
-use crate::domain::{Dimension, DimensionId, ScalingStatus};
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::MetricType;
+mod board;
+
+pub use board::{Gauge, GaugeValue, Sampler};
+
+use crate::domain::{Dimension, DimensionId};
+use board::{Board, Seen};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::Gauge as LiveGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::{Instant, SystemTime};
 
 /// The content type of `/metrics`.
@@ -70,6 +73,11 @@ pub struct Metrics {
     rejections: Family<ReasonLabels, Counter>,
     rejections_unlogged: Counter,
     untracked: Counter,
+    connections_open: LiveGauge,
+    connections_limit: LiveGauge,
+    connections_shed: Family<ReasonLabels, Counter>,
+    connections_idle_closed: Counter,
+    accept_errors: Counter,
     board: Arc<Board>,
 }
 
@@ -77,52 +85,6 @@ impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Metrics").finish_non_exhaustive()
     }
-}
-
-/// Gauges computed at scrape time by a part of crest (certificate days
-/// left, ACME renewal state), registered with [`Metrics::sample`].
-pub trait Sampler: Send + Sync {
-    /// The gauges as of `now`.
-    fn gauges(&self, now: SystemTime) -> Vec<Gauge>;
-}
-
-/// One gauge family at scrape time.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Gauge {
-    pub name: &'static str,
-    pub help: &'static str,
-    pub value: GaugeValue,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum GaugeValue {
-    /// A gauge without labels; None writes nothing.
-    Plain(Option<f64>),
-    /// Series by labels (the descriptor is written even with no series).
-    Labelled(Vec<(Vec<(&'static str, String)>, f64)>),
-}
-
-/// The last state seen of each dimension, and the samplers, read at scrape
-/// time.
-#[derive(Default)]
-struct Board {
-    max: usize,
-    dimensions: Mutex<HashMap<DimensionId, Seen>>,
-    samplers: Mutex<Vec<Arc<dyn Sampler>>>,
-}
-
-impl std::fmt::Debug for Board {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Board").field("max", &self.max).finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Seen {
-    desired: f64,
-    actual: f64,
-    status: ScalingStatus,
-    since: SystemTime,
 }
 
 impl Metrics {
@@ -178,6 +140,40 @@ impl Metrics {
             "Dimension observations not exported because metrics_max_dimensions was reached",
             untracked.clone(),
         );
+        let connections_open = LiveGauge::default();
+        registry.register(
+            "crest_connections_open",
+            "Client connections open on every listener (from accept to close)",
+            connections_open.clone(),
+        );
+        let connections_limit = LiveGauge::default();
+        registry.register(
+            "crest_connections_limit",
+            "The connection limit in force: max_connections, or less for want of file descriptors",
+            connections_limit.clone(),
+        );
+        let connections_shed = Family::<ReasonLabels, Counter>::default();
+        for reason in ["idle", "limit", "accept_error"] {
+            let _ = connections_shed.get_or_create(&ReasonLabels { reason });
+        }
+        registry.register(
+            "crest_connections_shed",
+            "Connections closed to stay under the limit: idle (the longest-idle one, for a newcomer), \
+             limit (a newcomer, when none was idle), accept_error (the longest-idle one, after accept failed)",
+            connections_shed.clone(),
+        );
+        let connections_idle_closed = Counter::default();
+        registry.register(
+            "crest_connections_idle_closed",
+            "Connections closed by header_read_timeout or idle_timeout with no request in flight",
+            connections_idle_closed.clone(),
+        );
+        let accept_errors = Counter::default();
+        registry.register(
+            "crest_accept_errors",
+            "Failed accepts on any listener (EMFILE and friends)",
+            accept_errors.clone(),
+        );
         let board = Arc::new(Board { max: max_dimensions, ..Board::default() });
         registry.register_collector(Box::new(board.clone()));
         Self {
@@ -192,6 +188,11 @@ impl Metrics {
             rejections,
             rejections_unlogged,
             untracked,
+            connections_open,
+            connections_limit,
+            connections_shed,
+            connections_idle_closed,
+            accept_errors,
             board,
         }
     }
@@ -277,6 +278,27 @@ impl Metrics {
         self.rejections_unlogged.inc();
     }
 
+    /// The number of open connections, and the limit in force.
+    pub fn connections(&self, open: usize, limit: usize) {
+        self.connections_open.set(i64::try_from(open).unwrap_or(i64::MAX));
+        self.connections_limit.set(i64::try_from(limit).unwrap_or(i64::MAX));
+    }
+
+    /// A connection was closed to stay under the limit, for `reason`.
+    pub fn connection_shed(&self, reason: &'static str) {
+        self.connections_shed.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// A connection with nothing in flight was closed by its timer.
+    pub fn connection_idle_closed(&self) {
+        self.connections_idle_closed.inc();
+    }
+
+    /// `accept` failed on a listener.
+    pub fn accept_failed(&self) {
+        self.accept_errors.inc();
+    }
+
     /// Adds gauges computed at every scrape.
     pub fn sample(&self, sampler: Arc<dyn Sampler>) {
         self.board.samplers.lock().unwrap_or_else(PoisonError::into_inner).push(sampler);
@@ -297,87 +319,5 @@ impl Metrics {
         if failed {
             self.store_errors.get_or_create(&labels).inc();
         }
-    }
-}
-
-fn gauge<L: EncodeLabelSet>(
-    encoder: &mut DescriptorEncoder<'_>,
-    name: &str,
-    help: &str,
-    series: impl IntoIterator<Item = (L, f64)>,
-) -> Result<(), std::fmt::Error> {
-    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-    for (labels, value) in series {
-        ConstGauge::new(value).encode(metric.encode_family(&labels)?)?;
-    }
-    Ok(())
-}
-
-/// A gauge without labels (no `{}` in the text); `None` writes nothing.
-fn plain_gauge(
-    encoder: &mut DescriptorEncoder<'_>,
-    name: &str,
-    help: &str,
-    value: Option<f64>,
-) -> Result<(), std::fmt::Error> {
-    if let Some(value) = value {
-        ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)?;
-    }
-    Ok(())
-}
-
-impl Collector for Board {
-    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let now = SystemTime::now();
-        let dims: Vec<(DimensionId, Seen)> = {
-            let map = self.dimensions.lock().unwrap_or_else(PoisonError::into_inner);
-            map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-        };
-        gauge(
-            &mut encoder,
-            "crest_build_info",
-            "crest's version",
-            [(vec![("version", env!("CARGO_PKG_VERSION"))], 1.0)],
-        )?;
-        plain_gauge(
-            &mut encoder,
-            "crest_dimensions_tracked",
-            "Dimensions with their own series",
-            Some(dims.len() as f64),
-        )?;
-        let one = |f: fn(&Seen) -> f64| dims.iter().map(move |(id, s)| (vec![("dimension", id.as_str())], f(s)));
-        gauge(&mut encoder, "crest_dimension_desired_capacity", "desiredCapacity as last served", one(|s| s.desired))?;
-        gauge(&mut encoder, "crest_dimension_actual_capacity", "actualCapacity as last served", one(|s| s.actual))?;
-        let statuses =
-            [ScalingStatus::Pending, ScalingStatus::InProgress, ScalingStatus::Successful, ScalingStatus::Failed];
-        gauge(
-            &mut encoder,
-            "crest_dimension_scaling_status",
-            "scalingStatus as last served: 1 for the current status, 0 for the others",
-            dims.iter().flat_map(|(id, s)| {
-                statuses.iter().map(move |st| {
-                    (vec![("dimension", id.as_str()), ("status", st.as_str())], f64::from(u8::from(*st == s.status)))
-                })
-            }),
-        )?;
-        gauge(
-            &mut encoder,
-            "crest_dimension_status_age_seconds",
-            "Seconds since the dimension's scalingStatus last changed",
-            one(|s| SystemTime::now().duration_since(s.since).map_or(0.0, |d| d.as_secs_f64())),
-        )?;
-        let samplers = self.samplers.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        for g in samplers.iter().flat_map(|s| s.gauges(now)) {
-            match g.value {
-                GaugeValue::Plain(value) => plain_gauge(&mut encoder, g.name, g.help, value)?,
-                GaugeValue::Labelled(series) => {
-                    let series = series
-                        .iter()
-                        .map(|(labels, v)| (labels.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(), *v));
-                    gauge(&mut encoder, g.name, g.help, series)?;
-                }
-            }
-        }
-        Ok(())
     }
 }
