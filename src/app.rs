@@ -83,6 +83,7 @@ impl App {
             _ => None,
         };
         metrics.sample(Arc::new(LogSampler));
+        metrics.sample(Arc::new(FeedSampler(feed.clone())));
         if let Some(tls) = &tls_state {
             metrics.sample(tls.clone());
         }
@@ -288,6 +289,20 @@ impl Sampler for LogSampler {
             name: "crest_log_write_failures",
             help: "Log lines dropped since start because stderr could not be written (a closed pipe, a full disk)",
             value: GaugeValue::Plain(Some(dropped)),
+        }]
+    }
+}
+
+/// `crest_watch_remembered`: the dimensions whose newest revision the
+/// change feed remembers (`watch` may not know the registry).
+struct FeedSampler(Arc<Feed>);
+
+impl Sampler for FeedSampler {
+    fn gauges(&self, _now: SystemTime) -> Vec<Gauge> {
+        vec![Gauge {
+            name: "crest_watch_remembered",
+            help: "Dimensions whose newest published revision the change feed remembers (bounded)",
+            value: GaugeValue::Plain(Some(self.0.remembered() as f64)),
         }]
     }
 }

@@ -17,6 +17,12 @@ use crate::watch::Feed;
 use std::sync::Arc;
 use tracing::Instrument;
 
+/// The default of `max_dimensions`: how many dimensions there may be
+/// before the API refuses to create another. AAS needs one per scalable
+/// target; 10,000 is far above any real deployment and keeps a store's
+/// worst case small (see the README's limits).
+pub const DEFAULT_MAX_DIMENSIONS: u64 = 10_000;
+
 /// Why a change did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {

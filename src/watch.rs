@@ -12,6 +12,9 @@ use tokio_util::sync::CancellationToken;
 /// Changes a slow watcher may fall behind by before it is told it lagged.
 const BACKLOG: usize = 4096;
 
+/// The most dimensions the feed remembers the newest revision of.
+pub const REMEMBERED: usize = 4096;
+
 /// The feed. Cloning the `Arc` shares it.
 #[derive(Debug)]
 pub struct Feed {
@@ -46,6 +49,11 @@ impl Feed {
     /// Forgets a dimension (deleted: its revisions start again).
     pub fn forget(&self, id: &DimensionId) {
         self.newest.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
+    }
+
+    /// How many dimensions the feed remembers a revision of.
+    pub fn remembered(&self) -> usize {
+        self.newest.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Dimension>> {
@@ -83,5 +91,27 @@ mod tests {
         d.revision = 1;
         feed.publish(&d);
         assert_eq!(rx.try_recv().unwrap().revision, 1, "after forget, revisions start again");
+    }
+
+    #[test]
+    fn remembers_at_most_its_cap_after_100k_ids() {
+        let feed = Feed::default();
+        let mut rx = feed.subscribe();
+        let defaults = Defaults::default();
+        for i in 0..100_000 {
+            let mut d = Dimension::new(DimensionId::parse(&format!("id-{i}")).unwrap(), &defaults);
+            d.revision = 1;
+            feed.publish(&d);
+            assert!(feed.remembered() <= REMEMBERED, "{} remembered after {} ids", feed.remembered(), i + 1);
+            // Keep the channel from lagging: this test is about the map.
+            while rx.try_recv().is_ok() {}
+        }
+        // The most recent ids are still known: their duplicates are dropped.
+        for i in (100_000 - REMEMBERED / 2)..100_000 {
+            let mut d = Dimension::new(DimensionId::parse(&format!("id-{i}")).unwrap(), &defaults);
+            d.revision = 1;
+            feed.publish(&d);
+        }
+        assert!(rx.try_recv().is_err(), "a recent id's revision seen again is not published again");
     }
 }

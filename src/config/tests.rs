@@ -35,6 +35,7 @@ fn defaults_match_the_contract() {
     assert_eq!(c.mode, Mode::Demo { simulate_failure: false, style: DemoStyle::Steps });
     assert!(!c.strict);
     assert_eq!(c.defaults, Defaults::default());
+    assert_eq!(c.max_dimensions, 10_000);
 }
 
 #[test]
@@ -45,6 +46,7 @@ fn flags_override_the_file_and_the_file_overrides_defaults() {
         strict = true
         store = "memory:"
         register = ["a", "b"]
+        max_dimensions = 50
         [defaults]
         version = "v2"
         desired_capacity = 3.0
@@ -55,6 +57,8 @@ fn flags_override_the_file_and_the_file_overrides_defaults() {
     assert!(c.strict);
     assert_eq!(c.store.expose(), "memory:");
     assert_eq!(c.register.len(), 2);
+    assert_eq!(c.max_dimensions, 50, "from the file");
+    assert_eq!(load(&["--max-dimensions", "7"], Some(file)).unwrap().max_dimensions, 7, "the flag wins");
     assert_eq!(c.defaults.version, "v3");
     assert_eq!(c.defaults.desired_capacity.get(), 3.0);
     let c = load(&["--strict=false", "--simulate-failure", "--mode", "demo"], Some(file)).unwrap();
@@ -71,6 +75,13 @@ fn errors_name_the_setting() {
         (&["--request-timeout", "soon"], None, "request_timeout"),
         (&["--shutdown-timeout", "0s"], None, "must be longer than 0s"),
         (&["--register", "../x"], None, "register"),
+        (
+            &["--max-dimensions", "0"],
+            None,
+            "config key max_dimensions (--max-dimensions, CREST_MAX_DIMENSIONS): must be at least 1; to create no \
+             dimensions on first touch, use strict mode (--strict)",
+        ),
+        (&["--max-dimensions=-1"], None, "--max-dimensions"),
         (&["--default-desired-capacity=-1"], None, "defaults.desired_capacity"),
         (&["--mode", "production", "--simulate-failure"], None, "only applies in demo mode"),
         (&[], Some("listn = \"x\""), "unknown field `listn`"),
