@@ -56,7 +56,14 @@ impl App {
             store::instrument(store::open(config.store.expose(), &config.store_options).await?, metrics.clone());
         let policy = Policy { mode: config.mode, strict: config.strict, defaults: config.defaults.clone() };
         let feed = Arc::new(Feed::default());
-        let dimensions = Arc::new(Dimensions::new(store.clone(), policy, feed.clone(), metrics.clone(), clock));
+        let dimensions = Arc::new(Dimensions::new(
+            store.clone(),
+            policy,
+            config.max_dimensions,
+            feed.clone(),
+            metrics.clone(),
+            clock,
+        ));
         let bound = match create_configured(&dimensions, &config).await {
             Ok(()) => Self::bind(&config, dimensions, feed, metrics).await,
             Err(e) => Err(e),

@@ -70,6 +70,7 @@ pub struct Metrics {
     rejections: Family<ReasonLabels, Counter>,
     rejections_unlogged: Counter,
     untracked: Counter,
+    refused: Counter,
     board: Arc<Board>,
 }
 
@@ -178,6 +179,12 @@ impl Metrics {
             "Dimension observations not exported because metrics_max_dimensions was reached",
             untracked.clone(),
         );
+        let refused = Counter::default();
+        registry.register(
+            "crest_dimensions_refused",
+            "Creations of a dimension refused (409) because max_dimensions was reached",
+            refused.clone(),
+        );
         let board = Arc::new(Board { max: max_dimensions, ..Board::default() });
         registry.register_collector(Box::new(board.clone()));
         Self {
@@ -192,6 +199,7 @@ impl Metrics {
             rejections,
             rejections_unlogged,
             untracked,
+            refused,
             board,
         }
     }
@@ -245,6 +253,11 @@ impl Metrics {
         } else {
             self.untracked.inc();
         }
+    }
+
+    /// A creation was refused: the dimension limit is reached.
+    pub fn dimension_refused(&self) {
+        self.refused.inc();
     }
 
     /// Drops a deleted dimension's series.

@@ -208,3 +208,32 @@ async fn the_change_feed_stays_bounded_through_the_server() {
     );
     app.stop().await;
 }
+
+/// The real binary: `CREST_MAX_DIMENSIONS` beats the file's
+/// `max_dimensions`; the first refusal is logged as one WARN naming the
+/// setting, and the next ones within a minute are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_limit_comes_from_the_environment_and_is_logged_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("crest.toml");
+    std::fs::write(&file, "store = \"memory:\"\nlisten = \"127.0.0.1:0\"\nmax_dimensions = 5\n").unwrap();
+    let file = file.display().to_string();
+    let env = [("CREST_CONFIG", file.as_str()), ("CREST_MAX_DIMENSIONS", "1"), ("CREST_LOG_FORMAT", "json")];
+    let p = crate::process::start(&[], &env);
+    let base = format!("http://{}{BASE}", p.ready_addr());
+    let c = reqwest::Client::new();
+    assert_eq!(c.get(format!("{base}/one")).send().await.unwrap().status(), 200);
+    for id in ["two", "three", "four"] {
+        let r = c.get(format!("{base}/{id}")).send().await.unwrap();
+        assert_eq!(r.status(), 409, "{id}");
+        let body: Value = r.json().await.unwrap();
+        assert_limit(409, &body, id, 1);
+    }
+    let line = p.wait_for("dimension limit reached");
+    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    assert_eq!((v["level"].as_str(), v["max_dimensions"].as_u64()), (Some("WARN"), Some(1)), "{line}");
+    assert!(v["message"].as_str().unwrap().contains("--max-dimensions, CREST_MAX_DIMENSIONS"), "{line}");
+    p.signal("-TERM");
+    let (_, rest) = p.finish();
+    assert!(!rest.contains("dimension limit reached"), "one WARN line, not one per refusal: {rest}");
+}
