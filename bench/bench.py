@@ -839,9 +839,10 @@ def report(t_start, load_start):
         f"{k}: idle {fmt(v.get('idle_mb'), '{:.1f}')} / after {fmt(v.get('after_mb'), '{:.1f}')}"
         if "idle_mb" in v else f"{k}: after {fmt(v.get('after_mb'), '{:.1f}')}"
         for k, v in RSS.items()))
-    lines.append("Start-up, exec -> /readyz 200 (median of "
-                 f"{STARTUP_RUNS}, ms):  " + ",  ".join(
-                     f"{k}: {v['median_ms']:.1f} {v['runs_ms']}" for k, v in STARTUP.items()))
+    if STARTUP:
+        lines.append("Start-up, exec -> /readyz 200 (median of "
+                     f"{STARTUP_RUNS}, ms):  " + ",  ".join(
+                         f"{k}: {v['median_ms']:.1f} {v['runs_ms']}" for k, v in STARTUP.items()))
     lines.append("")
     lines.append("Targets:")
     for t in T:
