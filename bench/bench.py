@@ -56,6 +56,12 @@ PG_ADMIN_DB = os.environ.get("BENCH_PG_ADMIN_DB", "test")
 SEED_IDS = 1000
 SCALE_IDS = int(os.environ.get("BENCH_SCALE_IDS", "1000000"))
 DEMO_IDS = 10000
+# The memory row: this many new 255-byte ids, each created by its first GET.
+NEW_IDS = int(os.environ.get("BENCH_NEW_IDS", "200000"))
+# BENCH_ONLY=new-ids: run only that row (a quick check of the loader).
+ONLY = os.environ.get("BENCH_ONLY", "")
+if ONLY not in ("", "new-ids"):
+    raise SystemExit(f"BENCH_ONLY: {ONLY!r} is not a known phase (new-ids)")
 STARTUP_RUNS = 3 if QUICK else 5
 CONNS = [16] if QUICK else [16, 64]
 OUT_DIR = os.path.join(ROOT, "target", "bench")
@@ -504,6 +510,97 @@ def store_phase(name, store, ceil, seed_before=None, seed_after=None, check_get=
     c.stop()
 
 
+# ---------------------------------------------------------------- new ids
+
+def new_id(i):
+    """The i-th new id: 255 bytes, the longest id crest accepts."""
+    return "new-" + str(i).zfill(251)
+
+
+def create_ids(port, first, end, conns=16):
+    """GETs ids first..end-1 (each unknown, so each creates a dimension: a
+    durable write) over `conns` keep-alive connections, from threads on the
+    load CPUs. Returns a result shaped like wrk's (rps, latencies, errors)."""
+    import threading
+    lat, bad = [], [0]
+    lock = threading.Lock()
+
+    def worker(k):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine, errs = [], 0
+        for i in range(first + k, end, conns):
+            t = time.perf_counter()
+            try:
+                c.request("GET", "/v1/scalableTargetDimensions/" + new_id(i))
+                r = c.getresponse()
+                r.read()
+                errs += r.status != 200
+            except (OSError, http.client.HTTPException):
+                errs += 1
+                c.close()
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            mine.append((time.perf_counter() - t) * 1e6)
+        c.close()
+        with lock:
+            lat.extend(mine)
+            bad[0] += errs
+
+    own = os.sched_getaffinity(0)
+    if PIN:
+        os.sched_setaffinity(0, LOAD_CPUS)   # threads started below inherit it
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    os.sched_setaffinity(0, own)
+    lat.sort()
+    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else 0
+    return {"rps": len(lat) / elapsed if elapsed else 0.0, "p50_us": pick(0.5), "p99_us": pick(0.99),
+            "max_us": lat[-1] if lat else 0, "requests": len(lat), "errors": bad[0], "err_status": bad[0],
+            "err_connect": 0, "err_read": 0, "err_write": 0, "err_timeout": 0, "duration_us": elapsed * 1e6}
+
+
+def new_ids_phase():
+    """RSS of crest (SQLite) before, half-way through and after NEW_IDS new
+    255-byte ids, each created by a GET, with max_dimensions = NEW_IDS; then
+    one more new id must be refused (409)."""
+    path = os.path.join(WORK, "sqlite-new-ids", "crest.db")
+    os.makedirs(os.path.dirname(path))
+    c = Crest("sqlite-new-ids", f"sqlite:{path}", extra=["--max-dimensions", str(NEW_IDS)])
+    time.sleep(0.5)
+    idle = c.rss_mb()
+    half = NEW_IDS // 2
+    t = time.time()
+    first = create_ids(c.port, 0, half)
+    time.sleep(0.5)
+    mid = c.rss_mb()
+    second = create_ids(c.port, half, NEW_IDS)
+    time.sleep(0.5)
+    after = c.rss_mb()
+    log(f"new ids: {NEW_IDS} created in {time.time() - t:.1f}s; RSS {idle} -> {mid} -> {after} MB")
+    over = probe(c.port, "/v1/scalableTargetDimensions/" + new_id(NEW_IDS), timeout=10)
+    if over != 409:
+        note(f"new ids: the id after max_dimensions = {NEW_IDS} answered {over}, not 409")
+    stored = sqlite_query(path, "SELECT count(*) FROM dimensions")[0]
+    if stored != NEW_IDS:
+        note(f"new ids: {stored} dimensions stored for {NEW_IDS} new ids")
+    c.stop()
+    both = dict(second)
+    both["requests"] = first["requests"] + second["requests"]
+    both["errors"] = both["err_status"] = first["errors"] + second["errors"]
+    both["rps"] = both["requests"] / ((first["duration_us"] + second["duration_us"]) / 1e6)
+    both["p50_us"] = max(first["p50_us"], second["p50_us"])
+    both["p99_us"] = max(first["p99_us"], second["p99_us"])
+    per_id = lambda a, b, n: round((b - a) * 1024 * 1024 / n) if None not in (a, b) and n else None
+    row("RSS", f"sqlite {NEW_IDS:,} new ids", 16, both, rss_idle_mb=idle, rss_half_mb=mid,
+        rss_after_mb=after, bytes_per_id=per_id(idle, after, NEW_IDS),
+        second_half_bytes_per_id=per_id(mid, after, NEW_IDS - half), over_limit_status=over)
+    RSS["sqlite-new-ids"] = {"idle_mb": idle, "after_mb": after}
+
+
 def main():
     if not os.access(CREST, os.X_OK):
         raise SystemExit(f"no crest binary at {CREST}")
@@ -513,6 +610,10 @@ def main():
     t_start = time.time()
     load_start = load_default()
     log(f"crest={CREST} duration={DURATION} quick={QUICK} threads={THREADS} work={WORK}")
+    if ONLY == "new-ids":
+        new_ids_phase()
+        report(t_start, load_start)
+        return
     make_cert()
 
     # --- ceiling
@@ -624,6 +725,9 @@ def main():
         RSS["postgres-1m"] = {"after_mb": c.rss_mb()}
         c.stop()
 
+    # --- memory: RSS after NEW_IDS new ids, each created by a GET
+    new_ids_phase()
+
     # --- start-up time: exec to the first 200 from /readyz
     starts = [("sqlite", f"sqlite:{sq}"), ("file", f"file:{fdir}")]
     if have_pg:
@@ -654,6 +758,16 @@ def targets():
     def add(what, value, ok):
         T.append({"target": what, "value": value, "met": ok})
 
+    r = find("RSS", f"sqlite {NEW_IDS:,} new ids")
+    if r and not r.get("failed") and r.get("rss_after_mb") is not None:
+        add(f"RSS after {NEW_IDS:,} new ids <= 30 MB, and the next new id refused (409)",
+            f"{r['rss_idle_mb']:.1f} -> {r['rss_after_mb']:.1f} MB, {r['bytes_per_id']} B/id, "
+            f"id {NEW_IDS + 1:,}: {r['over_limit_status']}",
+            r["rss_after_mb"] <= 30 and r["over_limit_status"] == 409 and not r["errors"])
+    else:
+        add(f"RSS after {NEW_IDS:,} new ids <= 30 MB", "no result", False)
+    if ONLY:
+        return T
     for s in ("file", "sqlite"):
         r = find("GET", s)
         if r and not r.get("failed") and r.get("vs_nginx") is not None:
@@ -712,6 +826,10 @@ def report(t_start, load_start):
         extra = ""
         if "walkthroughs_per_s" in r:
             extra = f"  ({r['walkthroughs_per_s']:.0f} walkthroughs/s)"
+        if "rss_after_mb" in r:
+            extra = (f"  (RSS {fmt(r['rss_idle_mb'], '{:.1f}')} -> {fmt(r['rss_half_mb'], '{:.1f}')} -> "
+                     f"{fmt(r['rss_after_mb'], '{:.1f}')} MB: {r['bytes_per_id']} B/id overall, "
+                     f"{r['second_half_bytes_per_id']} B/id over the second half)")
         if "p99_vs_1k" in r:
             extra = f"  (p99 {r['p99_vs_1k']:.2f}x the 1k figure)"
         lines.append(f"{r['group']:<6} {r['name']:<28} {r['conns']:>4} {r['rps']:>9.0f} "
@@ -721,9 +839,10 @@ def report(t_start, load_start):
         f"{k}: idle {fmt(v.get('idle_mb'), '{:.1f}')} / after {fmt(v.get('after_mb'), '{:.1f}')}"
         if "idle_mb" in v else f"{k}: after {fmt(v.get('after_mb'), '{:.1f}')}"
         for k, v in RSS.items()))
-    lines.append("Start-up, exec -> /readyz 200 (median of "
-                 f"{STARTUP_RUNS}, ms):  " + ",  ".join(
-                     f"{k}: {v['median_ms']:.1f} {v['runs_ms']}" for k, v in STARTUP.items()))
+    if STARTUP:
+        lines.append("Start-up, exec -> /readyz 200 (median of "
+                     f"{STARTUP_RUNS}, ms):  " + ",  ".join(
+                         f"{k}: {v['median_ms']:.1f} {v['runs_ms']}" for k, v in STARTUP.items()))
     lines.append("")
     lines.append("Targets:")
     for t in T:

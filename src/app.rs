@@ -56,7 +56,14 @@ impl App {
             store::instrument(store::open(config.store.expose(), &config.store_options).await?, metrics.clone());
         let policy = Policy { mode: config.mode, strict: config.strict, defaults: config.defaults.clone() };
         let feed = Arc::new(Feed::default());
-        let dimensions = Arc::new(Dimensions::new(store.clone(), policy, feed.clone(), metrics.clone(), clock.clone()));
+        let dimensions = Arc::new(Dimensions::new(
+            store.clone(),
+            policy,
+            config.max_dimensions,
+            feed.clone(),
+            metrics.clone(),
+            clock.clone(),
+        ));
         let bound = match create_configured(&dimensions, &config).await {
             Ok(()) => Self::bind(&config, dimensions, feed, metrics, clock).await,
             Err(e) => Err(e),
@@ -84,6 +91,7 @@ impl App {
             _ => None,
         };
         metrics.sample(Arc::new(LogSampler));
+        metrics.sample(Arc::new(FeedSampler(feed.clone())));
         if let Some(tls) = &tls_state {
             metrics.sample(tls.clone());
         }
@@ -307,6 +315,20 @@ impl Sampler for LogSampler {
             name: "crest_log_write_failures",
             help: "Log lines dropped since start because stderr could not be written (a closed pipe, a full disk)",
             value: GaugeValue::Plain(Some(dropped)),
+        }]
+    }
+}
+
+/// `crest_watch_remembered`: the dimensions whose newest revision the
+/// change feed remembers (`watch` may not know the registry).
+struct FeedSampler(Arc<Feed>);
+
+impl Sampler for FeedSampler {
+    fn gauges(&self, _now: SystemTime) -> Vec<Gauge> {
+        vec![Gauge {
+            name: "crest_watch_remembered",
+            help: "Dimensions whose newest published revision the change feed remembers (bounded)",
+            value: GaugeValue::Plain(Some(self.0.remembered() as f64)),
         }]
     }
 }

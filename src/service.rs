@@ -4,6 +4,10 @@
 //! nowhere else. A change that would write nothing is answered from the read,
 //! on the caller's task; one that writes runs in a task of its own (keeping
 //! the request's span), so a client that hangs up cannot cancel it half-way.
+//! A change that would create a dimension must also fit the dimension limit
+//! (`quota`), and is refused to a read-only caller ([`Creating`]).
+
+mod quota;
 
 use crate::clock::Clock;
 use crate::domain::{
@@ -17,6 +21,12 @@ use crate::watch::Feed;
 use std::sync::Arc;
 use tracing::Instrument;
 
+/// The default of `max_dimensions`: how many dimensions there may be
+/// before the API refuses to create another. AAS needs one per scalable
+/// target; 10,000 is far above any real deployment and keeps a store's
+/// worst case small (see the README's limits).
+pub const DEFAULT_MAX_DIMENSIONS: u64 = 10_000;
+
 /// Why a change did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -29,6 +39,23 @@ pub enum ServiceError {
     /// The detached write's task failed (a bug): the outcome is unknown.
     #[error("store task failed: {0}")]
     Task(String),
+    /// Creating `id` would pass `max_dimensions` (`taken`: the dimensions
+    /// stored or being created).
+    #[error(
+        "cannot create dimension {id:?}: the limit of {max} dimensions is reached ({taken} exist or are being \
+         created); delete unused dimensions (DELETE /v1/scalableTargetDimensions/ID, role admin) or raise \
+         max_dimensions (--max-dimensions, CREST_MAX_DIMENSIONS)"
+    )]
+    TooManyDimensions { id: DimensionId, max: u64, taken: u64 },
+}
+
+/// Whether a request may create the dimension it names, if it does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Creating {
+    /// Roles aas, scaler, admin, or no authentication: as the mode says.
+    Allowed,
+    /// Role read: an unknown id is a 404, as in strict mode; nothing is written.
+    ReadOnly,
 }
 
 impl From<UpdateError> for ServiceError {
@@ -53,14 +80,37 @@ pub struct Caller {
 pub struct Dimensions {
     store: Arc<dyn Store>,
     policy: Arc<Policy>,
+    /// `policy` for read-only callers: strict.
+    read_only: Arc<Policy>,
+    quota: Arc<quota::Quota>,
     feed: Arc<Feed>,
     metrics: Arc<Metrics>,
     clock: Clock,
 }
 
 impl Dimensions {
-    pub fn new(store: Arc<dyn Store>, policy: Policy, feed: Arc<Feed>, metrics: Arc<Metrics>, clock: Clock) -> Self {
-        Self { store, policy: Arc::new(policy), feed, metrics, clock }
+    /// The dimensions of `store`; the API creates new ones while fewer than
+    /// `max_dimensions` exist.
+    pub fn new(
+        store: Arc<dyn Store>,
+        policy: Policy,
+        max_dimensions: u64,
+        feed: Arc<Feed>,
+        metrics: Arc<Metrics>,
+        clock: Clock,
+    ) -> Self {
+        let read_only = Arc::new(Policy { strict: true, ..policy.clone() });
+        let quota = quota::Quota::new(max_dimensions);
+        Self { store, policy: Arc::new(policy), read_only, quota, feed, metrics, clock }
+    }
+
+    /// The policy for a caller, and whether its "not found" is because it
+    /// may not create (rather than strict mode).
+    fn policy_for(&self, creating: Creating) -> (Arc<Policy>, bool) {
+        match creating {
+            Creating::ReadOnly if !self.policy.strict => (self.read_only.clone(), true),
+            _ => (self.policy.clone(), false),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -75,10 +125,17 @@ impl Dimensions {
     ///
     /// # Errors
     /// See [`ServiceError`].
-    pub async fn get(&self, id: &DimensionId, caller: impl FnOnce() -> Caller) -> Result<Outcome, ServiceError> {
-        let (id_, policy, clock) = (id.clone(), self.policy.clone(), self.clock.clone());
-        let step = move |d: Option<&Dimension>| lifecycle::apply(d, &id_, Event::Get, &policy, clock.now());
-        self.change(id, step, caller).await
+    pub async fn get(
+        &self,
+        id: &DimensionId,
+        creating: Creating,
+        caller: impl FnOnce() -> Caller,
+    ) -> Result<Outcome, ServiceError> {
+        let ((policy, read_only), id_, clock) = (self.policy_for(creating), id.clone(), self.clock.clone());
+        let step = move |d: Option<&Dimension>| {
+            lifecycle::apply(d, &id_, Event::Get, &policy, clock.now()).map_err(|e| not_created(e, read_only))
+        };
+        self.change(id, step, caller, true).await
     }
 
     /// A PATCH, a compare-and-swap when `precondition` is given.
@@ -98,7 +155,7 @@ impl Dimensions {
             change::check(d, precondition)?;
             lifecycle::apply(d, &id_, Event::Patch(&patch), &policy, clock.now())
         };
-        self.change(id, step, caller).await
+        self.change(id, step, caller, true).await
     }
 
     /// A PUT: registers the dimension or updates its metadata and bounds.
@@ -117,11 +174,12 @@ impl Dimensions {
             change::check(d, precondition)?;
             registration::register(d, &id_, &reg, &policy.defaults)
         };
-        self.change(id, step, caller).await
+        self.change(id, step, caller, true).await
     }
 
     /// Creates `id` as the defaults make it, unless it exists (the
-    /// configured `register` list, at start-up, even in strict mode).
+    /// configured `register` list, at start-up, even in strict mode and
+    /// beyond the dimension limit: an operator's explicit list).
     ///
     /// # Errors
     /// See [`ServiceError`].
@@ -130,18 +188,27 @@ impl Dimensions {
         let policy = Policy { strict: false, ..(*self.policy).clone() };
         let step = move |d: Option<&Dimension>| lifecycle::apply(d, &id_, Event::View, &policy, clock.now());
         let caller = || Caller { source: Source::method("register"), certificate: None };
-        self.change(id, step, caller).await
+        self.change(id, step, caller, false).await
     }
 
     /// The dimension as a GET would show it before any demo step, without
-    /// writing (HEAD, long-poll answers).
+    /// writing (HEAD, long-poll answers); an unknown id answers as its GET
+    /// would (a new dimension, not stored, or the refusal).
     ///
     /// # Errors
-    /// `Rejected(NotFound)` in strict mode; `Store`.
-    pub async fn view(&self, id: &DimensionId) -> Result<Dimension, ServiceError> {
+    /// `Rejected(NotFound)` in strict mode or for a read-only caller;
+    /// `TooManyDimensions`; `Store`.
+    pub async fn view(&self, id: &DimensionId, creating: Creating) -> Result<Dimension, ServiceError> {
         let current = self.store.get(id).await?;
-        let outcome = lifecycle::apply(current.as_ref(), id, Event::View, &self.policy, self.clock.now())?;
-        self.metrics.dimension(&outcome.dimension);
+        let (policy, read_only) = self.policy_for(creating);
+        let outcome = lifecycle::apply(current.as_ref(), id, Event::View, &policy, self.clock.now())
+            .map_err(|e| not_created(e, read_only))?;
+        if outcome.created {
+            // Not stored: no metric series for it.
+            self.quota.check(id, self.store.as_ref()).await?;
+        } else {
+            self.metrics.dimension(&outcome.dimension);
+        }
         Ok(outcome.dimension)
     }
 
@@ -154,6 +221,7 @@ impl Dimensions {
         let task = tokio::spawn(async move { store.delete(&id_).await }.in_current_span());
         let gone = task.await.map_err(|e| ServiceError::Task(e.to_string()))??;
         if gone {
+            self.quota.freed();
             self.feed.forget(id);
             self.metrics.forget_dimension(id);
             let caller = caller();
@@ -168,12 +236,14 @@ impl Dimensions {
 
     /// Read, and when the step would change something, write through the
     /// store (which re-reads and re-applies under its lock or transaction).
+    /// A creation first takes a slot of the dimension limit when `limited`.
     async fn change(
         &self,
         id: &DimensionId,
         // Runs once on the read, then moves into the write's task.
         step: impl Fn(Option<&Dimension>) -> Result<Outcome, TransitionError> + Send + Sync + 'static,
         caller: impl FnOnce() -> Caller,
+        limited: bool,
     ) -> Result<Outcome, ServiceError> {
         let current = self.store.get(id).await?;
         let first = step(current.as_ref())?;
@@ -181,12 +251,20 @@ impl Dimensions {
             self.metrics.dimension(&first.dimension);
             return Ok(first);
         }
+        let slot = if first.created && limited {
+            Some(self.quota.reserve(id, self.store.as_ref(), &self.metrics).await?)
+        } else {
+            None
+        };
         let caller = caller();
         let (store, id_, source) = (self.store.clone(), id.clone(), caller.source.clone());
         let task = tokio::spawn(
             async move {
                 let transition: &Transition<'_> = &step;
-                store.update(&id_, transition, &source).await
+                let written = store.update(&id_, transition, &source).await;
+                // The slot is given back once the write is done (or not).
+                drop(slot);
+                written
             }
             .in_current_span(),
         );
@@ -197,6 +275,14 @@ impl Dimensions {
         }
         log(&outcome, &caller);
         Ok(outcome)
+    }
+}
+
+/// A read-only caller's "not found" says why it is not created.
+fn not_created(e: TransitionError, read_only: bool) -> TransitionError {
+    match e {
+        TransitionError::NotFound(id) if read_only => TransitionError::NotCreated(id),
+        e => e,
     }
 }
 

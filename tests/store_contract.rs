@@ -168,6 +168,48 @@ async fn history_contract(url: &str) {
     s.close().await;
 }
 
+/// `count`: the stored dimensions, exact after creations, changes, refused
+/// transitions, deletes (of present and absent ids), concurrent creations
+/// and (`reopen`) a restart.
+async fn count_contract(url: &str, reopen: bool) {
+    let s = store::open(url, &StoreOptions::default()).await.unwrap();
+    assert_eq!(s.count().await.unwrap(), 0);
+    for name in ["c1", "c2", "c3"] {
+        let i = id(name);
+        s.update(&i, &|c| increment(c, &i), &src()).await.unwrap();
+    }
+    let c1 = id("c1");
+    s.update(&c1, &|c| increment(c, &c1), &src()).await.unwrap();
+    let refused = id("refused");
+    let _ = s.update(&refused, &|_| Err(TransitionError::NotFound(refused.clone())), &src()).await.unwrap_err();
+    assert_eq!(s.count().await.unwrap(), 3, "three created; a change and a refusal add none");
+    assert!(s.delete(&id("c2")).await.unwrap());
+    assert!(!s.delete(&id("c2")).await.unwrap());
+    assert!(!s.delete(&id("never")).await.unwrap());
+    assert_eq!(s.count().await.unwrap(), 2);
+    let mut tasks = Vec::new();
+    for n in 0..32 {
+        let s: Arc<dyn Store> = s.clone();
+        // 16 distinct ids, each created by two racing tasks.
+        let i = id(&format!("race-{}", n % 16));
+        tasks.push(tokio::spawn(async move { s.update(&i, &|c| increment(c, &i), &src()).await.unwrap() }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(s.count().await.unwrap(), 18, "16 more, each once");
+    s.close().await;
+    drop(s);
+    if reopen {
+        let s = store::open(url, &StoreOptions::default()).await.unwrap();
+        assert_eq!(s.count().await.unwrap(), 18, "reopened");
+        s.update(&c1, &|c| increment(c, &c1), &src()).await.unwrap();
+        assert!(s.delete(&id("c3")).await.unwrap());
+        assert_eq!(s.count().await.unwrap(), 17);
+        s.close().await;
+    }
+}
+
 async fn survives_reopen(url: &str) {
     let s = store::open(url, &StoreOptions::default()).await.unwrap();
     let a = id("persist");
@@ -188,6 +230,7 @@ async fn survives_reopen(url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_contract() {
     contract("memory:").await;
+    count_contract("memory:", false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -220,6 +263,8 @@ async fn file_store_contract() {
     contract(&format!("file:{}", dir.path().display())).await;
     let dir = tempfile::tempdir().unwrap();
     survives_reopen(&format!("file:{}", dir.path().display())).await;
+    let dir = tempfile::tempdir().unwrap();
+    count_contract(&format!("file:{}", dir.path().display()), true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,6 +273,8 @@ async fn sqlite_store_contract() {
     contract(&format!("sqlite:{}", dir.path().join("c.db").display())).await;
     let dir = tempfile::tempdir().unwrap();
     survives_reopen(&format!("sqlite:{}", dir.path().join("c.db").display())).await;
+    let dir = tempfile::tempdir().unwrap();
+    count_contract(&format!("sqlite:{}", dir.path().join("n.db").display()), true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,6 +286,8 @@ async fn postgres_store_contract() {
     contract(&db.url).await;
     survives_reopen(&db.url).await;
     history_contract(&db.url).await;
+    let db = pg::TestDb::create().await;
+    count_contract(&db.url, true).await;
 }
 
 /// Several stores (as several replicas would) on one database, each with a

@@ -28,6 +28,7 @@ impl Settings {
             demo_rate: self.demo_rate.or(lower.demo_rate),
             strict: self.strict.or(lower.strict),
             register: if self.register.is_empty() { lower.register } else { self.register },
+            max_dimensions: self.max_dimensions.or(lower.max_dimensions),
             defaults: DefaultSettings {
                 version: self.defaults.version.or(lower.defaults.version),
                 resource_name: self.defaults.resource_name.or(lower.defaults.resource_name),

@@ -36,6 +36,8 @@ pub struct Config {
     pub strict: bool,
     pub defaults: Defaults,
     pub register: Vec<DimensionId>,
+    /// The most dimensions there may be for the API to create another.
+    pub max_dimensions: u64,
     /// The HTTPS listener, when configured.
     pub tls: Option<TlsOptions>,
     /// Certificates from an ACME CA (with `tls`, instead of files).
@@ -95,6 +97,7 @@ impl Default for Config {
             strict: false,
             defaults: Defaults::default(),
             register: Vec::new(),
+            max_dimensions: crate::service::DEFAULT_MAX_DIMENSIONS,
             tls: None,
             acme: None,
             http_api: false,
@@ -126,6 +129,7 @@ impl fmt::Debug for Config {
             strict,
             defaults,
             register,
+            max_dimensions,
             tls,
             acme,
             http_api,
@@ -149,6 +153,7 @@ impl fmt::Debug for Config {
             .field("strict", strict)
             .field("defaults", defaults)
             .field("register", register)
+            .field("max_dimensions", max_dimensions)
             .field("tls", tls)
             .field("acme", acme)
             .field("http_api", http_api)

@@ -59,6 +59,9 @@ pub struct Settings {
     #[arg(long = "register", env = "CREST_REGISTER", value_name = "ID", value_delimiter = ',')]
     #[serde(default)]
     pub register: Vec<String>,
+    /// The most dimensions there may be: at it, a GET, PATCH or PUT that would create another answers 409 (at least 1) [default: 10000].
+    #[arg(long, env = "CREST_MAX_DIMENSIONS", value_name = "N")]
+    pub max_dimensions: Option<u64>,
     #[command(flatten)]
     #[serde(default)]
     pub defaults: DefaultSettings,

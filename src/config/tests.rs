@@ -38,6 +38,7 @@ fn defaults_match_the_contract() {
     assert_eq!(c.header_read_timeout, Duration::from_secs(10));
     assert_eq!(c.idle_timeout, Duration::from_secs(60));
     assert_eq!(c.max_connections, 10_000);
+    assert_eq!(c.max_dimensions, 10_000);
 }
 
 #[test]
@@ -60,6 +61,7 @@ fn flags_override_the_file_and_the_file_overrides_defaults() {
         strict = true
         store = "memory:"
         register = ["a", "b"]
+        max_dimensions = 50
         [defaults]
         version = "v2"
         desired_capacity = 3.0
@@ -70,6 +72,8 @@ fn flags_override_the_file_and_the_file_overrides_defaults() {
     assert!(c.strict);
     assert_eq!(c.store.expose(), "memory:");
     assert_eq!(c.register.len(), 2);
+    assert_eq!(c.max_dimensions, 50, "from the file");
+    assert_eq!(load(&["--max-dimensions", "7"], Some(file)).unwrap().max_dimensions, 7, "the flag wins");
     assert_eq!(c.defaults.version, "v3");
     assert_eq!(c.defaults.desired_capacity.get(), 3.0);
     let c = load(&["--strict=false", "--simulate-failure", "--mode", "demo"], Some(file)).unwrap();
@@ -89,6 +93,13 @@ fn errors_name_the_setting() {
         (&["--max-connections", "0"], None, "config key max_connections (--max-connections, CREST_MAX_CONNECTIONS)"),
         (&["--max-connections", "many"], None, "--max-connections"),
         (&["--register", "../x"], None, "register"),
+        (
+            &["--max-dimensions", "0"],
+            None,
+            "config key max_dimensions (--max-dimensions, CREST_MAX_DIMENSIONS): must be at least 1; to create no \
+             dimensions on first touch, use strict mode (--strict)",
+        ),
+        (&["--max-dimensions=-1"], None, "--max-dimensions"),
         (&["--default-desired-capacity=-1"], None, "defaults.desired_capacity"),
         (&["--mode", "production", "--simulate-failure"], None, "only applies in demo mode"),
         (&[], Some("listn = \"x\""), "unknown field `listn`"),

@@ -38,6 +38,7 @@ pub(super) fn config(s: &Settings) -> Result<Config, ConfigError> {
         .iter()
         .map(|raw| DimensionId::parse(raw).map_err(|e| bad("register", "--register", format!("{raw:?}: {e}"))))
         .collect::<Result<_, _>>()?;
+    c.max_dimensions = max_dimensions(s.max_dimensions)?;
     c.defaults = defaults(&s.defaults)?;
     if c.http_api && c.tls.is_none() {
         return Err(bad(
@@ -152,6 +153,20 @@ fn defaults(s: &DefaultSettings) -> Result<Defaults, ConfigError> {
         d.actual_capacity = v;
     }
     Ok(d)
+}
+
+/// The dimension limit: at least 1 (there is no "unlimited": every per-id
+/// structure is bounded; strict mode is the way to create none on first touch).
+fn max_dimensions(n: Option<u64>) -> Result<u64, ConfigError> {
+    match n {
+        None => Ok(crate::service::DEFAULT_MAX_DIMENSIONS),
+        Some(0) => Err(bad(
+            "max_dimensions",
+            "--max-dimensions",
+            "must be at least 1; to create no dimensions on first touch, use strict mode (--strict)",
+        )),
+        Some(n) => Ok(n),
+    }
 }
 
 /// How many changes, and how old, the history keeps.

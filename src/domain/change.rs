@@ -13,6 +13,11 @@ pub enum TransitionError {
     #[error("no scalable target dimension {0:?}; crest runs in strict mode, so dimensions must be registered first")]
     NotFound(DimensionId),
     #[error(
+        "no scalable target dimension {0:?}; a caller with role read cannot create dimensions: the first GET or \
+         PATCH of a caller with role aas, scaler or admin creates it (or a PUT, role admin)"
+    )]
+    NotCreated(DimensionId),
+    #[error(
         "failureReason is only kept with scalingStatus Failed and the dimension is {0}; send \"scalingStatus\": \"Failed\" with it"
     )]
     ReasonWithoutFailed(ScalingStatus),

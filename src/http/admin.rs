@@ -137,6 +137,7 @@ fn text(v: Option<String>, field: &str) -> Result<Option<String>, ApiError> {
         (status = 400, description = "Bad id or body, or desiredCapacity outside the bounds", body = ErrorBody),
         (status = 401, description = "Authentication on and no valid token or certificate", body = ErrorBody),
         (status = 403, description = "Needs role admin", body = ErrorBody),
+        (status = 409, description = "New id and max_dimensions dimensions exist: not created", body = ErrorBody),
         (status = 412, description = "If-Match does not match", body = ErrorBody),
         (status = 415, description = "Body is not application/json", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),

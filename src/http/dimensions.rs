@@ -9,7 +9,7 @@ use super::wire::{ChangeEvent, ErrorBody, PatchRequest, Versioned};
 use crate::auth::{Principal, Role};
 use crate::domain::{Dimension, DimensionId, Source};
 use crate::net::ConnInfo;
-use crate::service::Caller;
+use crate::service::{Caller, Creating};
 use axum::Extension;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -36,7 +36,8 @@ use tracing::{info, instrument};
         (status = 400, description = "Invalid id", body = ErrorBody),
         (status = 401, description = "Authentication on and no valid token or certificate", body = ErrorBody),
         (status = 403, description = "The caller's role may not do this", body = ErrorBody),
-        (status = 404, description = "Unknown id in strict mode", body = ErrorBody),
+        (status = 404, description = "Unknown id in strict mode, or asked by a caller with role read (which never creates)", body = ErrorBody),
+        (status = 409, description = "Unknown id and max_dimensions dimensions exist: not created", body = ErrorBody),
         (status = 429, description = "Over the rate limit (Retry-After)", body = ErrorBody),
         (status = 503, description = "Store unavailable or request timed out", body = ErrorBody),
     )
@@ -56,15 +57,17 @@ pub async fn get(
     let wait = params.wait(state.max_wait)?;
     // Subscribe before reading, so a change in between is not missed.
     let changes = wait.map(|_| state.dimensions.feed().subscribe());
+    let creating = creating(&principal);
     if method == Method::HEAD {
-        return Ok(Versioned(state.dimensions.view(&id).await?));
+        return Ok(Versioned(state.dimensions.view(&id, creating).await?));
     }
     info!(method = "GET", "request");
-    let outcome = state.dimensions.get(&id, || caller("GET", &principal, &headers)).await?;
+    let outcome = state.dimensions.get(&id, creating, || caller("GET", &principal, &headers)).await?;
     match (wait, changes) {
         (Some(wait), Some(changes)) => {
             let after = params.after.unwrap_or(outcome.dimension.revision);
-            long_poll(&state, &id, outcome.dimension, after, wait, changes).await.map(Versioned)
+            let poll = Poll { id: &id, creating, after, wait };
+            long_poll(&state, poll, outcome.dimension, changes).await.map(Versioned)
         }
         _ => Ok(Versioned(outcome.dimension)),
     }
@@ -105,14 +108,29 @@ impl WaitParams {
     }
 }
 
+/// Who may create dimensions: every role but `read` (and anyone without
+/// authentication). A `read` caller's GET of an unknown id is a 404.
+fn creating(principal: &Principal) -> Creating {
+    match principal.role() {
+        Some(Role::Read) => Creating::ReadOnly,
+        _ => Creating::Allowed,
+    }
+}
+
+/// What a long-poll waits for: `id` past revision `after`, for `wait`.
+struct Poll<'a> {
+    id: &'a DimensionId,
+    creating: Creating,
+    after: u64,
+    wait: Duration,
+}
+
 /// Waits until `id` passes revision `after` (answering with that state), or
 /// `wait` passes (answering with the current state).
 async fn long_poll(
     state: &AppState,
-    id: &DimensionId,
+    Poll { id, creating, after, wait }: Poll<'_>,
     current: Dimension,
-    after: u64,
-    wait: Duration,
     mut changes: broadcast::Receiver<Arc<Dimension>>,
 ) -> Result<Dimension, ApiError> {
     if current.revision > after {
@@ -133,7 +151,7 @@ async fn long_poll(
             Ok(Ok(_)) => {}
             // Fell behind: the store knows the truth.
             Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
-                let d = state.dimensions.view(id).await?;
+                let d = state.dimensions.view(id, creating).await?;
                 if d.revision > after {
                     return Ok(d);
                 }
@@ -141,7 +159,7 @@ async fn long_poll(
             Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => break,
         }
     }
-    Ok(state.dimensions.view(id).await?)
+    Ok(state.dimensions.view(id, creating).await?)
 }
 
 /// `?id=` on the SSE stream.
@@ -236,6 +254,7 @@ pub async fn watch(
         (status = 401, description = "Authentication on and no valid token or certificate", body = ErrorBody),
         (status = 403, description = "The caller's role may not set these fields", body = ErrorBody),
         (status = 404, description = "Unknown id in strict mode", body = ErrorBody),
+        (status = 409, description = "Unknown id and max_dimensions dimensions exist: not created", body = ErrorBody),
         (status = 412, description = "If-Match does not match the revision", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Body is not application/json", body = ErrorBody),

@@ -23,6 +23,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("method {method} is not allowed here; use {allow}")]
     MethodNotAllowed { method: String, allow: &'static str },
+    /// The request conflicts with crest's state (the dimension limit).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     PreconditionFailed(String),
     #[error("request body is larger than {0} bytes")]
@@ -56,6 +59,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -109,7 +113,7 @@ impl From<PatchError> for ApiError {
 impl From<TransitionError> for ApiError {
     fn from(e: TransitionError) -> Self {
         match e {
-            TransitionError::NotFound(_) => Self::NotFound(e.to_string()),
+            TransitionError::NotFound(_) | TransitionError::NotCreated(_) => Self::NotFound(e.to_string()),
             TransitionError::ReasonWithoutFailed(_)
             | TransitionError::OutOfBounds(_)
             | TransitionError::BadBounds(_) => Self::BadRequest(e.to_string()),
@@ -133,6 +137,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Rejected(t) => t.into(),
             ServiceError::Store(s) => s.into(),
             ServiceError::Task(_) => Self::Internal(e.to_string()),
+            ServiceError::TooManyDimensions { .. } => Self::Conflict(e.to_string()),
         }
     }
 }

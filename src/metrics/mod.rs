@@ -78,6 +78,7 @@ pub struct Metrics {
     connections_shed: Family<ReasonLabels, Counter>,
     connections_idle_closed: Counter,
     accept_errors: Counter,
+    refused: Counter,
     board: Arc<Board>,
 }
 
@@ -174,6 +175,12 @@ impl Metrics {
             "Failed accepts on any listener (EMFILE and friends)",
             accept_errors.clone(),
         );
+        let refused = Counter::default();
+        registry.register(
+            "crest_dimensions_refused",
+            "Creations of a dimension refused (409) because max_dimensions was reached",
+            refused.clone(),
+        );
         let board = Arc::new(Board { max: max_dimensions, ..Board::default() });
         registry.register_collector(Box::new(board.clone()));
         Self {
@@ -193,6 +200,7 @@ impl Metrics {
             connections_shed,
             connections_idle_closed,
             accept_errors,
+            refused,
             board,
         }
     }
@@ -246,6 +254,11 @@ impl Metrics {
         } else {
             self.untracked.inc();
         }
+    }
+
+    /// A creation was refused: the dimension limit is reached.
+    pub fn dimension_refused(&self) {
+        self.refused.inc();
     }
 
     /// Drops a deleted dimension's series.

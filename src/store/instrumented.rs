@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// The operations whose errors are counted.
-const OPERATIONS: [&str; 8] = ["get", "update", "list", "delete", "history", "get_secret", "put_secret", "ping"];
+const OPERATIONS: [&str; 9] =
+    ["get", "update", "list", "count", "delete", "history", "get_secret", "put_secret", "ping"];
 
 /// Wraps `store` so every operation's latency and errors are counted.
 pub fn instrument(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Arc<dyn Store> {
@@ -51,6 +52,13 @@ impl Store for Instrumented {
         let t = Instant::now();
         let r = self.inner.list(query).await;
         self.metrics.store_op(self.inner.kind(), "list", t, r.is_err());
+        r
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        let t = Instant::now();
+        let r = self.inner.count().await;
+        self.metrics.store_op(self.inner.kind(), "count", t, r.is_err());
         r
     }
 

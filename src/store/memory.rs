@@ -68,6 +68,11 @@ impl Store for MemoryStore {
         Ok(page)
     }
 
+    async fn count(&self) -> Result<u64, StoreError> {
+        // An entry exists only while its dimension does (see update, delete).
+        Ok(self.lock().len() as u64)
+    }
+
     async fn delete(&self, id: &DimensionId) -> Result<bool, StoreError> {
         Ok(self.lock().remove(id).is_some_and(|e| e.dimension.is_some()))
     }

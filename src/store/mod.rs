@@ -78,6 +78,13 @@ pub trait Store: Send + Sync + 'static {
     /// `Unavailable` or `Corrupt`.
     async fn list(&self, query: &ListQuery) -> Result<Vec<Dimension>, StoreError>;
 
+    /// How many dimensions are stored (all processes sharing the store).
+    /// Asked only when a change would create one, so it may cost a query.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn count(&self) -> Result<u64, StoreError>;
+
     /// Removes a dimension and its history; false when there was none.
     ///
     /// # Errors

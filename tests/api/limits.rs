@@ -42,6 +42,8 @@ async fn status(client: &reqwest::Client, url: &str, token: Option<&str>) -> u16
 async fn each_token_has_its_own_bucket_behind_one_address() {
     let app = spawn_app(StoreKind::Memory, |c| {
         c.auth = tokens();
+        // `read` callers never create it (tests/api/bounds.rs).
+        c.register = vec![crest::domain::DimensionId::parse("lim").unwrap()];
         c.rate_limit = Some(RateLimit { rate: 0.01, burst: 3 });
     })
     .await;
@@ -73,6 +75,8 @@ fn client_from(source: &str) -> reqwest::Client {
 async fn an_unauthenticated_flood_is_limited_per_address() {
     let app = spawn_app(StoreKind::Memory, |c| {
         c.auth = tokens();
+        // `read` callers never create it (tests/api/bounds.rs).
+        c.register = vec![crest::domain::DimensionId::parse("lim").unwrap()];
         c.rate_limit = Some(RateLimit { rate: 0.01, burst: 5 });
     })
     .await;

@@ -3,6 +3,7 @@
 
 mod acme;
 mod admin;
+mod bounds;
 #[path = "../support/certs.rs"]
 mod certs;
 mod cli;

@@ -34,6 +34,11 @@ impl Committed {
         self.shard(id).get(id).cloned()
     }
 
+    /// How many dimensions are committed.
+    pub(super) fn len(&self) -> usize {
+        self.0.iter().map(|shard| shard.lock().unwrap_or_else(PoisonError::into_inner).len()).sum()
+    }
+
     pub(super) fn set(&self, id: &DimensionId, value: Option<&Dimension>) {
         let mut shard = self.shard(id);
         match value {

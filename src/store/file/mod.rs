@@ -4,6 +4,8 @@
 //! crest process out. The directory is read once at open into a cache;
 //! afterwards every write goes to disk first, history before document, under
 //! a per-id lock (the slot) that this file owns along with the `Store` glue.
+//! Slots exist for stored dimensions (the data itself) plus the few being
+//! written; empty ones are dropped, so unknown ids never grow the map.
 
 mod atomic;
 mod documents;
@@ -32,11 +34,39 @@ struct SlotState {
     history_lines: Option<u64>,
 }
 
+/// The slots by id, and the size at which empty ones are swept out.
+#[derive(Default)]
+struct Slots {
+    map: HashMap<DimensionId, Slot>,
+    sweep_at: usize,
+}
+
+/// The smallest `Slots::sweep_at`.
+const SWEEP_MIN: usize = 1024;
+
+impl Slots {
+    /// Inserts a new slot for `id`. An empty slot is normally dropped by the
+    /// last request that held it (`forget_if_empty`), but two requests
+    /// releasing one at once can both see the other's hold and leave it; so
+    /// when the map has doubled since the last sweep, the slots nobody holds
+    /// and that hold no dimension go. Amortised O(1) per new slot, and the
+    /// map stays within about twice the stored dimensions (plus `SWEEP_MIN`).
+    fn insert(&mut self, id: &DimensionId) -> Slot {
+        if self.map.len() >= self.sweep_at.max(SWEEP_MIN) {
+            self.map.retain(|_, slot| {
+                Arc::strong_count(slot) > 1 || slot.try_lock().map_or(true, |s| s.dimension.is_some())
+            });
+            self.sweep_at = self.map.len() * 2;
+        }
+        self.map.entry(id.clone()).or_default().clone()
+    }
+}
+
 pub struct FileStore {
     dir: PathBuf,
     /// Holds the exclusive lock for as long as the store lives.
     lock: Mutex<Option<File>>,
-    slots: Mutex<HashMap<DimensionId, Slot>>,
+    slots: Mutex<Slots>,
     /// What is on disk, for reads: updated after each write, under the
     /// slot's lock, so a GET never waits for a write in progress.
     committed: Committed,
@@ -64,20 +94,25 @@ impl FileStore {
         fs::create_dir_all(&dir).map_err(|e| open_err(&dir, "create", e))?;
         let lock = super::lock_exclusive(&dir.join(LOCK_FILE), &dir.display().to_string(), "a file store")?;
 
-        let mut slots = HashMap::new();
+        let mut slots = Slots::default();
         let committed = Committed::new();
         for dimension in documents::load_all(&dir)? {
             let id = dimension.id().clone();
             committed.set(&id, Some(&dimension));
             let state = SlotState { dimension: Some(dimension), history_lines: None };
-            slots.insert(id, Arc::new(tokio::sync::Mutex::new(state)));
+            slots.map.insert(id, Arc::new(tokio::sync::Mutex::new(state)));
         }
+        slots.sweep_at = slots.map.len() * 2;
         Ok(Self { dir, lock: Mutex::new(Some(lock)), slots: Mutex::new(slots), committed, retention, clock })
     }
 
     fn slot(&self, id: &DimensionId, create: bool) -> Option<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        if create { Some(slots.entry(id.clone()).or_default().clone()) } else { slots.get(id).cloned() }
+        match slots.map.get(id) {
+            Some(slot) => Some(slot.clone()),
+            None if create => Some(slots.insert(id)),
+            None => None,
+        }
     }
 
     /// Drops an empty slot nobody else holds (e.g. after a strict-mode 404),
@@ -86,7 +121,7 @@ impl FileStore {
     fn forget_if_empty(&self, id: &DimensionId, slot: &Slot) {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         if Arc::strong_count(slot) == 2 && slot.try_lock().is_ok_and(|s| s.dimension.is_none()) {
-            slots.remove(id);
+            slots.map.remove(id);
         }
     }
 }
@@ -137,6 +172,7 @@ impl Store for FileStore {
         let mut candidates: Vec<(DimensionId, Slot)> = {
             let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
             slots
+                .map
                 .iter()
                 .filter(|(id, _)| query.after.as_ref().is_none_or(|a| *id > a))
                 .map(|(id, slot)| (id.clone(), slot.clone()))
@@ -154,6 +190,10 @@ impl Store for FileStore {
             }
         }
         Ok(page)
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        Ok(self.committed.len() as u64)
     }
 
     async fn delete(&self, id: &DimensionId) -> Result<bool, StoreError> {
@@ -240,5 +280,31 @@ impl Store for FileStore {
 
     fn kind(&self) -> &'static str {
         "file"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Empty slots left behind (by two requests releasing one at once) are
+    /// swept when the map has doubled: unknown ids never grow it for good.
+    #[tokio::test]
+    async fn empty_slots_do_not_accumulate() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(&dir.path().display().to_string(), Retention::default(), Clock::system()).await;
+        let store = store.unwrap();
+        for i in 0..20_000 {
+            // Taken and dropped without `forget_if_empty`, as the race leaves them.
+            drop(store.slot(&DimensionId::parse(&format!("gone-{i}")).unwrap(), true));
+            let len = store.slots.lock().unwrap().map.len();
+            assert!(len <= SWEEP_MIN, "{len} slots after {} unknown ids", i + 1);
+        }
+        let held = store.slot(&DimensionId::parse("held").unwrap(), true).unwrap();
+        for i in 0..(2 * SWEEP_MIN) {
+            drop(store.slot(&DimensionId::parse(&format!("more-{i}")).unwrap(), true));
+        }
+        assert!(store.slots.lock().unwrap().map.contains_key(&DimensionId::parse("held").unwrap()), "held: kept");
+        drop(held);
     }
 }

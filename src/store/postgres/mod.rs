@@ -146,6 +146,14 @@ impl Store for PostgresStore {
         rows.into_iter().map(|r| r.into_dimension("postgres")).collect()
     }
 
+    /// Every replica's dimensions: a scan of the table, asked only on the
+    /// rare path of a change that would create one.
+    async fn count(&self) -> Result<u64, StoreError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM dimensions").fetch_one(&self.pool).await.map_err(unavailable)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn delete(&self, id: &DimensionId) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let gone = sqlx::query("DELETE FROM dimensions WHERE id = $1")

@@ -144,7 +144,7 @@ impl SqliteStore {
     }
 
     /// Hands `make(reply)` to the writer thread and waits for its commit.
-    async fn write(&self, make: impl FnOnce(Reply<bool>) -> Op) -> Result<bool, StoreError> {
+    async fn write<T>(&self, make: impl FnOnce(Reply<T>) -> Op) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         let sender = self.writer.lock().unwrap_or_else(PoisonError::into_inner).clone().ok_or_else(closed)?;
         sender.send(make(reply)).map_err(|_| closed())?;
@@ -207,6 +207,11 @@ impl Store for SqliteStore {
         let (status, limit) = (query.status.map(|s| s.as_str()), row::signed(query.limit));
         let rows = self.read_blocking(move |conn| reader::list(conn, &after, status, limit)).await?;
         rows.into_iter().map(|r| r.into_dimension("sqlite")).collect()
+    }
+
+    /// Kept by the writer thread, which makes every change (see `writer`).
+    async fn count(&self) -> Result<u64, StoreError> {
+        self.write(|reply| Op::Count { reply }).await
     }
 
     async fn delete(&self, id: &DimensionId) -> Result<bool, StoreError> {

@@ -55,6 +55,10 @@ pub(super) enum Op {
         value: Vec<u8>,
         reply: Reply<bool>,
     },
+    /// How many dimensions are stored, after the changes queued before it.
+    Count {
+        reply: Reply<u64>,
+    },
 }
 
 pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -98,8 +102,12 @@ fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>, damage
     }
 }
 
-/// The writer thread: group commits until every sender is gone.
+/// The writer thread: group commits until every sender is gone. It also
+/// keeps the number of stored dimensions: the writer is the only one that
+/// changes them (one process owns the file), so after one `count(*)`, at
+/// the first `Count`, it follows every committed insert and delete.
 fn writer_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>, retention: Retention, damage: &Damage) {
+    let mut stored: Option<u64> = None;
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -108,19 +116,37 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>, retent
                 Err(_) => break,
             }
         }
-        commit_group(&mut conn, group, &retention, damage);
+        let (counts, group): (Vec<Op>, Vec<Op>) = group.into_iter().partition(|op| matches!(op, Op::Count { .. }));
+        if !group.is_empty() {
+            let delta = commit_group(&mut conn, group, &retention, damage);
+            stored = stored.map(|n| n.saturating_add_signed(delta));
+        }
+        for op in counts {
+            if let Op::Count { reply } = op {
+                let n = match stored {
+                    Some(n) => Ok(n),
+                    None => conn
+                        .query_row("SELECT count(*) FROM dimensions", [], |r| r.get::<_, i64>(0))
+                        .map(|n| u64::try_from(n).unwrap_or(0))
+                        .map_err(|e| damage.error(e)),
+                };
+                stored = n.as_ref().ok().copied();
+                let _ = reply.send(n);
+            }
+        }
     }
 }
 
-/// One transaction for the whole group, a savepoint per change.
-fn commit_group(conn: &mut Connection, group: Vec<Op>, retention: &Retention, damage: &Damage) {
+/// One transaction for the whole group, a savepoint per change. Returns
+/// how many dimensions the committed group created minus those it deleted.
+fn commit_group(conn: &mut Connection, group: Vec<Op>, retention: &Retention, damage: &Damage) -> i64 {
     let sql = |e: rusqlite::Error| damage.error(e);
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let e = sql(e);
         for op in group {
             answer(op, Err(copy(&e)));
         }
-        return;
+        return 0;
     }
     let mut results = Vec::with_capacity(group.len());
     for op in &group {
@@ -139,11 +165,18 @@ fn commit_group(conn: &mut Connection, group: Vec<Op>, retention: &Retention, da
         for op in group {
             answer(op, Err(copy(&e)));
         }
-        return;
+        return 0;
     }
+    let mut delta = 0;
     for (op, result) in group.into_iter().zip(results) {
+        match (&op, &result) {
+            (Op::Put { expected: None, .. }, Ok(true)) => delta += 1,
+            (Op::Delete { .. }, Ok(true)) => delta -= 1,
+            _ => {}
+        }
         answer(op, result);
     }
+    delta
 }
 
 /// The same failure again, for each change of a group.
@@ -157,9 +190,14 @@ fn copy(e: &StoreError) -> StoreError {
 
 fn answer(op: Op, result: Result<bool, StoreError>) {
     // A caller that went away does not mind.
-    let _ = match op {
-        Op::Put { reply, .. } | Op::Delete { reply, .. } | Op::Secret { reply, .. } => reply.send(result),
-    };
+    match op {
+        Op::Put { reply, .. } | Op::Delete { reply, .. } | Op::Secret { reply, .. } => {
+            let _ = reply.send(result);
+        }
+        Op::Count { reply } => {
+            let _ = reply.send(result.map(u64::from));
+        }
+    }
 }
 
 fn apply(conn: &Connection, op: &Op, retention: &Retention, damage: &Damage) -> Result<bool, StoreError> {
@@ -202,6 +240,7 @@ fn apply(conn: &Connection, op: &Op, retention: &Retention, damage: &Damage) -> 
             conn.execute("DELETE FROM history WHERE dimension_id = ?1", [id.as_str()]).map_err(sql)?;
             Ok(gone > 0)
         }
+        Op::Count { .. } => Ok(false),
         Op::Secret { name, value, .. } => {
             conn.execute(
                 "INSERT INTO secrets (name, value, updated_at) VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
