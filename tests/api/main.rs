@@ -24,6 +24,8 @@ mod pebble;
 #[path = "../support/pg.rs"]
 mod pg;
 pub mod process;
+mod readme;
+mod readme_errors;
 mod replicas;
 mod restart;
 mod revisions;
