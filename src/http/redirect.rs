@@ -1,11 +1,15 @@
 //! The plain-HTTP listener when TLS is on: 308 to the same path on HTTPS,
 //! except `/healthz` (answered) and `/.well-known/acme-challenge/` (kept for
-//! HTTP-01; 404 until an order is in flight).
+//! HTTP-01; 404 until an order is in flight; other methods there are a
+//! JSON 405). Every answer carries `X-Request-Id`, as the API's do
+//! (`request_id`).
 
 use super::error::ApiError;
-use super::{AppState, health};
+use super::{AppState, health, request_id};
 use axum::Router;
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
@@ -13,11 +17,23 @@ use serde_json::json;
 /// A router that sends everything to `https://{host}:{https_port}`.
 pub fn router(https_port: u16, state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/.well-known/acme-challenge/{token}", get(health::acme_http01))
+        .route("/healthz", get(health::healthz).fallback(health::method_not_allowed))
+        .route(
+            "/.well-known/acme-challenge/{token}",
+            get(health::acme_http01).fallback(health::method_not_allowed),
+        )
         .fallback(redirect)
         .layer(axum::Extension(HttpsPort(https_port)))
+        .layer(middleware::from_fn(with_request_id))
         .with_state(state)
+}
+
+/// The caller's `X-Request-Id` when sane, else a new one, on the answer.
+async fn with_request_id(mut req: Request, next: Next) -> Response {
+    let id = request_id::normalize(&mut req);
+    let mut response = next.run(req).await;
+    response.headers_mut().insert(request_id::X_REQUEST_ID.clone(), id);
+    response
 }
 
 #[derive(Clone, Copy)]

@@ -370,5 +370,13 @@ async fn the_plain_ports_redirect_carries_a_request_id() {
     assert!(status == 200 && generated(id.clone()), "/healthz: {id:?}");
     let (status, id) = send(dim, "evil.com/x", None).await;
     assert!(status == 400 && generated(id.clone()), "a bad Host: {id:?}");
+    // Other methods on the paths it answers itself: JSON too, with the id.
+    for path in ["/healthz", "/.well-known/acme-challenge/tok_en-1"] {
+        let r = c.post(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 405, "POST {path}");
+        assert!(r.headers().contains_key("x-request-id"), "POST {path}");
+        let body: serde_json::Value = r.json().await.unwrap_or_else(|e| panic!("POST {path}: not JSON: {e}"));
+        assert_eq!(body["message"], "method POST is not allowed here; use GET, HEAD", "POST {path}");
+    }
     app.stop().await;
 }
