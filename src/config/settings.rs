@@ -23,7 +23,7 @@ pub struct Settings {
     /// Address for the HTTP API [default: 127.0.0.1:8080].
     #[arg(long, env = "CREST_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
-    /// State store: memory:, file:DIR or sqlite:PATH [default: sqlite:./data/crest.db].
+    /// State store: memory:, file:DIR, sqlite:PATH or postgres://USER@HOST/DB [default: sqlite:./data/crest.db].
     #[arg(long, env = "CREST_STORE", value_name = "URL", hide_env_values = true)]
     pub store: Option<String>,
     /// Database pool size (postgres) [default: 10].
@@ -65,7 +65,7 @@ pub struct Settings {
     #[command(flatten)]
     #[serde(default)]
     pub defaults: DefaultSettings,
-    /// HTTPS listener address, e.g. 0.0.0.0:443 (needs --tls-cert and --tls-key).
+    /// HTTPS listener address, e.g. 0.0.0.0:443; its certificate comes from --tls-cert and --tls-key, or from ACME (--acme-domain).
     #[arg(long, env = "CREST_TLS_LISTEN", value_name = "ADDR")]
     pub tls_listen: Option<String>,
     /// Server certificate chain (PEM, leaf first).

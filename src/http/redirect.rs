@@ -18,10 +18,7 @@ use serde_json::json;
 pub fn router(https_port: u16, state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz).fallback(health::method_not_allowed))
-        .route(
-            "/.well-known/acme-challenge/{token}",
-            get(health::acme_http01).fallback(health::method_not_allowed),
-        )
+        .route("/.well-known/acme-challenge/{token}", get(health::acme_http01).fallback(health::method_not_allowed))
         .fallback(redirect)
         .layer(axum::Extension(HttpsPort(https_port)))
         .layer(middleware::from_fn(with_request_id))

@@ -10,8 +10,8 @@
 //! a line shown is compared as it is, field names and order included.
 
 use crate::certs::{api_gateway_style, valid_for};
-use crate::process::start;
 use crate::helpers::{StoreKind, spawn_app};
+use crate::process::start;
 use crate::tls::Files;
 use crest::auth::{AuthConfig, Role, Token, hash};
 

@@ -172,7 +172,8 @@ async fn plain_errors(answers: &mut Answers) {
     let fields: String = (0..99).map(|i| format!("x-f{i}: v\r\n")).collect();
     let many = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{fields}\r\n");
     answers.add_raw("101 header fields", exchange(app.addr, many.as_bytes()).await);
-    let large = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-big: {}\r\n\r\n", "v".repeat(40_000));
+    let large =
+        format!("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-big: {}\r\n\r\n", "v".repeat(40_000));
     answers.add_raw("40 KB of header fields", exchange(app.addr, large.as_bytes()).await);
     app.stop().await;
 
@@ -198,8 +199,12 @@ async fn access_errors(answers: &mut Answers) {
     let read = "\r\nAuthorization: Bearer read-token-0123456789";
     answers.send(&app, "role read", "GET", &format!("{DIM}/other"), None, read).await;
     answers.send(&app, "no token", "GET", &format!("{DIM}/other"), None, "").await;
-    answers.send(&app, "an unknown token", "GET", &format!("{DIM}/other"), None, "\r\nAuthorization: Bearer nope").await;
-    answers.send(&app, "role read sets", "PATCH", &format!("{DIM}/other"), Some(r#"{"desiredCapacity":2}"#), read).await;
+    answers
+        .send(&app, "an unknown token", "GET", &format!("{DIM}/other"), None, "\r\nAuthorization: Bearer nope")
+        .await;
+    answers
+        .send(&app, "role read sets", "PATCH", &format!("{DIM}/other"), Some(r#"{"desiredCapacity":2}"#), read)
+        .await;
     app.stop().await;
 }
 
@@ -210,7 +215,9 @@ async fn limit_errors(answers: &mut Answers) {
     })
     .await;
     answers.send(&app, "one dimension too many", "GET", &format!("{DIM}/other"), None, "").await;
-    answers.send(&app, "one dimension too many", "PATCH", &format!("{DIM}/other"), Some(r#"{"desiredCapacity":2}"#), "").await;
+    answers
+        .send(&app, "one dimension too many", "PATCH", &format!("{DIM}/other"), Some(r#"{"desiredCapacity":2}"#), "")
+        .await;
     app.stop().await;
 }
 
@@ -222,13 +229,17 @@ async fn server_errors(answers: &mut Answers) {
     let state = app.dir.path().join("state");
     std::fs::rename(&state, app.dir.path().join("state.gone")).unwrap();
     std::fs::write(&state, "not a directory").unwrap();
-    answers.send(&app, "the store cannot write", "PATCH", &format!("{DIM}/new"), Some(r#"{"desiredCapacity":2}"#), "").await;
+    answers
+        .send(&app, "the store cannot write", "PATCH", &format!("{DIM}/new"), Some(r#"{"desiredCapacity":2}"#), "")
+        .await;
     app.stop().await;
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crest.db");
     crate::sqlite_damage::sqlite_with_rows(&db, 1000).await;
-    let app = spawn_app(StoreKind::Sqlite, |c| c.store = crest::secret::Secret::new(format!("sqlite:{}", db.display()))).await;
+    let app =
+        spawn_app(StoreKind::Sqlite, |c| c.store = crest::secret::Secret::new(format!("sqlite:{}", db.display())))
+            .await;
     crate::sqlite_damage::damage(&db);
     // Reads of ids not cached reach the damaged pages.
     for i in 0..1000 {
@@ -242,7 +253,9 @@ async fn server_errors(answers: &mut Answers) {
 
     // The default is 30 s; with 1 s the message is the same but for the number.
     let app = spawn_app(StoreKind::Memory, |c| c.request_timeout = Duration::from_secs(1)).await;
-    let slow = format!("PATCH {DIM}/slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{{");
+    let slow = format!(
+        "PATCH {DIM}/slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{{"
+    );
     let (status, head, body) = exchange(app.addr, slow.as_bytes()).await;
     answers.add_raw("a body that never ends", (status, head, body.replace("longer than 1s", "longer than 30s")));
     app.stop().await;
@@ -287,7 +300,10 @@ async fn the_readmes_error_table_is_what_crest_answers() {
         for allow in code_spans(&row.when).iter().filter_map(|s| s.strip_prefix("Allow: ")) {
             for a in &matched {
                 if a.allow.as_deref() != Some(&allow.to_uppercase()) {
-                    wrong.push(format!("{} | {}: `Allow: {allow}`, but {} answers Allow: {:?}", row.status, row.when, a.what, a.allow));
+                    wrong.push(format!(
+                        "{} | {}: `Allow: {allow}`, but {} answers Allow: {:?}",
+                        row.status, row.when, a.what, a.allow
+                    ));
                 }
             }
         }

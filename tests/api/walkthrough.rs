@@ -1,4 +1,6 @@
-//! The seed's walkthrough, failure simulation, production mode, strict mode.
+//! The seed's walkthrough, failure simulation, production mode, strict mode, on
+//! every store. (The README's own walkthrough, its `curl` answers and log
+//! lines, is run by `readme.rs` against the real binary.)
 
 use crate::helpers::{StoreKind, spawn_app};
 use crest::domain::{Capacity, Mode};
