@@ -7,9 +7,8 @@
 use super::error::ApiError;
 use super::{AppState, health, request_id};
 use axum::Router;
-use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
@@ -21,16 +20,8 @@ pub fn router(https_port: u16, state: AppState) -> Router {
         .route("/.well-known/acme-challenge/{token}", get(health::acme_http01).fallback(health::method_not_allowed))
         .fallback(redirect)
         .layer(axum::Extension(HttpsPort(https_port)))
-        .layer(middleware::from_fn(with_request_id))
+        .layer(middleware::from_fn(request_id::layer))
         .with_state(state)
-}
-
-/// The caller's `X-Request-Id` when sane, else a new one, on the answer.
-async fn with_request_id(mut req: Request, next: Next) -> Response {
-    let id = request_id::normalize(&mut req);
-    let mut response = next.run(req).await;
-    response.headers_mut().insert(request_id::X_REQUEST_ID.clone(), id);
-    response
 }
 
 #[derive(Clone, Copy)]

@@ -67,3 +67,13 @@ mod tests {
         assert!(acceptable(&a));
     }
 }
+
+/// A middleware for the routers without the API's front middleware (the
+/// redirect and `/metrics` listeners): the caller's `X-Request-Id` when
+/// sane, else a new one, on the answer.
+pub async fn layer(mut req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let id = normalize(&mut req);
+    let mut response = next.run(req).await;
+    response.headers_mut().insert(X_REQUEST_ID.clone(), id);
+    response
+}

@@ -165,6 +165,7 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
         .fallback(|uri: Uri| async move {
             ApiError::NotFound(format!("no route for {:?}; this listener serves only /metrics", uri.path()))
         })
+        .layer(middleware::from_fn(request_id::layer))
 }
 
 async fn not_found(uri: Uri) -> ApiError {

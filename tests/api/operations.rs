@@ -124,12 +124,16 @@ async fn metrics_cap_dimensions_and_can_listen_elsewhere() {
     assert_eq!(r.status(), 404, "not on the API listener when metrics_listen is set");
     assert!(r.json::<Value>().await.unwrap()["message"].as_str().unwrap().contains("no route"));
     let metrics_url = format!("http://{}/metrics", app.metrics_addr.unwrap());
-    let text = app.client.get(&metrics_url).send().await.unwrap().text().await.unwrap();
+    let r = app.client.get(&metrics_url).header("x-request-id", "scrape-1").send().await.unwrap();
+    assert_eq!(r.headers()["x-request-id"], "scrape-1", "the metrics listener answers with the request id too");
+    let text = r.text().await.unwrap();
     let series = text.lines().filter(|l| l.starts_with("crest_dimension_desired_capacity{")).count();
     assert_eq!(series, 2, "{text}");
     assert!(text.contains("crest_dimensions_untracked_total 2"), "{text}");
     let other = app.client.get(format!("http://{}/v1/scalableTargetDimensions/a", app.metrics_addr.unwrap()));
-    assert_eq!(other.send().await.unwrap().status(), 404, "the metrics listener serves only /metrics");
+    let other = other.send().await.unwrap();
+    assert_eq!(other.status(), 404, "the metrics listener serves only /metrics");
+    assert!(other.headers().contains_key("x-request-id"), "a generated request id on every answer");
     app.stop().await;
 }
 
