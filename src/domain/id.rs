@@ -166,10 +166,12 @@ mod tests {
         assert_eq!(DimensionId::parse("a\nb"), Err(IdError::Control));
         assert_eq!(DimensionId::parse("a\u{0}b"), Err(IdError::Control));
         assert_eq!(DimensionId::parse("a\u{2028}b"), Err(IdError::Control));
-        assert!(DimensionId::parse(&"x".repeat(255)).is_ok());
-        assert_eq!(DimensionId::parse(&"x".repeat(256)), Err(IdError::TooLong(256)));
-        // 128 two-byte characters are 256 bytes: the limit is in bytes.
-        assert_eq!(DimensionId::parse(&"é".repeat(128)), Err(IdError::TooLong(256)));
+        assert!(DimensionId::parse(&"x".repeat(1600)).is_ok());
+        assert_eq!(DimensionId::parse(&"x".repeat(1601)), Err(IdError::TooLong(1601)));
+        assert_eq!(IdError::TooLong(1601).to_string(), "scalableTargetDimensionId is 1601 bytes long; the limit is 1600");
+        // 801 two-byte characters are 1,602 bytes: the limit is in bytes.
+        assert!(DimensionId::parse(&"é".repeat(800)).is_ok());
+        assert_eq!(DimensionId::parse(&"é".repeat(801)), Err(IdError::TooLong(1602)));
     }
 
     /// What a store holds is read back even if a later rule refuses it as a
@@ -184,7 +186,8 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "a\\b", "a\nb", "a\u{2028}b"] {
             assert!(DimensionId::stored(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(DimensionId::stored(&"x".repeat(256)), Err(IdError::TooLong(256)));
+        assert!(DimensionId::stored(&"x".repeat(1600)).is_ok());
+        assert_eq!(DimensionId::stored(&"x".repeat(1601)), Err(IdError::TooLong(1601)));
     }
 
     /// The characters of the issue and each end of every range; visible neighbours stay allowed.
