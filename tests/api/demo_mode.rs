@@ -58,7 +58,8 @@ async fn demo_mode_refuses_the_scaler_fields(kind: StoreKind) {
     assert_eq!(head_revision(&app).await, rev);
     let (status, _) = app.patch("other", json!({"actualCapacity": 3.0})).await;
     assert_eq!(status, 400);
-    let page: Value = app.client.get(app.url("/v1/scalableTargetDimensions")).send().await.unwrap().json().await.unwrap();
+    let page: Value =
+        app.client.get(app.url("/v1/scalableTargetDimensions")).send().await.unwrap().json().await.unwrap();
     assert_eq!(page["dimensions"].as_array().map(Vec::len), Some(1), "{page}");
     app.stop().await;
 }

@@ -88,7 +88,9 @@ async fn invisible_characters_are_refused_with_their_code_point(kind: StoreKind)
 
 /// `id` percent-encoded byte by byte, as a path segment or query value.
 fn escaped(id: &str) -> String {
-    id.bytes().map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") }).collect()
+    id.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") })
+        .collect()
 }
 
 /// Issue 19: an AAS ResourceId may be 1,600 characters, so an id of 1,600
@@ -104,14 +106,21 @@ async fn ids_of_1600_bytes_round_trip(kind: StoreKind) {
         let r = app.client.patch(url(id)).json(&serde_json::json!({"desiredCapacity": desired})).send().await.unwrap();
         assert_eq!(r.status(), 200, "PATCH creates it");
         let b: serde_json::Value = r.json().await.unwrap();
-        assert_eq!((b["scalableTargetDimensionId"].as_str(), b["scalingStatus"].as_str()), (Some(id.as_str()), Some("Pending")));
+        assert_eq!(
+            (b["scalableTargetDimensionId"].as_str(), b["scalingStatus"].as_str()),
+            (Some(id.as_str()), Some("Pending"))
+        );
         let b: serde_json::Value = app.client.get(url(id)).send().await.unwrap().json().await.unwrap();
-        assert_eq!((b["scalableTargetDimensionId"].as_str(), b["scalingStatus"].as_str()), (Some(id.as_str()), Some("InProgress")));
+        assert_eq!(
+            (b["scalableTargetDimensionId"].as_str(), b["scalingStatus"].as_str()),
+            (Some(id.as_str()), Some("InProgress"))
+        );
     }
     let history: serde_json::Value =
         app.client.get(format!("{}/history", url(&long))).send().await.unwrap().json().await.unwrap();
     assert_eq!(history["scalableTargetDimensionId"].as_str(), Some(long.as_str()));
-    let revisions: Vec<u64> = history["entries"].as_array().unwrap().iter().map(|e| e["revision"].as_u64().unwrap()).collect();
+    let revisions: Vec<u64> =
+        history["entries"].as_array().unwrap().iter().map(|e| e["revision"].as_u64().unwrap()).collect();
     assert_eq!(revisions, [2, 1], "{history}");
     // The list, a page at a time: its cursor carries a 1,600-byte id.
     let page = |after: Option<String>| {
@@ -122,19 +131,29 @@ async fn ids_of_1600_bytes_round_trip(kind: StoreKind) {
             let r = r.await.unwrap();
             assert_eq!(r.status(), 200);
             let page: serde_json::Value = r.json().await.unwrap();
-            let ids: Vec<String> = page["dimensions"].as_array().unwrap().iter().map(|d| d["scalableTargetDimensionId"].as_str().unwrap().to_owned()).collect();
+            let ids: Vec<String> = page["dimensions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["scalableTargetDimensionId"].as_str().unwrap().to_owned())
+                .collect();
             (ids, page["nextAfter"].as_str().map(str::to_owned))
         }
     };
     let (first, next) = page(None).await;
-    assert_eq!(first, [plain.clone()], "ids sort by their bytes");
+    assert_eq!(first, [plain.as_str()], "ids sort by their bytes");
     let (second, _) = page(next).await;
-    assert_eq!(second, [long.clone()]);
+    assert_eq!(second, [long.as_str()]);
+    // A metric label carries it whole.
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for id in [&long, &plain] {
+        assert!(metrics.contains(&format!("dimension=\"{id}\"")), "no series for the {}-byte id", id.len());
+    }
     // Delete, and the rest stays.
     let r = app.client.delete(url(&long)).send().await.unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(app.client.get(format!("{}/history", url(&long))).send().await.unwrap().status(), 404);
-    assert_eq!(page(None).await.0, [plain.clone()]);
+    assert_eq!(page(None).await.0, [plain.as_str()]);
     // One byte more is refused, naming the limit, and creates nothing.
     let (status, message) = ask(app.addr, "PATCH", &format!("{BASE}/{}", escaped(&format!("{long}b")))).await;
     assert_eq!(status, 400, "{message}");
