@@ -12,7 +12,7 @@ fuzz_target!(|raw: &str| {
     let s = id.as_str();
     assert_eq!(s, raw, "an accepted id is kept as is");
     assert!(!s.is_empty(), "accepted an empty id");
-    assert!(s.len() <= 255, "accepted an id of {} bytes", s.len());
+    assert!(s.len() <= 1600, "accepted an id of {} bytes", s.len());
     assert!(!s.contains('/') && !s.contains('\\'), "accepted a separator: {s:?}");
     assert!(!s.chars().any(char::is_control), "accepted a control character: {s:?}");
     assert!(s != "." && s != "..", "accepted {s:?}");

@@ -31,6 +31,13 @@ pub enum TransitionError {
     /// minCapacity above maxCapacity (the text says both).
     #[error("{0}")]
     BadBounds(String),
+    /// A demo-mode PATCH carrying a scaler's fields (named, comma-separated).
+    #[error(
+        "crest runs in demo mode, where it simulates the scaler itself: a PATCH may only set desiredCapacity (what \
+         AAS sends), not {0}; to report progress from your own scaler, start crest in production mode (--mode \
+         production, CREST_MODE=production or mode = \"production\" in the config file)"
+    )]
+    ScalerFieldsInDemo(String),
 }
 
 /// Checks `desired` against the dimension's bounds.

@@ -107,7 +107,7 @@ impl Default for Defaults {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Dimension {
-    #[schema(value_type = String, min_length = 1, max_length = 255)]
+    #[schema(value_type = String, min_length = 1, max_length = 1600)]
     pub scalable_target_dimension_id: DimensionId,
     pub version: String,
     pub resource_name: String,

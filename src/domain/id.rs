@@ -5,10 +5,12 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The longest id we accept, in bytes.
-pub const MAX_ID_BYTES: usize = 255;
+/// The longest id we accept, in bytes: an AAS ResourceId may be up to 1,600
+/// characters, URL prefix included. Ids are never file names (the file store
+/// hashes them), so no file-system limit applies.
+pub const MAX_ID_BYTES: usize = 1600;
 
-/// One path segment naming a dimension: 1–255 bytes, no control or
+/// One path segment naming a dimension: 1–1,600 bytes, no control or
 /// invisible characters, no `/` or `\`, not `.` or `..`, and not a word the
 /// router owns (`watch`). Never used as a file name as is.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -166,10 +168,15 @@ mod tests {
         assert_eq!(DimensionId::parse("a\nb"), Err(IdError::Control));
         assert_eq!(DimensionId::parse("a\u{0}b"), Err(IdError::Control));
         assert_eq!(DimensionId::parse("a\u{2028}b"), Err(IdError::Control));
-        assert!(DimensionId::parse(&"x".repeat(255)).is_ok());
-        assert_eq!(DimensionId::parse(&"x".repeat(256)), Err(IdError::TooLong(256)));
-        // 128 two-byte characters are 256 bytes: the limit is in bytes.
-        assert_eq!(DimensionId::parse(&"é".repeat(128)), Err(IdError::TooLong(256)));
+        assert!(DimensionId::parse(&"x".repeat(1600)).is_ok());
+        assert_eq!(DimensionId::parse(&"x".repeat(1601)), Err(IdError::TooLong(1601)));
+        assert_eq!(
+            IdError::TooLong(1601).to_string(),
+            "scalableTargetDimensionId is 1601 bytes long; the limit is 1600"
+        );
+        // 801 two-byte characters are 1,602 bytes: the limit is in bytes.
+        assert!(DimensionId::parse(&"é".repeat(800)).is_ok());
+        assert_eq!(DimensionId::parse(&"é".repeat(801)), Err(IdError::TooLong(1602)));
     }
 
     /// What a store holds is read back even if a later rule refuses it as a
@@ -184,7 +191,8 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "a\\b", "a\nb", "a\u{2028}b"] {
             assert!(DimensionId::stored(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(DimensionId::stored(&"x".repeat(256)), Err(IdError::TooLong(256)));
+        assert!(DimensionId::stored(&"x".repeat(1600)).is_ok());
+        assert_eq!(DimensionId::stored(&"x".repeat(1601)), Err(IdError::TooLong(1601)));
     }
 
     /// The characters of the issue and each end of every range; visible neighbours stay allowed.

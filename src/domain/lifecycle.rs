@@ -27,7 +27,8 @@ pub enum DemoStyle {
 /// How GET and PATCH change a dimension.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Mode {
-    /// GETs advance the simulated scaling; PATCH only sets desiredCapacity.
+    /// Plain GETs advance the simulated scaling; PATCH only sets
+    /// desiredCapacity (a scaler's fields are refused: crest is the scaler).
     Demo { simulate_failure: bool, style: DemoStyle },
     /// GET never changes state; the scaler reports progress by PATCH.
     Production,
@@ -36,10 +37,10 @@ pub enum Mode {
 /// What happened to a dimension.
 #[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
-    /// A GET: advances a demo scaling.
+    /// A plain GET (what AAS sends): advances a demo scaling.
     Get,
-    /// A look that changes nothing in any mode (HEAD, long-poll answers,
-    /// creating a configured dimension as it is).
+    /// A look that changes nothing in any mode (HEAD, long-polls, creating
+    /// a configured dimension as it is).
     View,
     Patch(&'a Patch),
 }
@@ -58,7 +59,9 @@ pub struct Policy {
 ///
 /// # Errors
 /// `NotFound` in strict mode for an unknown id; `ReasonWithoutFailed` when a
-/// production PATCH sets only a failureReason on a dimension that has not failed.
+/// production PATCH sets only a failureReason on a dimension that has not
+/// failed; `ScalerFieldsInDemo` when a demo PATCH carries a scaler's field;
+/// `OutOfBounds` for a desiredCapacity outside the dimension's bounds.
 pub fn apply(
     current: Option<&Dimension>,
     id: &DimensionId,
@@ -113,7 +116,10 @@ pub fn transition(d: &Dimension, event: Event<'_>, mode: Mode, now: SystemTime) 
             }
         },
         (Mode::Demo { .. }, Event::Patch(p)) => {
-            if let Some(desired) = p.desired_capacity.filter(|v| *v != d.desired_capacity) {
+            if let Some(fields) = p.scaler_fields() {
+                return Err(TransitionError::ScalerFieldsInDemo(fields));
+            }
+            if let Some(desired) = new_activity(d, p) {
                 check_bounds(desired, d.min_capacity, d.max_capacity)?;
                 n.desired_capacity = desired;
                 n.scaling_status = ScalingStatus::Pending;
@@ -124,7 +130,7 @@ pub fn transition(d: &Dimension, event: Event<'_>, mode: Mode, now: SystemTime) 
             if let Some(actual) = p.actual_capacity {
                 n.actual_capacity = actual;
             }
-            if let Some(desired) = p.desired_capacity.filter(|v| *v != d.desired_capacity) {
+            if let Some(desired) = new_activity(d, p) {
                 check_bounds(desired, d.min_capacity, d.max_capacity)?;
                 // A new scaling activity: the body's status does not count.
                 n.desired_capacity = desired;
@@ -147,6 +153,18 @@ pub fn transition(d: &Dimension, event: Event<'_>, mode: Mode, now: SystemTime) 
         }
     }
     Ok(n)
+}
+
+/// The desiredCapacity of `p` when it starts a new scaling activity: a value
+/// other than the stored one, or any value on a `Failed` dimension, because
+/// AAS retries a failed scaling with the same capacity. A body that also
+/// reports a status (`scalingStatus` or `failureReason`) is a scaler that
+/// echoes desiredCapacity with its report, not a retry. Otherwise an equal
+/// value counts as absent, so it changes nothing and writes nothing.
+fn new_activity(d: &Dimension, p: &Patch) -> Option<Capacity> {
+    let desired = p.desired_capacity?;
+    let retry = d.scaling_status == ScalingStatus::Failed && p.scaling_status.is_none() && p.failure_reason.is_none();
+    (desired != d.desired_capacity || retry).then_some(desired)
 }
 
 /// One gradual or timed demo step: actualCapacity moves by `by` toward

@@ -73,17 +73,86 @@ fn get_transitions() {
 #[test]
 fn demo_patch_sets_only_a_new_desired_capacity() {
     for from in ScalingStatus::ALL {
-        for mode in [DEMO, DEMO_FAIL] {
+        for mode in [DEMO, DEMO_FAIL, gradual(1.0, false), timed(1.0, true)] {
             let d = dim(from, 2.0, 1.0);
             let n = transition(&d, Event::Patch(&patch(Some(3.0), None, None, None)), mode, T0).unwrap();
             assert_eq!((n.scaling_status, n.desired_capacity.get(), n.failure_reason.clone()), (Pending, 3.0, None));
             let same = transition(&d, Event::Patch(&patch(Some(2.0), None, None, None)), mode, T0).unwrap();
-            assert_eq!(same, d, "same desired changes nothing");
-            let other =
-                transition(&d, Event::Patch(&patch(None, Some(9.0), Some(Successful), None)), mode, T0).unwrap();
-            assert_eq!(other, d, "demo mode ignores other fields");
+            if from == Failed {
+                assert_eq!((same.scaling_status, same.failure_reason.clone()), (Pending, None), "a retry: {mode:?}");
+            } else {
+                assert_eq!(same, d, "same desired changes nothing: {mode:?} {from}");
+            }
         }
     }
+}
+
+/// Issue 19: AAS retries a failed scaling with the same desiredCapacity. On a
+/// Failed dimension that starts a new activity (Pending, reason cleared) in
+/// every mode; in every other state it changes nothing and writes nothing.
+#[test]
+fn a_desired_capacity_on_a_failed_dimension_starts_a_new_activity() {
+    let retry = patch(Some(2.0), None, None, None);
+    for mode in [DEMO, DEMO_FAIL, gradual(1.0, true), timed(1.0, false), PROD] {
+        let d = dim(Failed, 2.0, 1.0);
+        let o = apply(Some(&d), d.id(), Event::Patch(&retry), &policy(mode, false), T0).unwrap();
+        let n = &o.dimension;
+        assert_eq!((n.scaling_status, n.desired_capacity.get(), n.actual_capacity.get()), (Pending, 2.0, 1.0));
+        assert_eq!(n.failure_reason, None, "{mode:?}");
+        assert_eq!(n.revision, 8, "{mode:?}: a write");
+        assert_eq!(
+            Changes(&o.changes).to_string(),
+            r#"scalingStatus: Failed -> Pending  failureReason: "old reason" -> null"#,
+            "{mode:?}"
+        );
+        // A Failed dimension without a reason (a production scaler may send none) retries too.
+        let mut bare = d.clone();
+        bare.failure_reason = None;
+        let o = apply(Some(&bare), d.id(), Event::Patch(&retry), &policy(mode, false), T0).unwrap();
+        assert_eq!((o.dimension.scaling_status, o.dimension.revision), (Pending, 8), "{mode:?}");
+        for from in [Successful, Pending, InProgress] {
+            let d = dim(from, 2.0, 1.0);
+            let o = apply(Some(&d), d.id(), Event::Patch(&retry), &policy(mode, false), T0).unwrap();
+            assert!(!o.must_write(), "{mode:?} {from}: an unchanged desiredCapacity writes nothing");
+            assert_eq!(o.dimension, d, "{mode:?} {from}");
+        }
+    }
+}
+
+/// Issue 19: in demo mode crest is the scaler, so a PATCH carrying a scaler's
+/// field is refused (it used to be ignored, answering 200), alone or with
+/// desiredCapacity, on a stored dimension or a new one.
+#[test]
+fn demo_patch_refuses_the_scaler_fields() {
+    let cases = [
+        (patch(None, Some(3.0), None, None), "actualCapacity"),
+        (patch(None, None, Some(Successful), None), "scalingStatus"),
+        (patch(None, None, None, Some("quota")), "failureReason"),
+        (patch(Some(3.0), Some(3.0), Some(Successful), None), "actualCapacity, scalingStatus"),
+        (patch(None, Some(1.0), Some(Failed), Some("x")), "actualCapacity, scalingStatus, failureReason"),
+    ];
+    for mode in [DEMO, DEMO_FAIL, gradual(1.0, false), timed(1.0, false)] {
+        for (p, fields) in &cases {
+            for from in ScalingStatus::ALL {
+                let d = dim(from, 2.0, 1.0);
+                let err = transition(&d, Event::Patch(p), mode, T0).unwrap_err();
+                assert_eq!(err, TransitionError::ScalerFieldsInDemo((*fields).to_owned()), "{mode:?} {from} {p:?}");
+            }
+            let id = DimensionId::parse("new").unwrap();
+            let err = apply(None, &id, Event::Patch(p), &policy(mode, false), T0).unwrap_err();
+            assert_eq!(err, TransitionError::ScalerFieldsInDemo((*fields).to_owned()), "nothing is created: {p:?}");
+        }
+    }
+    let message = TransitionError::ScalerFieldsInDemo("actualCapacity, scalingStatus".into()).to_string();
+    assert_eq!(
+        message,
+        "crest runs in demo mode, where it simulates the scaler itself: a PATCH may only set desiredCapacity (what \
+         AAS sends), not actualCapacity, scalingStatus; to report progress from your own scaler, start crest in \
+         production mode (--mode production, CREST_MODE=production or mode = \"production\" in the config file)"
+    );
+    // Production mode takes them, as before.
+    let p = patch(None, Some(3.0), Some(Successful), None);
+    assert_eq!(transition(&dim(InProgress, 3.0, 1.0), Event::Patch(&p), PROD, T0).unwrap().scaling_status, Successful);
 }
 
 #[test]
@@ -102,6 +171,15 @@ fn production_patch_table() {
         (Failed, patch(None, None, Some(Failed), None), Failed, 2.0, 1.0, Some("old reason")),
         (Failed, patch(None, None, Some(Pending), None), Pending, 2.0, 1.0, None),
         (Successful, patch(None, Some(5.0), None, None), Successful, 2.0, 5.0, None),
+        // The same desiredCapacity counts as absent, except on a Failed dimension (AAS retrying)...
+        (Successful, patch(Some(2.0), Some(3.0), None, None), Successful, 2.0, 3.0, None),
+        (InProgress, patch(Some(2.0), None, None, None), InProgress, 2.0, 1.0, None),
+        (Failed, patch(Some(2.0), None, None, None), Pending, 2.0, 1.0, None),
+        (Failed, patch(Some(2.0), Some(1.5), None, None), Pending, 2.0, 1.5, None),
+        // ...unless the body reports a status: that is a scaler echoing desiredCapacity, not AAS.
+        (Failed, patch(Some(2.0), None, Some(Failed), Some("again")), Failed, 2.0, 1.0, Some("again")),
+        (Failed, patch(Some(2.0), None, None, Some("again")), Failed, 2.0, 1.0, Some("again")),
+        (Failed, patch(Some(2.0), Some(2.0), Some(Successful), None), Successful, 2.0, 2.0, None),
     ];
     for (from, p, to, desired, actual, reason) in table {
         let n = transition(&dim(from, 2.0, 1.0), Event::Patch(&p), PROD, T0).unwrap();
@@ -243,149 +321,10 @@ fn gradual(step: f64, fail: bool) -> Mode {
     Mode::Demo { simulate_failure: fail, style: DemoStyle::Gradual { step: Capacity::new(step).unwrap() } }
 }
 
-/// gradual: actualCapacity moves by the step per GET, up or down, and the
-/// activity ends when it reaches desiredCapacity (Failed with simulate_failure).
-#[test]
-fn gradual_moves_actual_by_a_step_per_get() {
-    let walk = |from: f64, to: f64, step: f64, fail: bool| {
-        let mut d = dim(Pending, to, from);
-        let mut seen = Vec::new();
-        for _ in 0..10 {
-            d = transition(&d, Event::Get, gradual(step, fail), T0).unwrap();
-            seen.push((d.actual_capacity.get(), d.scaling_status));
-            if matches!(d.scaling_status, Successful | Failed) {
-                break;
-            }
-        }
-        seen
-    };
-    assert_eq!(walk(1.0, 5.0, 2.0, false), [(3.0, InProgress), (5.0, Successful)]);
-    assert_eq!(walk(5.0, 0.0, 2.0, false), [(3.0, InProgress), (1.0, InProgress), (0.0, Successful)]);
-    assert_eq!(walk(1.0, 2.0, 0.3, false).len(), 4, "1.3, 1.6, 1.9, 2.0 with no float noise");
-    assert_eq!(walk(1.0, 2.0, 0.3, false)[2], (1.9, InProgress));
-    assert_eq!(walk(1.0, 5.0, 2.0, true), [(3.0, InProgress), (3.0, Failed)]);
-    assert_eq!(walk(2.0, 2.0, 1.0, false), [(2.0, Successful)], "nothing to move");
-}
-
-/// timed: the move is rate × seconds since the last stored change, however
-/// often it is polled.
-#[test]
-fn timed_moves_actual_with_wall_time() {
-    let timed = Mode::Demo { simulate_failure: false, style: DemoStyle::Timed { rate: Capacity::new(1.0).unwrap() } };
-    let mut d = dim(Pending, 10.0, 1.0);
-    let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
-    d.changed_at = Some(now - Duration::from_secs(2));
-    let n = transition(&d, Event::Get, timed, now).unwrap();
-    assert_eq!(n.scaling_status, InProgress);
-    assert_eq!(n.actual_capacity.get(), 3.0, "exactly 2 s at 1/s from 1.0");
-    d.changed_at = Some(now - Duration::from_secs(60));
-    let n = transition(&d, Event::Get, timed, now).unwrap();
-    assert_eq!((n.actual_capacity.get(), n.scaling_status), (10.0, Successful));
-}
-
 fn timed(rate: f64, fail: bool) -> Mode {
     Mode::Demo { simulate_failure: fail, style: DemoStyle::Timed { rate: Capacity::new(rate).unwrap() } }
 }
 
-/// The GETs of one activity from `from` to `to`, `by` per GET (timed: `secs`
-/// after the last stored change), until it ends or `limit` GETs.
-fn run(from: f64, to: f64, mode: Mode, secs: f64, limit: usize) -> Vec<Dimension> {
-    let mut d = dim(Pending, to, from);
-    let mut seen = Vec::new();
-    for _ in 0..limit {
-        d.changed_at = Some(T0);
-        d = transition(&d, Event::Get, mode, T0 + Duration::from_secs_f64(secs)).unwrap();
-        seen.push(d.clone());
-        if matches!(d.scaling_status, Successful | Failed) {
-            break;
-        }
-    }
-    seen
-}
-
-/// Issue 15.11: huge capacities (`moved * 1e6` overflowed) and steps too small
-/// to move a huge number (`actual + step == actual`) used to stay InProgress
-/// forever; tiny steps were rounded away to nothing.
-#[test]
-fn gradual_and_timed_end_for_any_finite_capacity() {
-    let end = |seen: &[Dimension]| seen.last().map(|d| (d.scaling_status, d.actual_capacity.get()));
-    let brief = |seen: &[Dimension]| seen.iter().map(|d| (d.scaling_status, d.actual_capacity)).collect::<Vec<_>>();
-    let cases = [
-        (0.0, f64::MAX, f64::MAX / 4.0, 4),
-        (f64::MAX, 0.0, 1e308, 2),
-        (1.8e302, 1.9e302, 3e300, 4),
-        (0.0, 1e303, 1e303, 1),
-        (0.0, 1e17, 1e17, 1), // 1e17 in micro-units rounded back to 99999999999999980
-        (1e20, 2e20, 1.0, 1), // 1e20 + 1 == 1e20: no step can move it
-        (f64::MAX, 1.0, 1.0, 1),
-        (1e17, 1e17 + 64.0, 1.0, 1),
-        (0.0, 1e-5, 4e-7, 20), // under half a micro-unit: rounding no longer undoes it
-    ];
-    for (from, to, step, gets) in cases {
-        let seen = run(from, to, gradual(step, false), 0.0, 100);
-        assert_eq!(seen.len(), gets, "{from:e} -> {to:e} by {step:e}: {:?}", brief(&seen[..seen.len().min(5)]));
-        assert_eq!(end(&seen), Some((Successful, to)), "{from:e} -> {to:e} by {step:e}: {:?}", brief(&seen));
-        let failed = run(from, to, gradual(step, true), 0.0, gets);
-        assert_eq!(failed.last().map(|d| d.scaling_status), Some(Failed), "{from:e} -> {to:e} by {step:e}");
-    }
-    // A tenth of a micro-unit per GET: not done yet, but never standing still.
-    let actual: Vec<f64> =
-        run(2.0, 1.0, gradual(1e-7, false), 0.0, 3).iter().map(|d| d.actual_capacity.get()).collect();
-    assert!(actual.len() == 3 && actual[0] < 2.0 && actual[1] < actual[0] && actual[2] < actual[1], "{actual:?}");
-    // timed: 60 s at 1/s cannot move 1e300; at f64::MAX per second, rate × 60 s is infinite.
-    assert_eq!(end(&run(1e300, 2e300, timed(1.0, false), 60.0, 1)), Some((Successful, 2e300)));
-    assert_eq!(end(&run(0.0, f64::MAX, timed(f64::MAX, false), 60.0, 1)), Some((Successful, f64::MAX)));
-    assert_eq!(end(&run(1e303, 0.0, timed(1e301, false), 60.0, 2)), Some((Successful, 0.0)));
-    // timed, no time passed: nothing moves, nothing ends.
-    assert_eq!(end(&run(1.0, 2.0, timed(1.0, false), 0.0, 1)), Some((InProgress, 1.0)));
-}
-
-/// Any finite capacity, up to f64::MAX.
-fn any_capacity() -> impl Strategy<Value = f64> {
-    use prop::num::f64::{NORMAL, POSITIVE, SUBNORMAL, ZERO};
-    let edges = vec![0.0, 1.0, 2f64.powi(33), 2f64.powi(53), 1e17, 1.8e302, f64::MAX, f64::MIN_POSITIVE, 5e-324];
-    prop_oneof![0.0..1e6f64, POSITIVE | NORMAL | SUBNORMAL | ZERO, prop::sample::select(edges)]
-}
-
-proptest! {
-    /// Every GET moves actualCapacity strictly toward desiredCapacity and never
-    /// past it, so the activity ends (there are finitely many floats between);
-    /// and it ends within 2 × ceil(distance / step) + 3 GETs: a step moves by
-    /// `step`, give or take a micro-unit of rounding or the float grid (which
-    /// keeps at least two thirds of a step that moves at all); a step too small
-    /// to move the number at all ends the activity at once. No NaN or
-    /// infinity is ever stored.
-    #[test]
-    fn gradual_and_timed_always_end(
-        from in any_capacity(), to in any_capacity(), fail in any::<bool>(), is_timed in any::<bool>(),
-        step in prop_oneof![prop::num::f64::POSITIVE, 1e-7..10.0f64, (1u32..400).prop_map(|k| -f64::from(k))],
-    ) {
-        // A negative step k means: the distance in k steps.
-        let step = if step < 0.0 { ((to - from).abs() / -step).max(1e-9) } else { step };
-        let (mode, secs) = if is_timed { (timed(step, fail), 1.0) } else { (gradual(step, fail), 0.0) };
-        let bound = 2.0 * ((to - from).abs() / step).ceil() + 3.0;
-        let limit = if bound <= 2000.0 { bound as usize } else { 60 };
-        let seen = run(from, to, mode, secs, limit);
-        let (low, high) = (from.min(to), from.max(to));
-        let mut last = from;
-        for d in &seen {
-            let actual = d.actual_capacity.get();
-            prop_assert!(actual.is_finite() && low <= actual && actual <= high, "{actual} outside {low}..{high}");
-            prop_assert_eq!(d.desired_capacity.get(), to);
-            match d.scaling_status {
-                InProgress | Pending => {
-                    prop_assert_eq!(d.scaling_status, InProgress, "a GET starts the activity");
-                    let closer = if from < to { last < actual } else { actual < last };
-                    prop_assert!(closer, "stood still at {actual} ({from} -> {to} by {step})");
-                }
-                Successful => prop_assert_eq!((actual, fail), (to, false)),
-                Failed => prop_assert!(fail && d.failure_reason.is_some()),
-            }
-            last = actual;
-        }
-        if bound <= 2000.0 {
-            let last = seen.last().map(|d| d.scaling_status);
-            prop_assert!(matches!(last, Some(Successful | Failed)), "{from} -> {to} by {step}: {} GETs", seen.len());
-        }
-    }
-}
+/// gradual and timed demo styles.
+#[path = "lifecycle_style_tests.rs"]
+mod styles;

@@ -106,6 +106,19 @@ impl Patch {
 }
 
 impl Patch {
+    /// The fields only a scaler reports (`actualCapacity`, `scalingStatus`,
+    /// `failureReason`) that this patch carries, comma-separated; None when
+    /// it carries none (AAS only ever sends desiredCapacity).
+    pub fn scaler_fields(&self) -> Option<String> {
+        let present = [
+            ("actualCapacity", self.actual_capacity.is_some()),
+            ("scalingStatus", self.scaling_status.is_some()),
+            ("failureReason", self.failure_reason.is_some()),
+        ];
+        let names: Vec<&str> = present.into_iter().filter_map(|(name, here)| here.then_some(name)).collect();
+        (!names.is_empty()).then(|| names.join(", "))
+    }
+
     /// The patch as compact JSON, for logs (strings escaped).
     pub fn to_json(&self) -> Value {
         let mut map = Map::new();

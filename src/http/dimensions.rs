@@ -22,14 +22,15 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tracing::{info, instrument};
 
-/// Reads a dimension. In demo mode each GET advances the simulated scaling
-/// (Pending → InProgress → Successful); HEAD never changes state.
+/// Reads a dimension. In demo mode each plain GET (what AAS sends) advances
+/// the simulated scaling (Pending → InProgress → Successful); HEAD and
+/// long-polls (`?wait=`) only watch: they never change or create anything.
 #[utoipa::path(
     get,
     operation_id = "getDimension",
     path = "/v1/scalableTargetDimensions/{id}",
     tag = "dimensions",
-    params(("id" = String, Path, description = "scalableTargetDimensionId: one path segment, 1-255 bytes"), WaitParams),
+    params(("id" = String, Path, description = "scalableTargetDimensionId: one path segment, 1-1600 bytes"), WaitParams),
     responses(
         (status = 200, description = "The dimension; ETag is its revision", body = Dimension,
             headers(("ETag" = String, description = "The revision, e.g. \"3\""))),
@@ -62,15 +63,15 @@ pub async fn get(
         return Ok(Versioned(state.dimensions.view(&id, creating).await?));
     }
     info!(method = "GET", "request");
-    let outcome = state.dimensions.get(&id, creating, || caller("GET", &principal, &headers)).await?;
-    match (wait, changes) {
-        (Some(wait), Some(changes)) => {
-            let after = params.after.unwrap_or(outcome.dimension.revision);
-            let poll = Poll { id: &id, creating, after, wait };
-            long_poll(&state, poll, outcome.dimension, changes).await.map(Versioned)
-        }
-        _ => Ok(Versioned(outcome.dimension)),
-    }
+    let Some((wait, changes)) = wait.zip(changes) else {
+        let outcome = state.dimensions.get(&id, creating, || caller("GET", &principal, &headers)).await?;
+        return Ok(Versioned(outcome.dimension));
+    };
+    // A watcher, like HEAD: it must not advance a demo scaling it waits on.
+    let current = state.dimensions.view(&id, creating).await?;
+    let after = params.after.unwrap_or(current.revision);
+    let poll = Poll { id: &id, creating, after, wait };
+    long_poll(&state, poll, current, changes).await.map(Versioned)
 }
 
 /// `?wait=&after=` on GET: a long-poll.
@@ -243,7 +244,7 @@ pub async fn watch(
     path = "/v1/scalableTargetDimensions/{id}",
     tag = "dimensions",
     params(
-        ("id" = String, Path, description = "scalableTargetDimensionId: one path segment, 1-255 bytes"),
+        ("id" = String, Path, description = "scalableTargetDimensionId: one path segment, 1-1600 bytes"),
         ("If-Match" = Option<String>, Header, description = "Apply only at this revision (an ETag such as \"3\"), or * if the dimension exists"),
     ),
     request_body(content = PatchRequest, content_type = "application/json"),

@@ -116,7 +116,8 @@ impl From<TransitionError> for ApiError {
             TransitionError::NotFound(_) | TransitionError::NotCreated(_) => Self::NotFound(e.to_string()),
             TransitionError::ReasonWithoutFailed(_)
             | TransitionError::OutOfBounds(_)
-            | TransitionError::BadBounds(_) => Self::BadRequest(e.to_string()),
+            | TransitionError::BadBounds(_)
+            | TransitionError::ScalerFieldsInDemo(_) => Self::BadRequest(e.to_string()),
             TransitionError::Stale { .. } => Self::PreconditionFailed(e.to_string()),
         }
     }

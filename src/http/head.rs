@@ -5,6 +5,7 @@
 //! body (documented in the README's error table).
 
 use super::error::ApiError;
+use crate::domain::id::MAX_ID_BYTES;
 use axum::http::Request;
 
 /// The longest request target (path and query, as sent).
@@ -25,7 +26,7 @@ pub fn check<B>(req: &Request<B>) -> Result<(), ApiError> {
     if target > MAX_TARGET_BYTES {
         return Err(ApiError::UriTooLong(format!(
             "the request target (path and query) is {target} bytes; the limit is {MAX_TARGET_BYTES}: \
-             ids are at most 255 bytes, so check the URL"
+             ids are at most {MAX_ID_BYTES} bytes, so check the URL"
         )));
     }
     let headers = req.headers();

@@ -42,7 +42,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-/// What a dimension id must look like (`DimensionId::parse`): 1-255 bytes,
+/// What a dimension id must look like (`DimensionId::parse`): 1-1600 bytes,
 /// not `.`, `..` or `watch`, no `/`, `\`, control, bidi or invisible
 /// characters (`is_invisible` in `domain/dimension.rs`: Unicode Cf and
 /// Default_Ignorable_Code_Point). ECMA-262 without the `u` flag sees UTF-16
@@ -51,13 +51,13 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// U+1D173-1D17A, the class's high surrogates U+DB40-DB43 all of
 /// U+E0000-E0FFF. (With the `u` flag, or Python's `re`, those pairs never
 /// match, and the schema allows what the server refuses there. The schema
-/// counts characters; ids of multi-byte characters reach 255 bytes sooner.)
+/// counts characters; ids of multi-byte characters reach 1600 bytes sooner.)
 const ID_PATTERN: &str = concat!(
     r"^(?!\.{1,2}$|watch$)",
     r"(?!.*(?:\uD804[\uDCBD\uDCCD]|\uD80D[\uDC30-\uDC3F]|\uD82F[\uDCA0-\uDCA3]|\uD834[\uDD73-\uDD7A]))",
     r"[^/\\\x00-\x1f\x7f-\x9f\xad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5",
     r"\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\uDB40-\uDB43]",
-    r"{1,255}$"
+    r"{1,1600}$"
 );
 
 /// An `If-Match` value crest accepts: `*` or a quoted revision.
@@ -85,7 +85,7 @@ fn constrain(doc: &mut serde_json::Value) {
             // Optional parameters are absent, never null: their type is string.
             let rule = match (name, place) {
                 ("id", "path") | ("after", "query") if text => {
-                    serde_json::json!({"type": "string", "minLength": 1, "maxLength": 255, "pattern": ID_PATTERN})
+                    serde_json::json!({"type": "string", "minLength": 1, "maxLength": 1600, "pattern": ID_PATTERN})
                 }
                 ("If-Match", "header") => serde_json::json!({"type": "string", "pattern": IF_MATCH_PATTERN}),
                 ("wait", "query") => serde_json::json!({"type": "string", "minLength": 1}),

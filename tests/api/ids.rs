@@ -86,4 +86,103 @@ async fn invisible_characters_are_refused_with_their_code_point(kind: StoreKind)
     app.stop().await;
 }
 
-crate::store_tests!(watch_is_not_an_id_however_it_is_encoded, invisible_characters_are_refused_with_their_code_point);
+/// `id` percent-encoded byte by byte, as a path segment or query value.
+fn escaped(id: &str) -> String {
+    id.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+/// Issue 19: an AAS ResourceId may be 1,600 characters, so an id of 1,600
+/// bytes (here 533 three-byte characters, 4,798 bytes percent-encoded) goes
+/// through every operation on every store; 1,601 bytes are refused.
+async fn ids_of_1600_bytes_round_trip(kind: StoreKind) {
+    let app = spawn_app(kind, |_| {}).await;
+    let long = format!("{}a", "\u{20ac}".repeat(533));
+    let plain = format!("{}b", "x".repeat(1599));
+    assert_eq!((long.len(), plain.len()), (1600, 1600));
+    let url = |id: &str| app.url(&format!("{BASE}/{}", escaped(id)));
+    for (id, desired) in [(&long, 2.0), (&plain, 3.0)] {
+        let r = app.client.patch(url(id)).json(&serde_json::json!({"desiredCapacity": desired})).send().await.unwrap();
+        assert_eq!(r.status(), 200, "PATCH creates it");
+        let b: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            (b["scalableTargetDimensionId"].as_str(), b["scalingStatus"].as_str()),
+            (Some(id.as_str()), Some("Pending"))
+        );
+        let b: serde_json::Value = app.client.get(url(id)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(
+            (b["scalableTargetDimensionId"].as_str(), b["scalingStatus"].as_str()),
+            (Some(id.as_str()), Some("InProgress"))
+        );
+    }
+    let history: serde_json::Value =
+        app.client.get(format!("{}/history", url(&long))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(history["scalableTargetDimensionId"].as_str(), Some(long.as_str()));
+    let revisions: Vec<u64> =
+        history["entries"].as_array().unwrap().iter().map(|e| e["revision"].as_u64().unwrap()).collect();
+    assert_eq!(revisions, [2, 1], "{history}");
+    // The list, a page at a time: its cursor carries a 1,600-byte id.
+    let page = |after: Option<String>| {
+        let mut query = vec![("limit", "1".to_owned())];
+        query.extend(after.map(|a| ("after", a)));
+        let r = app.client.get(app.url(BASE)).query(&query).send();
+        async move {
+            let r = r.await.unwrap();
+            assert_eq!(r.status(), 200);
+            let page: serde_json::Value = r.json().await.unwrap();
+            let ids: Vec<String> = page["dimensions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["scalableTargetDimensionId"].as_str().unwrap().to_owned())
+                .collect();
+            (ids, page["nextAfter"].as_str().map(str::to_owned))
+        }
+    };
+    let (first, next) = page(None).await;
+    assert_eq!(first, [plain.as_str()], "ids sort by their bytes");
+    let (second, _) = page(next).await;
+    assert_eq!(second, [long.as_str()]);
+    // A metric label carries it whole.
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for id in [&long, &plain] {
+        assert!(metrics.contains(&format!("dimension=\"{id}\"")), "no series for the {}-byte id", id.len());
+    }
+    // Delete, and the rest stays.
+    let r = app.client.delete(url(&long)).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(app.client.get(format!("{}/history", url(&long))).send().await.unwrap().status(), 404);
+    assert_eq!(page(None).await.0, [plain.as_str()]);
+    // One byte more is refused, naming the limit, and creates nothing.
+    let (status, message) = ask(app.addr, "PATCH", &format!("{BASE}/{}", escaped(&format!("{long}b")))).await;
+    assert_eq!(status, 400, "{message}");
+    assert_eq!(message, "invalid id in the path: scalableTargetDimensionId is 1601 bytes long; the limit is 1600");
+    assert_eq!(listed(&app).await, 1);
+    app.stop().await;
+}
+
+crate::store_tests!(
+    watch_is_not_an_id_however_it_is_encoded,
+    invisible_characters_are_refused_with_their_code_point,
+    ids_of_1600_bytes_round_trip,
+);
+
+/// `/openapi.json` states the same limit for the path's id, the list's
+/// `after` and the body's `scalableTargetDimensionId`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_states_the_id_limit() {
+    let app = spawn_app(StoreKind::Memory, |_| {}).await;
+    let doc: serde_json::Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let schema_of = |path: &str, name: &str| {
+        let parameters = doc["paths"][path]["get"]["parameters"].as_array().unwrap_or_else(|| panic!("{path}"));
+        parameters.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{path} {name}"))["schema"].clone()
+    };
+    for schema in [schema_of(&format!("{BASE}/{{id}}"), "id"), schema_of(BASE, "after")] {
+        assert_eq!(schema["maxLength"], 1600, "{schema}");
+        assert!(schema["pattern"].as_str().unwrap().ends_with("]{1,1600}$"), "{schema}");
+    }
+    let field = &doc["components"]["schemas"]["Dimension"]["properties"]["scalableTargetDimensionId"];
+    assert_eq!(field["maxLength"], 1600, "{field}");
+    app.stop().await;
+}

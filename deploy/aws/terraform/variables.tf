@@ -5,7 +5,7 @@ variable "name" {
 }
 
 variable "crest_url" {
-  description = "Base URL of crest's HTTPS listener, scheme and host (and port) only, no trailing slash, e.g. https://crest.example.com. API Gateway calls <crest_url>/v1/scalableTargetDimensions/{id}. The host needs a certificate from a public CA (API Gateway refuses self-signed backend certificates)."
+  description = "Base URL of crest's HTTPS listener, scheme and host (and port) only, no trailing slash, e.g. https://crest.example.com. API Gateway calls <crest_url>/v1/scalableTargetDimensions/{id}. The host needs a certificate from a public CA (API Gateway refuses self-signed backend certificates). Use crest's HTTPS port (--tls-listen), never its plain --listen port: with --http-api off that port answers 308, which API Gateway turns into a 500 for AAS."
   type        = string
 
   validation {

@@ -43,11 +43,11 @@ SCALABLE_DIMENSION = "custom-resource:ResourceType:Property"
 METHOD_PARAM = f"method.request.path.{PATH_PARAM}"
 INTEGRATION_PARAM = f"integration.request.path.{PATH_PARAM}"
 
-# crest's id rule (CONTRACT.md, "Ids"): 1-255 bytes of printable characters,
-# no / or \, not . or ..
+# crest's id rule (CONTRACT.md, "Ids"): 1-1600 bytes of printable characters,
+# no / or \, not . or .. (the templates allow a stricter subset)
 def crest_accepts_id(i: str) -> bool:
     return (
-        0 < len(i.encode()) <= 255
+        0 < len(i.encode()) <= 1600
         and all(c.isprintable() and c not in "/\\" for c in i)
         and i not in (".", "..")
     )

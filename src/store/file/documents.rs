@@ -151,7 +151,7 @@ mod tests {
 
     #[test]
     fn file_names_never_contain_the_id() {
-        for raw in ["..%2f", "a b", "CON", "x".repeat(255).as_str()] {
+        for raw in ["..%2f", "a b", "CON", "x".repeat(255).as_str(), "\u{20ac}".repeat(533).as_str()] {
             let id = DimensionId::parse(raw).unwrap();
             let name = file_name(&id);
             assert_eq!(name.len(), 64 + DOC_SUFFIX.len());
