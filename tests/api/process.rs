@@ -59,6 +59,23 @@ impl Proc {
         }
     }
 
+    /// Every stderr line up to and including the first containing `needle`.
+    pub fn lines_until(&self, needle: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(20)) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    seen.push(line);
+                    if found {
+                        return seen;
+                    }
+                }
+                Err(e) => panic!("no line with {needle:?}: {e}; so far: {seen:?}"),
+            }
+        }
+    }
+
     /// The stderr lines that arrived and were not read yet.
     pub fn lines_so_far(&self) -> Vec<String> {
         self.lines.try_iter().collect()
