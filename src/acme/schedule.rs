@@ -24,9 +24,26 @@ pub fn backoff(failures: u32, min: Duration, jitter: f64) -> Duration {
     base + base.mul_f64(0.1 * jitter.clamp(0.0, 1.0))
 }
 
+/// A wait as the log shows it: whole seconds (the jitter's fractions are
+/// noise there), or whole milliseconds under a second.
+pub fn for_the_log(wait: Duration) -> Duration {
+    if wait >= Duration::from_secs(1) {
+        Duration::from_secs(wait.as_secs())
+    } else {
+        Duration::from_millis(u64::try_from(wait.as_millis()).unwrap_or(0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_are_logged_in_whole_units() {
+        let shown = |d| humantime::format_duration(for_the_log(d)).to_string();
+        assert_eq!(shown(Duration::from_secs_f64(61.234_567)), "1m 1s");
+        assert_eq!(shown(Duration::from_secs_f64(0.250_9)), "250ms");
+    }
 
     #[test]
     fn renews_at_two_thirds_of_the_lifetime_without_ari() {
