@@ -156,8 +156,8 @@ impl App {
         tracing::info!(
             listen = %listener.local_addr()?, tls_listen = tls_listen.map(tracing::field::display),
             metrics_listen = metrics_listen.map(tracing::field::display),
-            store = %crate::store::redact_url(config.store.expose()), mode = mode.name,
-            demo_style = mode.style, demo_step = mode.step, demo_rate = mode.rate,
+            store = %crate::store::redact_url(config.store.expose()), mode = %mode.name,
+            demo_style = mode.style.map(tracing::field::display), demo_step = mode.step, demo_rate = mode.rate,
             simulate_failure = mode.simulate_failure, strict = config.strict,
             rate_limit = config.rate_limit.map(|l| tracing::field::display(format!("{}/s burst {}", l.rate, l.burst))),
             max_connections = limit.max, nofile = limit.nofile,

@@ -70,7 +70,11 @@ fn collect<'a>(e: &'a (dyn Error + 'static), out: &mut Vec<&'a (dyn Error + 'sta
     }
 }
 
-/// The messages of the chain, each one that adds something.
+/// Messages of client libraries that say only that a request failed.
+const WRAPPERS: [&str; 3] = ["error sending request", "client error (", "tcp connect error"];
+
+/// The messages of the chain, each one that adds something; the wrappers'
+/// are left out when something else remains.
 fn joined(chain: &[&(dyn Error + 'static)]) -> String {
     let mut out: Vec<String> = Vec::new();
     for e in chain {
@@ -80,7 +84,9 @@ fn joined(chain: &[&(dyn Error + 'static)]) -> String {
         }
         out.push(text);
     }
-    out.join(": ")
+    let informative: Vec<&str> =
+        out.iter().map(String::as_str).filter(|t| !WRAPPERS.iter().any(|w| t.starts_with(w))).collect();
+    if informative.is_empty() { out.join(": ") } else { informative.join(": ") }
 }
 
 fn io_kind(e: &io::Error) -> Option<Cause> {
@@ -105,9 +111,9 @@ fn tls(e: &rustls::Error) -> Cause {
         rustls::Error::InvalidCertificate(CertificateError::BadSignature) => {
             other("certificate not trusted: bad signature".into())
         }
-        rustls::Error::InvalidCertificate(
-            CertificateError::Expired | CertificateError::ExpiredContext { .. },
-        ) => other(format!("certificate expired ({e})")),
+        rustls::Error::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. }) => {
+            other(format!("certificate expired ({e})"))
+        }
         rustls::Error::InvalidCertificate(
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
         ) => other(format!("certificate not valid for this host name ({e})")),
@@ -118,9 +124,7 @@ fn tls(e: &rustls::Error) -> Cause {
         rustls::Error::AlertReceived(
             AlertDescription::BadCertificate | AlertDescription::UnknownCA | AlertDescription::CertificateUnknown,
         ) => other("the server rejected the client certificate".into()),
-        rustls::Error::InvalidMessage(_) => {
-            other("the peer does not speak TLS (a plain HTTP port?)".into())
-        }
+        rustls::Error::InvalidMessage(_) => other("the peer does not speak TLS (a plain HTTP port?)".into()),
         e => other(format!("TLS error: {e}")),
     }
 }
@@ -158,6 +162,8 @@ mod tests {
         let e = Wrapper(Box::new(io::Error::from(io::ErrorKind::ConnectionRefused)));
         assert_eq!(of(&e).text, "connection refused");
         let e = Wrapper(Box::new(io::Error::other("dns error: no such host")));
-        assert_eq!(of(&e), Cause { kind: Kind::Other, text: "client error (Connect): dns error: no such host".into() });
+        assert_eq!(of(&e), Cause { kind: Kind::Other, text: "dns error: no such host".into() });
+        let e = Wrapper(Box::new(io::Error::other("")));
+        assert_eq!(of(&e).text, "client error (Connect)");
     }
 }

@@ -178,7 +178,7 @@ mod tests {
         for sub in cli.get_subcommands() {
             for arg in sub.get_arguments() {
                 let id = arg.get_id().as_str();
-                if id == "help" || id == "version" {
+                if id == "help" {
                     continue;
                 }
                 if arg.get_help().is_none_or(|h| h.to_string().trim().is_empty()) {

@@ -32,7 +32,6 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 
-
 /// What operators (and metrics) can see.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AcmeStatus {
@@ -138,7 +137,7 @@ impl Acme {
                     self.challenges.clear();
                     let failures = self.status().failures + 1;
                     let wait = schedule::backoff(failures, self.config.retry_min, random_fraction());
-                    let retry_in = humantime::format_duration(schedule::for_the_log(wait));
+                    let retry_in = schedule::for_the_log(wait);
                     if self.tls.server_certificate().is_some() {
                         tracing::error!(error = %e, failures, %retry_in,
                             "ACME attempt failed; the current certificate keeps serving");
@@ -339,7 +338,8 @@ impl Acme {
         }
         tracing::info!("ACME order valid; finalizing");
         let key_pem = order.finalize().await.map_err(ca_err("finalize", &self.config))?;
-        let chain_pem = order.poll_certificate(&RetryPolicy::default()).await.map_err(ca_err("certificate", &self.config))?;
+        let chain_pem =
+            order.poll_certificate(&RetryPolicy::default()).await.map_err(ca_err("certificate", &self.config))?;
         // Check it before storing: a certificate that does not load is never saved.
         certified_key(chain_pem.as_bytes(), key_pem.as_bytes()).map_err(|e| err("issued certificate")(&e))?;
         let bytes = serde_json::to_vec(&StoredCert { chain_pem, key_pem }).map_err(err("certificate"))?;

@@ -127,7 +127,9 @@ fn joined_with_comma(matcher: &str) -> bool {
         }
         part.push(ch);
     }
-    parts.iter().any(|p| p.matches('=').count() >= 2 && p.rsplit('=').next().is_some_and(|r| Role::parse(r.trim()).is_some()))
+    parts
+        .iter()
+        .any(|p| p.matches('=').count() >= 2 && p.rsplit('=').next().is_some_and(|r| Role::parse(r.trim()).is_some()))
 }
 
 #[cfg(test)]

@@ -127,7 +127,7 @@ mod tests {
 
     #[test]
     fn floats_are_rounded_to_three_decimals() {
-        assert_eq!(super::super::round(0.142_123_000_000_000_01), 0.142);
+        assert_eq!(super::super::round(0.142_123), 0.142);
         assert_eq!(super::super::round(12.0), 12.0);
         assert!(super::super::round(f64::NAN).is_nan());
     }

@@ -18,7 +18,8 @@ fn debug_shape(line: &Value) -> Option<String> {
     for (k, v) in obj {
         match v {
             Value::String(s) if !FREE_TEXT.contains(&k.as_str()) => {
-                let shaped = s.contains('{') || s.contains("Some(") || s.starts_with('"') || s.starts_with('[');
+                // `Demo { simulate_failure: false }`, `Some(…)`, `"quoted"`, `[a, b]`.
+                let shaped = s.contains(" { ") || s.contains("Some(") || s.starts_with('"') || s.starts_with('[');
                 if shaped {
                     return Some(format!("{k}={s}"));
                 }
@@ -54,6 +55,7 @@ async fn log_fields_are_plain_values() {
     let ready = lines.last().unwrap().clone();
     assert_eq!(ready["mode"], "demo", "{ready}");
     assert_eq!(ready["demo_style"], "steps", "{ready}");
+    assert_eq!(ready["simulate_failure"], false, "{ready}");
     let url = format!("http://{}/v1/scalableTargetDimensions/web", ready["listen"].as_str().unwrap());
     let r = reqwest::Client::new().patch(&url).json(&serde_json::json!({"desiredCapacity": 2})).send().await;
     assert_eq!(r.unwrap().status(), 200);
@@ -70,6 +72,17 @@ async fn log_fields_are_plain_values() {
     assert!(loaded["days_left"].is_number(), "{loaded}");
     let finished = lines.iter().find(|l| l["message"] == "finished processing request").unwrap();
     assert!(finished["latency_ms"].is_number(), "{finished}");
+}
+
+/// The text format writes the mode as the README shows it.
+#[test]
+fn the_text_ready_line_names_the_mode_in_words() {
+    let p = start(&["--listen", "127.0.0.1:0", "--store", "memory:", "--log-format", "text"], &[]);
+    let line = p.wait_for("crest ready");
+    assert!(line.contains(" mode=demo demo_style=steps simulate_failure=false "), "{line}");
+    let p = start(&["--listen", "127.0.0.1:0", "--store", "memory:", "--mode", "production"], &[]);
+    let line = p.wait_for("crest ready");
+    assert!(line.contains(" mode=production strict=false "), "{line}");
 }
 
 /// Runs `crest migrate` on `store`; returns its stderr.

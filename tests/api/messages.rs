@@ -55,7 +55,11 @@ async fn the_client_names_why_it_cannot_reach_crest() {
     let o = crest(&["get", "web", "--server", &server], &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("certificate not trusted: unknown issuer") && err.contains("--cacert"), "{err}");
+    let want = format!(
+        "crest: cannot reach crest at {server}: certificate not trusted: unknown issuer; \
+         pass --cacert FILE with the CA (PEM) that issued the server's certificate"
+    );
+    assert!(err.contains(&want), "{err}");
     let ca = f.dir.path().join("server-ca.pem");
     std::fs::write(&ca, &f.server_ca.cert_pem).unwrap();
     let o = crest(&["get", "web", "--server", &server, "--cacert", ca.to_str().unwrap()], &[]);
@@ -65,7 +69,9 @@ async fn the_client_names_why_it_cannot_reach_crest() {
     let server = format!("http://127.0.0.1:{}", closed_port());
     let o = crest(&["get", "web", "--server", &server], &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("connection refused"), "{}", stderr(&o));
+    let want =
+        format!("crest: cannot reach crest at {server}: connection refused (is crest running and listening there?)");
+    assert!(stderr(&o).contains(&want), "{}", stderr(&o));
 
     let o = crest(&["get", "web", "--server", "127.0.0.1:8080"], &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -82,8 +88,9 @@ fn postgres_on_a_closed_port_is_named_at_once() {
     let (code, err) = start(&["--listen", "127.0.0.1:0", "--store", &url], &[]).finish();
     let took = started.elapsed();
     assert_eq!(code, Some(1), "{err}");
-    let want = format!("connection refused at 127.0.0.1:{port}");
+    let want = format!("connection refused at 127.0.0.1:{port}: is PostgreSQL running and listening there?");
     assert!(err.contains(&want), "{err}");
+    assert!(err.contains("crest failed"), "{err}");
     assert!(took < Duration::from_secs(3), "took {took:?}: {err}");
     assert_eq!(err.lines().filter(|l| l.contains(&want)).count(), 1, "printed once: {err}");
 }
@@ -103,14 +110,19 @@ async fn acme_without_the_ca_root_names_the_tls_error() {
         "--listen", &http, "--tls-listen", &https, "--store", "memory:", "--log-format", "json",
         "--acme-domain", "localhost", "--acme-directory", &pebble.directory, "--acme-challenge", "http-01",
     ], &[]);
-    let line = p.wait_for("ACME attempt failed");
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let lines = p.lines_until("ACME attempt failed");
+    let started = lines.iter().find(|l| l.contains("ACME certificate management started")).unwrap();
+    let started: serde_json::Value = serde_json::from_str(started).unwrap();
+    assert_eq!((started["challenge"].as_str(), started["domains"].as_str()), (Some("http-01"), Some("localhost")));
+    let line = lines.last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
     let error = v["error"].as_str().unwrap_or_default();
     assert!(error.contains("unknown issuer"), "{line}");
     assert!(error.contains("--acme-ca-root"), "{line}");
     assert!(v["message"].as_str().unwrap().contains("no certificate is serving yet"), "{line}");
     let retry_in = v["retry_in"].as_str().unwrap_or_default();
-    assert!(!retry_in.is_empty() && !retry_in.contains('.'), "{line}");
+    let seconds = retry_in.strip_suffix('s').and_then(|n| n.parse::<u64>().ok());
+    assert!(seconds.is_some_and(|n| (60..=66).contains(&n)), "whole seconds of 1m + jitter: {line}");
 }
 
 /// An unknown store URL is a config error like any other: exit 2, naming
@@ -156,26 +168,26 @@ fn token_spec_and_its_old_spellings() {
     const SECRET: &str = "messages-secret-0123456789";
     let env = [("CREST_TEST_MSG_TOKEN", SECRET)];
     let spec = "ops:admin:env:CREST_TEST_MSG_TOKEN";
-    let cases: [(&[&str], &[(&str, &str)], bool); 3] = [
-        (&["--token-spec", spec], &[], false),
-        (&["--token", spec], &[], true),
-        (&[], &[("CREST_TOKEN", spec)], true),
-    ];
+    /// Flags, variables, and whether a deprecation is expected.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], bool);
+    let cases: [Case; 3] =
+        [(&["--token-spec", spec], &[], false), (&["--token", spec], &[], true), (&[], &[("CREST_TOKEN", spec)], true)];
     for (args, extra_env, deprecated) in cases {
         let mut all = vec!["--listen", "127.0.0.1:0", "--store", "memory:", "--log-format", "json"];
         all.extend_from_slice(args);
         let mut vars = env.to_vec();
         vars.extend_from_slice(extra_env);
         let p = start(&all, &vars);
-        let addr = p.ready_addr();
-        let server = format!("http://{addr}");
+        let before_ready = p.lines_until("crest ready");
+        let ready: serde_json::Value = serde_json::from_str(before_ready.last().unwrap()).unwrap();
+        let server = format!("http://{}", ready["listen"].as_str().unwrap());
         let o = crest(&["get", "web", "--server", &server], &[("CREST_CLIENT_TOKEN", SECRET)]);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
         let o = crest(&["get", "web", "--server", &server], &[]);
         assert_eq!(o.status.code(), Some(5), "{args:?}: authentication is on");
         p.signal("-TERM");
         let (_, log) = p.finish();
-        let warned = log.lines().any(|l| l.contains("deprecated") && l.contains("--token-spec"));
+        let warned = before_ready.iter().any(|l| l.contains("deprecated") && l.contains("--token-spec"));
         assert_eq!(warned, deprecated, "{args:?}: {log}");
     }
 }
@@ -209,7 +221,21 @@ async fn client_token_file_and_its_old_variable() {
 /// `,`); two mappings joined with `,` are refused, not read as one subject.
 #[test]
 fn cert_roles_joined_with_a_comma_are_refused() {
-    let (code, err) = start(&["--store", "memory:"], &[("CREST_CERT_ROLE", "CN=a=admin,CN=b=read")]).finish();
-    assert_eq!(code, Some(2), "{err}");
+    let o = crest(&["migrate", "--store", "memory:"], &[("CREST_CERT_ROLE", "CN=a=admin,CN=b=read")]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("--cert-role") && err.contains("';'"), "{err}");
+}
+
+/// `crest token` prints the token and the `--token-spec` value for it.
+#[test]
+fn crest_token_prints_the_token_spec() {
+    let o = crest(&["token", "scaler", "scaler"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let lines: Vec<&str> = out.lines().collect();
+    let token = lines[0].strip_prefix("token=").unwrap();
+    let spec = lines[1].strip_prefix("crest_token_spec=").unwrap();
+    assert_eq!(spec, format!("scaler:scaler:sha256:{}", crest::auth::hash(token)));
+    assert!(stderr(&o).contains(&format!("--token-spec {spec}")), "{}", stderr(&o));
 }
