@@ -6,7 +6,7 @@
 use crate::acme::Acme;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::domain::Policy;
+use crate::domain::{DemoStyle, Mode, Policy};
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{AppState, Shared, metrics_router, redirect, router};
 use crate::metrics::{Gauge, GaugeValue, Metrics, Sampler};
@@ -152,10 +152,13 @@ impl App {
         let connections = Arc::new(Connections::new(limit, metrics.clone()));
         let tls_listen = tls.as_ref().map(|(l, _, _)| l.local_addr()).transpose()?;
         let metrics_listen = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+        let mode = ModeFields::of(config.mode);
         tracing::info!(
             listen = %listener.local_addr()?, tls_listen = tls_listen.map(tracing::field::display),
             metrics_listen = metrics_listen.map(tracing::field::display),
-            store = %crate::store::redact_url(config.store.expose()), mode = ?config.mode, strict = config.strict,
+            store = %crate::store::redact_url(config.store.expose()), mode = %mode.name,
+            demo_style = mode.style.map(tracing::field::display), demo_step = mode.step, demo_rate = mode.rate,
+            simulate_failure = mode.simulate_failure, strict = config.strict,
             rate_limit = config.rate_limit.map(|l| tracing::field::display(format!("{}/s burst {}", l.rate, l.burst))),
             max_connections = limit.max, nofile = limit.nofile,
             "crest ready"
@@ -264,6 +267,31 @@ impl App {
         self.store.close().await;
         tracing::info!("crest stopped");
         result.context("server task failed")
+    }
+}
+
+/// The mode as log fields of plain words and numbers: `mode=demo
+/// demo_style=gradual demo_step=0.5 simulate_failure=false`, or
+/// `mode=production` alone.
+struct ModeFields {
+    name: &'static str,
+    style: Option<&'static str>,
+    step: Option<f64>,
+    rate: Option<f64>,
+    simulate_failure: Option<bool>,
+}
+
+impl ModeFields {
+    fn of(mode: Mode) -> Self {
+        let Mode::Demo { simulate_failure, style } = mode else {
+            return Self { name: "production", style: None, step: None, rate: None, simulate_failure: None };
+        };
+        let (style, step, rate) = match style {
+            DemoStyle::Steps => ("steps", None, None),
+            DemoStyle::Gradual { step } => ("gradual", Some(step.get()), None),
+            DemoStyle::Timed { rate } => ("timed", None, Some(rate.get())),
+        };
+        Self { name: "demo", style: Some(style), step, rate, simulate_failure: Some(simulate_failure) }
     }
 }
 

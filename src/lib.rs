@@ -21,7 +21,8 @@
 //!  store        trait Store; memory | file | sqlite | postgres; the metrics decorator
 //!  metrics      the registry and counters; scrape-time gauges come from Samplers
 //!  leaves       fingerprint (SHA-256), secret, clock, watch (change feed), auth (roles,
-//!               distinguished names), telemetry (logs), shutdown (signals), health_probe
+//!               distinguished names), telemetry (logs), shutdown (signals), health_probe,
+//!               cause (why a connection failed, from an error's source chain)
 //!  domain       pure: ids, capacities, patches, lifecycle, registration, history; takes the time
 //! ```
 //!
@@ -54,6 +55,7 @@
 pub mod acme;
 pub mod app;
 pub mod auth;
+pub mod cause;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -21,11 +21,12 @@ enum Command {
     /// Takes the same settings as `serve`; only the store ones matter.
     Migrate(ServeArgs),
     /// Exit 0 when the local crest answers GET /healthz with 200 (for
-    /// Docker's HEALTHCHECK). Takes the same settings as `serve`.
+    /// Docker's HEALTHCHECK).
+    #[command(long_about = HEALTHCHECK_ABOUT)]
     Healthcheck(ServeArgs),
     /// Make a new bearer token for NAME with ROLE (aas, scaler, admin, read):
-    /// prints the token (give it to the client) and the --token value that
-    /// stores only its SHA-256 (give it to crest).
+    /// prints the token (give it to the client) and the --token-spec value
+    /// that stores only its SHA-256 (give it to crest).
     Token {
         /// The token's name, shown in logs and history.
         name: String,
@@ -35,6 +36,18 @@ enum Command {
     #[command(flatten)]
     Client(crest::cli::ClientCommand),
 }
+
+const HEALTHCHECK_ABOUT: &str = "\
+Checks the local crest: GET /healthz on the plain listener, --listen (an \
+unspecified address such as 0.0.0.0 means 127.0.0.1), within 5s.
+
+It takes the same flags, CREST_* variables and --config file as `crest serve`, \
+so it can run with the service's own command line and environment (Docker's \
+HEALTHCHECK, a systemd check); they are validated as `serve` would, but only \
+--listen decides where it probes.
+
+Exit codes: 0 crest answered 200; 1 no answer, or another status; 2 the \
+settings are invalid.";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -60,10 +73,10 @@ fn token(name: &str, role: &str) -> ExitCode {
         Ok(token) => {
             let hash = crest::auth::hash(&token);
             println!("token={token}");
-            println!("crest_token={name}:{role}:sha256:{hash}");
-            eprintln!("Give the client the token (Authorization: Bearer <token>); start crest with");
-            eprintln!("  --token {name}:{role}:sha256:{hash}");
-            eprintln!("(or keep the token in a file and use --token {name}:{role}:file:PATH).");
+            println!("crest_token_spec={name}:{role}:sha256:{hash}");
+            eprintln!("Give the client the token (--token-file FILE, CREST_CLIENT_TOKEN); start crest with");
+            eprintln!("  --token-spec {name}:{role}:sha256:{hash}");
+            eprintln!("(or keep the token in a file and use --token-spec {name}:{role}:file:PATH).");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -94,9 +107,10 @@ fn migrate(args: &ServeArgs) -> ExitCode {
     let Some((config, runtime)) = start(args) else {
         return ExitCode::from(2);
     };
+    // Each migration applied is logged by the store as it runs.
     match runtime.block_on(crest::store::migrate(config.store.expose(), &config.store_options)) {
         Ok(kind) => {
-            tracing::info!(store = %crest::store::redact_url(config.store.expose()), kind, "migrations applied");
+            tracing::info!(store = %crest::store::redact_url(config.store.expose()), kind, "store schema is up to date");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -120,6 +134,9 @@ fn start(args: &ServeArgs) -> Option<(Config, tokio::runtime::Runtime)> {
         eprintln!("crest: {e:#}");
         return None;
     }
+    for warning in &config.deprecated {
+        tracing::warn!("{warning}");
+    }
     match tokio::runtime::Runtime::new() {
         Ok(r) => Some((config, r)),
         Err(e) => {
@@ -139,10 +156,36 @@ fn serve(args: &ServeArgs) -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Logged once, in the log's format (the log is stderr).
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "crest failed");
-            eprintln!("crest: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every flag and positional of every subcommand says what it is.
+    #[test]
+    fn every_argument_has_help() {
+        let cli = Cli::command();
+        cli.clone().debug_assert();
+        let mut missing = Vec::new();
+        for sub in cli.get_subcommands() {
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" {
+                    continue;
+                }
+                if arg.get_help().is_none_or(|h| h.to_string().trim().is_empty()) {
+                    missing.push(format!("crest {} {id}", sub.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
     }
 }

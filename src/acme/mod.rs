@@ -7,9 +7,11 @@
 //! retry with exponential backoff plus jitter.
 
 pub mod challenge;
+mod error;
 mod options;
 pub mod schedule;
 
+pub use error::AcmeError;
 pub use options::{AcmeChallenge, AcmeOptions, LETSENCRYPT, LETSENCRYPT_STAGING};
 
 use crate::fingerprint::Fingerprint;
@@ -18,6 +20,7 @@ use crate::store::Store;
 use crate::tls::Challenges;
 use crate::tls::{TlsState, certified_key};
 use challenge::{alpn_certificate, http01_secret};
+use error::{ca_err, err};
 use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, CertificateIdentifier, ChallengeType, ExternalAccountKey,
     Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
@@ -28,15 +31,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
-
-/// What went wrong in one ACME attempt; the text is logged and kept.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct AcmeError(String);
-
-fn err<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> AcmeError + '_ {
-    move |e| AcmeError(format!("{what}: {e}"))
-}
 
 /// What operators (and metrics) can see.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -128,8 +122,8 @@ impl Acme {
 
     /// Runs until `shutdown`: install, renew, retry.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        tracing::info!(domains = ?self.config.domains, directory = %self.config.directory,
-            challenge = ?self.config.challenge, "ACME certificate management started");
+        tracing::info!(domains = %self.config.domains.join(","), directory = %self.config.directory,
+            challenge = %self.config.challenge, "ACME certificate management started");
         loop {
             let wait = match self.step().await {
                 Ok(wait) => {
@@ -143,7 +137,14 @@ impl Acme {
                     self.challenges.clear();
                     let failures = self.status().failures + 1;
                     let wait = schedule::backoff(failures, self.config.retry_min, random_fraction());
-                    tracing::error!(error = %e, failures, retry_in = ?wait, "ACME attempt failed; the current certificate keeps serving");
+                    let retry_in = schedule::for_the_log(wait);
+                    if self.tls.server_certificate().is_some() {
+                        tracing::error!(error = %e, failures, %retry_in,
+                            "ACME attempt failed; the current certificate keeps serving");
+                    } else {
+                        tracing::error!(error = %e, failures, %retry_in,
+                            "ACME attempt failed; no certificate is serving yet: HTTPS handshakes fail until one is issued");
+                    }
                     self.update(|s| {
                         s.failures = failures;
                         s.last_error = Some(e.to_string());
@@ -254,7 +255,7 @@ impl Acme {
         let key = self.account_key();
         if let Some(bytes) = self.store.get_secret(&key).await.map_err(err("store"))? {
             let creds: AccountCredentials = serde_json::from_slice(&bytes).map_err(err("stored ACME account"))?;
-            return self.builder()?.from_credentials(creds).await.map_err(err("ACME account"));
+            return self.builder()?.from_credentials(creds).await.map_err(ca_err("ACME account", &self.config));
         }
         let contact: Vec<String> = self.config.email.iter().map(|e| format!("mailto:{e}")).collect();
         let contact: Vec<&str> = contact.iter().map(String::as_str).collect();
@@ -273,7 +274,7 @@ impl Acme {
             .builder()?
             .create(&new, self.config.directory.clone(), eab.as_ref())
             .await
-            .map_err(err("ACME account creation"))?;
+            .map_err(ca_err("ACME account creation", &self.config))?;
         let bytes = serde_json::to_vec(&creds).map_err(err("ACME account"))?;
         self.store.put_secret(&key, &bytes).await.map_err(err("store"))?;
         tracing::info!(account = account.id(), "ACME account created and stored");
@@ -289,13 +290,13 @@ impl Acme {
         if let Some(id) = old_id.filter(|_| self.ari.load(Ordering::Relaxed)) {
             new = new.replaces(id);
         }
-        let mut order = account.new_order(&new).await.map_err(err("new order"))?;
+        let mut order = account.new_order(&new).await.map_err(ca_err("new order", &self.config))?;
         self.update(|s| s.orders += 1);
-        tracing::info!(order = order.url(), domains = ?self.config.domains, "ACME order created");
+        tracing::info!(order = order.url(), domains = %self.config.domains.join(","), "ACME order created");
         let mut shared_tokens = Vec::new();
         let mut authorizations = order.authorizations();
         while let Some(authz) = authorizations.next().await {
-            let mut authz = authz.map_err(err("authorization"))?;
+            let mut authz = authz.map_err(ca_err("authorization", &self.config))?;
             match authz.status {
                 AuthorizationStatus::Pending => {}
                 AuthorizationStatus::Valid => continue,
@@ -323,10 +324,10 @@ impl Acme {
                     self.challenges.set_alpn(&domain, Arc::new(cert));
                 }
             }
-            challenge.set_ready().await.map_err(err("challenge"))?;
-            tracing::info!(domain, challenge = ?self.config.challenge, "ACME challenge ready");
+            challenge.set_ready().await.map_err(ca_err("challenge", &self.config))?;
+            tracing::info!(domain, challenge = %self.config.challenge, "ACME challenge ready");
         }
-        let status = order.poll_ready(&RetryPolicy::default()).await.map_err(err("order"));
+        let status = order.poll_ready(&RetryPolicy::default()).await.map_err(ca_err("order", &self.config));
         self.challenges.clear();
         for name in shared_tokens {
             let _ = self.store.put_secret(&name, b"").await;
@@ -336,8 +337,9 @@ impl Acme {
             return Err(AcmeError(format!("order is {status:?}: the CA could not validate the challenge")));
         }
         tracing::info!("ACME order valid; finalizing");
-        let key_pem = order.finalize().await.map_err(err("finalize"))?;
-        let chain_pem = order.poll_certificate(&RetryPolicy::default()).await.map_err(err("certificate"))?;
+        let key_pem = order.finalize().await.map_err(ca_err("finalize", &self.config))?;
+        let chain_pem =
+            order.poll_certificate(&RetryPolicy::default()).await.map_err(ca_err("certificate", &self.config))?;
         // Check it before storing: a certificate that does not load is never saved.
         certified_key(chain_pem.as_bytes(), key_pem.as_bytes()).map_err(|e| err("issued certificate")(&e))?;
         let bytes = serde_json::to_vec(&StoredCert { chain_pem, key_pem }).map_err(err("certificate"))?;

@@ -11,6 +11,22 @@ pub enum AcmeChallenge {
     TlsAlpn01,
 }
 
+impl AcmeChallenge {
+    /// The challenge's name in RFC 8555 and in crest's settings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http01 => "http-01",
+            Self::TlsAlpn01 => "tls-alpn-01",
+        }
+    }
+}
+
+impl std::fmt::Display for AcmeChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Let's Encrypt's production directory, the default.
 pub const LETSENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 /// Let's Encrypt's staging directory (`letsencrypt-staging`).

@@ -24,9 +24,21 @@ pub fn backoff(failures: u32, min: Duration, jitter: f64) -> Duration {
     base + base.mul_f64(0.1 * jitter.clamp(0.0, 1.0))
 }
 
+/// A wait as the log shows it, in the settings' syntax: whole seconds (the
+/// jitter's fractions are noise there), or milliseconds under a second.
+pub fn for_the_log(wait: Duration) -> String {
+    if wait >= Duration::from_secs(1) { format!("{}s", wait.as_secs()) } else { format!("{}ms", wait.as_millis()) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_are_logged_in_whole_units() {
+        assert_eq!(for_the_log(Duration::from_secs_f64(61.234_567)), "61s");
+        assert_eq!(for_the_log(Duration::from_secs_f64(0.250_9)), "250ms");
+    }
 
     #[test]
     fn renews_at_two_thirds_of_the_lifetime_without_ari() {

@@ -15,6 +15,7 @@ pub(super) fn read_file(path: &Path) -> Result<Settings, ConfigError> {
 impl Settings {
     /// Field by field: `self` where set, else `lower`.
     pub(super) fn or(self, lower: Settings) -> Settings {
+        let token_set = !self.token_spec.is_empty() || !self.token.is_empty();
         Settings {
             listen: self.listen.or(lower.listen),
             store: self.store.or(lower.store),
@@ -54,7 +55,12 @@ impl Settings {
             acme_retry_min: self.acme_retry_min.or(lower.acme_retry_min),
             acme_poll_interval: self.acme_poll_interval.or(lower.acme_poll_interval),
             tls_reload_interval: self.tls_reload_interval.or(lower.tls_reload_interval),
-            token: if self.token.is_empty() { lower.token } else { self.token },
+            // One setting under two names: a layer that gives either
+            // replaces both of the layer below.
+            // One setting under two names (`token` is the deprecated one):
+            // a layer that gives either replaces both of the layer below.
+            token_spec: if token_set { self.token_spec } else { lower.token_spec },
+            token: if token_set { self.token } else { lower.token },
             cert_role: if self.cert_role.is_empty() { lower.cert_role } else { self.cert_role },
             cert_default_role: self.cert_default_role.or(lower.cert_default_role),
             history_limit: self.history_limit.or(lower.history_limit),

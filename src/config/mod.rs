@@ -64,6 +64,8 @@ pub struct Config {
     /// Open connections on all listeners together (lowered at start to fit
     /// the open-file limit).
     pub max_connections: usize,
+    /// Deprecated spellings used, each a warning to log at start.
+    pub deprecated: Vec<String>,
 }
 
 /// A configuration problem; the text names the setting.
@@ -112,6 +114,7 @@ impl Default for Config {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            deprecated: Vec::new(),
         }
     }
 }
@@ -144,6 +147,7 @@ impl fmt::Debug for Config {
             header_read_timeout,
             idle_timeout,
             max_connections,
+            deprecated,
         } = self;
         f.debug_struct("Config")
             .field("listen", listen)
@@ -168,6 +172,7 @@ impl fmt::Debug for Config {
             .field("header_read_timeout", header_read_timeout)
             .field("idle_timeout", idle_timeout)
             .field("max_connections", max_connections)
+            .field("deprecated", deprecated)
             .finish()
     }
 }

@@ -23,7 +23,7 @@ pub struct Settings {
     /// Address for the HTTP API [default: 127.0.0.1:8080].
     #[arg(long, env = "CREST_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
-    /// State store: memory:, file:DIR, sqlite:PATH or postgres://USER@HOST/DB [default: sqlite:./data/crest.db].
+    /// State store: memory:, file:DIR, sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB [default: sqlite:./data/crest.db].
     #[arg(long, env = "CREST_STORE", value_name = "URL", hide_env_values = true)]
     pub store: Option<String>,
     /// Database pool size (postgres) [default: 10].
@@ -123,17 +123,28 @@ pub struct Settings {
     /// How often the store is checked for a certificate renewed by another replica [default: 1m].
     #[arg(long, env = "CREST_ACME_POLL_INTERVAL", value_name = "DURATION")]
     pub acme_poll_interval: Option<String>,
-    /// A bearer token NAME:ROLE:SECRET, SECRET being sha256:HEX, file:PATH or env:VAR (repeatable; env: comma-separated). Roles: aas, scaler, admin, read.
+    /// A bearer token crest accepts: NAME:ROLE:SECRET, SECRET being sha256:HEX, file:PATH or env:VAR, never the token itself (repeatable; env: comma-separated). Roles: aas, scaler, admin, read. `crest token NAME ROLE` makes one.
     #[arg(
-        long = "token",
-        env = "CREST_TOKEN",
+        long = "token-spec",
+        env = "CREST_TOKEN_SPEC",
         value_name = "NAME:ROLE:SECRET",
         value_delimiter = ',',
         hide_env_values = true
     )]
     #[serde(default)]
+    pub token_spec: Vec<String>,
+    /// Deprecated spelling of --token-spec (CREST_TOKEN, key token): still read, with a warning.
+    #[arg(
+        long = "token",
+        env = "CREST_TOKEN",
+        value_name = "NAME:ROLE:SECRET",
+        value_delimiter = ',',
+        hide_env_values = true,
+        hide = true
+    )]
+    #[serde(default)]
     pub token: Vec<String>,
-    /// Give verified client certificates matching MATCH (sha256:HEX, or a subject in RFC 4514 text, first RDN first as crest logs it, like CN=scaler, O=Example) a role: MATCH=ROLE (repeatable).
+    /// Give verified client certificates matching MATCH (sha256:HEX, or a subject in RFC 4514 text, first RDN first as crest logs it, like CN=scaler, O=Example) a role: MATCH=ROLE (repeatable; env: ';'-separated, as a subject contains ',').
     #[arg(long = "cert-role", env = "CREST_CERT_ROLE", value_name = "MATCH=ROLE", value_delimiter = ';')]
     #[serde(default)]
     pub cert_role: Vec<String>,

@@ -185,7 +185,7 @@ fn shipped_config_files_load() {
 }
 
 /// Tokens: sha256, file and env secrets are hashed at load; every mistake
-/// names --token; the secret never appears in Debug output.
+/// names --token-spec; the secret never appears in Debug output.
 #[test]
 fn tokens_and_certificate_roles() {
     let dir = tempfile::tempdir().unwrap();
@@ -194,9 +194,9 @@ fn tokens_and_certificate_roles() {
     let hex = crate::auth::hash("hashed-token-0123456789");
     let c = load(
         &[
-            "--token",
+            "--token-spec",
             &format!("aas-gw:aas:sha256:{hex}"),
-            "--token",
+            "--token-spec",
             &format!("scaler:scaler:file:{}", file.display()),
             "--cert-role",
             "CN=scaler-1=scaler",
@@ -216,23 +216,58 @@ fn tokens_and_certificate_roles() {
     assert_eq!(c.auth.certificate_role(&name("CN=y"), &ab, false), Role::Admin);
     assert_eq!(c.auth.certificate_role(&name("CN=y"), &other, false), Role::Read);
     assert!(!format!("{c:?}").contains("file-token"), "no secret in Debug");
+    assert!(c.deprecated.is_empty(), "{:?}", c.deprecated);
     for (flag, needle) in [
-        ("x", "config key token (--token, CREST_TOKEN): must be NAME:ROLE:SECRET"),
+        ("x", "config key token_spec (--token-spec, CREST_TOKEN_SPEC): must be NAME:ROLE:SECRET"),
         ("a:boss:sha256:00", "\"boss\" is not a role"),
         ("a:aas:sha256:00", "sha256: needs 64 hex digits"),
         ("a:aas:plain-token-here-0123456789", "never the token itself"),
         ("a:aas:env:CREST_TEST_SURELY_UNSET_VAR", "CREST_TEST_SURELY_UNSET_VAR is not set"),
         ("a b:aas:sha256:00", "token name \"a b\""),
     ] {
-        let e = load(&["--token", flag], None).unwrap_err().to_string();
+        let e = load(&["--token-spec", flag], None).unwrap_err().to_string();
         assert!(e.contains(needle), "{flag}: {e}");
     }
     let short = dir.path().join("short");
     std::fs::write(&short, "abc").unwrap();
-    let e = load(&["--token", &format!("a:aas:file:{}", short.display())], None).unwrap_err().to_string();
+    let e = load(&["--token-spec", &format!("a:aas:file:{}", short.display())], None).unwrap_err().to_string();
     assert!(e.contains("at least 16 characters"), "{e}");
     let e = load(&["--cert-role", "CN=x"], None).unwrap_err().to_string();
     assert!(e.contains("\"x\" is not a role"), "{e}");
+}
+
+/// The old name of --token-spec (`--token`, `token` in the file) still
+/// works, with a deprecation; a layer that gives either name replaces both
+/// of the layer below.
+#[test]
+fn the_old_token_spelling_still_works() {
+    let hex = crate::auth::hash("hashed-token-0123456789");
+    let c = load(&["--token", &format!("old:aas:sha256:{hex}")], None).unwrap();
+    assert_eq!(c.auth.token("hashed-token-0123456789").map(|t| t.name.as_str()), Some("old"));
+    assert!(c.deprecated.iter().any(|w| w.contains("--token-spec")), "{:?}", c.deprecated);
+    let file = format!("token = [\"file:read:sha256:{hex}\"]\n");
+    let c = load(&[], Some(&file)).unwrap();
+    assert_eq!(c.auth.token("hashed-token-0123456789").map(|t| t.name.as_str()), Some("file"));
+    assert_eq!(c.deprecated.len(), 1);
+    let other = crate::auth::hash("other-token-0123456789");
+    let c = load(&["--token-spec", &format!("flag:read:sha256:{other}")], Some(&file)).unwrap();
+    assert_eq!(c.auth.tokens.len(), 1, "the flag replaces the file's list");
+    assert!(c.deprecated.is_empty(), "{:?}", c.deprecated);
+    let e = load(&["--cert-role", "CN=a=admin,CN=b=read"], None).unwrap_err().to_string();
+    assert!(e.contains("separate mappings with ';'"), "{e}");
+}
+
+/// Unknown store URLs are config errors naming key, flag and variable.
+#[test]
+fn unknown_store_urls() {
+    for url in ["bogus", "mysql://u:pw@h/db", "memory:foo", "sqlite:", "file://"] {
+        let e = load(&["--store", url], None).unwrap_err().to_string();
+        assert!(e.starts_with("config key store (--store, CREST_STORE): "), "{url}: {e}");
+        assert!(!e.contains("pw@"), "{e}");
+    }
+    for url in ["memory:", "memory", "file:/tmp/x", "sqlite:///tmp/x.db", "postgresql://h/db"] {
+        assert!(load(&["--store", url], None).is_ok(), "{url}");
+    }
 }
 
 /// `--cert-role` subjects are parsed (RFC 4514, the certificate's RDN

@@ -1,7 +1,13 @@
-//! Access settings into `AuthConfig`: bearer tokens (`--token
-//! NAME:ROLE:sha256:HEX | file:PATH | env:VAR`) and certificate roles
-//! (`--cert-role MATCH=ROLE`, `--cert-default-role`). A token's secret is
-//! hashed at once and never kept.
+//! Access settings into `AuthConfig`: bearer tokens (`--token-spec
+//! NAME:ROLE:sha256:HEX | file:PATH | env:VAR`, formerly `--token`) and
+//! certificate roles (`--cert-role MATCH=ROLE`, `--cert-default-role`). A
+//! token's secret is hashed at once and never kept.
+//!
+//! Lists in a flag or variable separate with `,`, except `--cert-role`
+//! (`CREST_CERT_ROLE`), which separates with `;`: a subject is a
+//! distinguished name and contains `,` itself. Two mappings joined with `,`
+//! would read as one subject (`=` may stand in a value), so that shape is
+//! refused with a message that says to use `;`.
 
 use super::{ConfigError, bad};
 use crate::auth::{AuthConfig, CertMatch, Role, Token};
@@ -17,7 +23,7 @@ pub(super) fn auth(
     for spec in tokens {
         let t = token(spec)?;
         if out.tokens.iter().any(|known| known.name == t.name) {
-            return Err(bad("token", "--token", format!("token name {:?} is used twice", t.name)));
+            return Err(bad("token_spec", "--token-spec", format!("token name {:?} is used twice", t.name)));
         }
         out.tokens.push(t);
     }
@@ -34,7 +40,7 @@ fn role(raw: &str, key: &str, flag: &str) -> Result<Role, ConfigError> {
 
 /// One `NAME:ROLE:SECRET`.
 fn token(spec: &str) -> Result<Token, ConfigError> {
-    let err = |problem: String| bad("token", "--token", problem);
+    let err = |problem: String| bad("token_spec", "--token-spec", problem);
     let mut parts = spec.splitn(3, ':');
     let (name, role_text, secret) = match (parts.next(), parts.next(), parts.next()) {
         (Some(n), Some(r), Some(s)) => (n, r, s),
@@ -43,7 +49,7 @@ fn token(spec: &str) -> Result<Token, ConfigError> {
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
         return Err(err(format!("token name {name:?} must be 1 or more of A-Z a-z 0-9 . _ -")));
     }
-    let role = role(role_text, "token", "--token")?;
+    let role = role(role_text, "token_spec", "--token-spec")?;
     let sha256 = if let Some(hex) = secret.strip_prefix("sha256:") {
         Fingerprint::parse(hex)
             .map_err(|_| err(format!("token {name}: sha256: needs 64 hex digits (crest token prints them)")))?
@@ -73,6 +79,16 @@ fn cert_role(spec: &str) -> Result<(CertMatch, Role), ConfigError> {
         bad("cert_role", "--cert-role", format!("{spec:?} must be MATCH=ROLE, e.g. CN=scaler=scaler"))
     })?;
     let role = role(role_text, "cert_role", "--cert-role")?;
+    if joined_with_comma(matcher) {
+        return Err(bad(
+            "cert_role",
+            "--cert-role",
+            format!(
+                "{spec:?} looks like several mappings joined with ','; separate mappings with ';' \
+                 (a subject contains ','), or repeat --cert-role"
+            ),
+        ));
+    }
     let matcher = match matcher.strip_prefix("sha256:") {
         Some(hex) => CertMatch::Sha256(
             Fingerprint::parse(hex).map_err(|_| bad("cert_role", "--cert-role", "sha256: needs 64 hex digits"))?,
@@ -91,4 +107,41 @@ fn cert_role(spec: &str) -> Result<(CertMatch, Role), ConfigError> {
         })?),
     };
     Ok((matcher, role))
+}
+
+/// True when a `,`-separated part of `matcher` before its last one is
+/// itself `TYPE=VALUE=ROLE`: `CN=a=admin,CN=b` is `CN=a=admin` and
+/// `CN=b=read` joined with `,`, not a subject.
+fn joined_with_comma(matcher: &str) -> bool {
+    let mut parts = Vec::new();
+    let (mut part, mut escaped) = (String::new(), false);
+    for ch in matcher.chars() {
+        match ch {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ',' => {
+                parts.push(std::mem::take(&mut part));
+                continue;
+            }
+            _ => {}
+        }
+        part.push(ch);
+    }
+    parts
+        .iter()
+        .any(|p| p.matches('=').count() >= 2 && p.rsplit('=').next().is_some_and(|r| Role::parse(r.trim()).is_some()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::joined_with_comma;
+
+    #[test]
+    fn mappings_joined_with_a_comma_are_recognised() {
+        assert!(joined_with_comma("CN=a=admin,CN=b"));
+        assert!(joined_with_comma("CN=a, O=x=read, CN=b"));
+        assert!(!joined_with_comma("CN=ops, O=Admins"));
+        assert!(!joined_with_comma("CN=a=b, O=x"));
+        assert!(!joined_with_comma("CN=a\\=admin\\,x, O=y"));
+    }
 }

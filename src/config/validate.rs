@@ -28,6 +28,7 @@ pub(super) fn config(s: &Settings) -> Result<Config, ConfigError> {
         if v.trim().is_empty() {
             return Err(bad("store", "--store", "must not be empty; e.g. sqlite:./data/crest.db"));
         }
+        crate::store::check_url(v).map_err(|problem| bad("store", "--store", problem))?;
         c.store = Secret::new(v.as_str());
     }
     store_options(s, &mut c.store_options)?;
@@ -50,7 +51,16 @@ pub(super) fn config(s: &Settings) -> Result<Config, ConfigError> {
     history(s, &mut c.store_options)?;
     metrics(s, &mut c)?;
     c.rate_limit = rate_limit(s.rate_limit, s.rate_limit_burst)?;
-    c.auth = auth(&s.token, &s.cert_role, s.cert_default_role.as_deref())?;
+    let specs: Vec<String> = s.token_spec.iter().chain(&s.token).cloned().collect();
+    c.auth = auth(&specs, &s.cert_role, s.cert_default_role.as_deref())?;
+    if !s.token.is_empty() {
+        c.deprecated.push(
+            "--token, CREST_TOKEN and the config key token are deprecated for the server's accepted tokens: \
+             use --token-spec, CREST_TOKEN_SPEC or token_spec (the same NAME:ROLE:SECRET values); \
+             the client's --token is the token itself"
+                .to_owned(),
+        );
+    }
     logging(s, &mut c)?;
     timeouts(s, &mut c)?;
     Ok(c)

@@ -149,7 +149,7 @@ impl Acceptor {
         drop(listener);
         let mut count = open.subscribe();
         if tokio::time::timeout(limits.shutdown_timeout, count.wait_for(|n| *n == 0)).await.is_err() {
-            tracing::warn!(timeout = ?limits.shutdown_timeout, listener = kind,
+            tracing::warn!(timeout = %humantime::format_duration(limits.shutdown_timeout), listener = kind,
                 "in-flight requests did not finish in time; closing");
             force.cancel();
             let _ = tokio::time::timeout(Duration::from_secs(1), count.wait_for(|n| *n == 0)).await;

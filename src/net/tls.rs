@@ -51,7 +51,7 @@ pub async fn serve_tls(
                 }
                 Err(_) => {
                     stop.metrics.handshake_failed("timeout");
-                    tracing::info!(%peer, timeout = ?handshake_timeout, "TLS handshake timed out");
+                    tracing::info!(%peer, timeout = %humantime::format_duration(handshake_timeout), "TLS handshake timed out");
                     return;
                 }
             };

@@ -276,10 +276,35 @@ pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, S
     if is_postgres(url) {
         return Ok(Arc::new(PostgresStore::open(url, options).await?));
     }
-    Err(StoreError::Open(format!(
-        "store: unknown store URL {:?}; use memory:, file:DIR, sqlite:PATH or postgres://user:password@host:port/db",
-        redact_url(url)
-    )))
+    let problem =
+        check_url(url).err().unwrap_or_else(|| format!("{:?} is not a store URL; {URL_FORMS}", redact_url(url)));
+    Err(StoreError::Open(format!("store: {problem}")))
+}
+
+const URL_FORMS: &str = "use memory:, file:DIR, sqlite:PATH or postgres://user:password@host:port/db";
+
+/// Checks that `url` names a kind of store [`open`] knows, without opening
+/// anything (`config` runs it, so a wrong URL is a config error).
+///
+/// # Errors
+/// What is wrong, with the URL's password masked, naming the forms.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let shown = redact_url(url);
+    if url == "memory:" || url == "memory" || is_postgres(url) {
+        return Ok(());
+    }
+    if url.starts_with("memory:") {
+        return Err(format!("{shown:?}: memory: takes nothing after the colon; {URL_FORMS}"));
+    }
+    for (scheme, what) in [("file:", "a directory"), ("sqlite:", "a file path")] {
+        if let Some(rest) = url.strip_prefix(scheme) {
+            if rest.strip_prefix("//").unwrap_or(rest).is_empty() {
+                return Err(format!("{shown:?}: {scheme} needs {what} after it; {URL_FORMS}"));
+            }
+            return Ok(());
+        }
+    }
+    Err(format!("{shown:?} is not a store URL; {URL_FORMS}"))
 }
 
 /// Applies the schema migrations of the store at `url` (opening it does)

@@ -82,7 +82,7 @@ struct Fields<'a>(&'a mut Map<String, Value>);
 
 impl Visit for Fields<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().into(), value.into());
+        self.0.insert(field.name().into(), super::round(value).into());
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -123,5 +123,12 @@ mod tests {
         assert!(!line.chars().any(must_escape), "{line}");
         assert!(line.contains(r"e\u0085f\u009bg\u2028h\u2029i\u202ej\u061ck🙂"), "{line}");
         assert_eq!(serde_json::from_str::<Value>(&line).unwrap(), value);
+    }
+
+    #[test]
+    fn floats_are_rounded_to_three_decimals() {
+        assert_eq!(super::super::round(0.142_123), 0.142);
+        assert_eq!(super::super::round(12.0), 12.0);
+        assert!(super::super::round(f64::NAN).is_nan());
     }
 }

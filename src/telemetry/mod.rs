@@ -4,7 +4,7 @@
 //! paragraph separators), so a user-supplied string cannot forge a line or
 //! drive a terminal. Lines go to stderr through a writer that drops and
 //! counts what cannot be written (`writer.rs`): a closed log pipe is never
-//! fatal.
+//! fatal. Float fields are rounded to 3 decimals in both formats.
 
 mod escape;
 mod json;
@@ -19,6 +19,12 @@ pub use writer::{Forgiving, Stderr, write_failures};
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::JsonFields;
+
+/// A float field as it is written, in both formats: rounded to 3 decimals
+/// (`latency_ms=0.142`, not `0.14212300000000001`).
+fn round(value: f64) -> f64 {
+    if value.is_finite() && value.abs() < 1e15 { (value * 1000.0).round() / 1000.0 } else { value }
+}
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

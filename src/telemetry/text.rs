@@ -52,6 +52,10 @@ impl Visit for Visitor<'_> {
         }
     }
 
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.write(field, format_args!("{:?}", super::round(value)));
+    }
+
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.write(field, format_args!("{value:?}"));
     }

@@ -77,6 +77,11 @@ impl CertInfo {
         let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as f64;
         (self.not_after as f64 - now) / 86_400.0
     }
+
+    /// [`Self::days_left`] to one decimal, as the log shows it (a number).
+    pub fn days_left_shown(&self, now: SystemTime) -> f64 {
+        (self.days_left(now) * 10.0).round() / 10.0
+    }
 }
 
 /// Reads every certificate of a PEM file.
@@ -193,8 +198,8 @@ impl TlsState {
 
     /// Puts a new server certificate live (ACME); handshakes from now on use it.
     pub fn install(&self, key: CertifiedKey, info: CertInfo) {
-        tracing::info!(subject = ?info.subject, sha256 = %info.sha256,
-            days_left = format!("{:.1}", info.days_left(SystemTime::now())), "certificate installed");
+        tracing::info!(subject = %info.subject, sha256 = %info.sha256,
+            days_left = info.days_left_shown(SystemTime::now()), "certificate installed");
         self.resolver.set(Arc::new(key), info);
     }
 
@@ -234,8 +239,8 @@ impl TlsState {
 
     fn log_loaded(&self, what: &str) {
         for c in &self.certificates() {
-            tracing::info!(role = c.role, path = %c.path.display(), subject = ?c.subject, sha256 = %c.sha256,
-                days_left = format!("{:.1}", c.days_left(SystemTime::now())), "certificate {what}");
+            tracing::info!(role = c.role, path = %c.path.display(), subject = %c.subject, sha256 = %c.sha256,
+                days_left = c.days_left_shown(SystemTime::now()), "certificate {what}");
         }
     }
 

@@ -91,11 +91,11 @@ fn warn_expiry(tls: &TlsState, warned: &mut HashMap<crate::fingerprint::Fingerpr
         }
         warned.insert(c.sha256, mark);
         if days <= 0.0 {
-            tracing::error!(role = c.role, path = %c.path.display(), subject = ?c.subject, sha256 = %c.sha256,
+            tracing::error!(role = c.role, path = %c.path.display(), subject = %c.subject, sha256 = %c.sha256,
                 "certificate has expired");
         } else {
-            tracing::warn!(role = c.role, path = %c.path.display(), subject = ?c.subject, sha256 = %c.sha256,
-                days_left = format!("{days:.1}"), "certificate expires in less than {mark} day(s)");
+            tracing::warn!(role = c.role, path = %c.path.display(), subject = %c.subject, sha256 = %c.sha256,
+                days_left = c.days_left_shown(now), "certificate expires in less than {mark} day(s)");
         }
     }
 }

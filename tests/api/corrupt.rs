@@ -28,9 +28,13 @@ fn crest_refuses_to_start_on_a_damaged_sqlite_file() {
     assert!(!line.contains("crest ready"), "crest started on a damaged file: {line}");
     let (code, err) = p.finish();
     assert_eq!(code, Some(1), "{line}\n{err}");
-    let refusal = err.lines().find(|l| l.starts_with("crest: ")).unwrap_or_else(|| panic!("{err}"));
+    // The fatal error is one ERROR line, with the cause in `error`.
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    assert_eq!((v["level"].as_str(), v["message"].as_str()), (Some("ERROR"), Some("crest failed")), "{line}");
+    let refusal = v["error"].as_str().unwrap_or_default();
     assert!(refusal.contains(&format!("store: sqlite:{shown} is damaged")), "{refusal}");
     assert!(refusal.contains("restore it from a backup"), "{refusal}");
+    assert!(!err.contains("is damaged"), "printed once: {err}");
 }
 
 #[test]

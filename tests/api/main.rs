@@ -18,7 +18,9 @@ mod hostile;
 mod idle;
 mod ids;
 mod limits;
+mod log_fields;
 mod logs;
+mod messages;
 mod operations;
 #[path = "../support/pebble.rs"]
 mod pebble;

@@ -8,9 +8,11 @@
 //!
 //! This file owns `PostgresStore`: opening (pool, migrations, read batchers),
 //! the `Store` glue and the one-statement queries. The change transaction is
-//! in `queries`, the coalesced point reads in `batch`, LISTEN/NOTIFY in `listen`.
+//! in `queries`, the coalesced point reads in `batch`, LISTEN/NOTIFY in
+//! `listen`, the first connection and its errors in `connect`.
 
 mod batch;
+mod connect;
 mod listen;
 mod queries;
 
@@ -76,22 +78,37 @@ impl PostgresStore {
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         let shown = super::redact_url(url);
         let open_err = |e: &dyn std::fmt::Display| StoreError::Open(format!("store: cannot open {shown}: {e}"));
-        let pool = Self::connect(url, options).map_err(|e| open_err(&e))?;
+        let connect = Self::connect_options(url, options).map_err(|e| open_err(&e))?;
+        // One connection first: a wrong host, port or password is named at
+        // once, not as the pool's "timed out" after the acquire timeout.
+        connect::first(&connect, options.acquire_timeout).await.map_err(|e| open_err(&e))?;
+        let pool = Self::pool(connect, options);
+        let applied = connect::applied_versions(&pool).await;
         let migrator = Migrator::new(Migrations).await.map_err(|e| open_err(&e))?;
         migrator.run(&pool).await.map_err(|e| open_err(&e))?;
+        for m in migrations::POSTGRES.iter().filter(|m| !applied.contains(&m.version())) {
+            tracing::info!(store = %shown, version = m.version(), description = %m.description(), "postgres: migration applied");
+        }
         let reads = Batchers::start(&pool);
         Ok(Self { pool, retention: options.retention, clock: options.clock.clone(), reads })
     }
 
-    /// A lazy pool: connections are made on demand and re-made after an outage.
-    fn connect(url: &str, options: &StoreOptions) -> Result<PgPool, sqlx::Error> {
+    /// The URL's options, with crest's session settings. Notices (`relation
+    /// … already exists, skipping` from migrations) stay on the server:
+    /// only warnings and errors reach crest's log.
+    fn connect_options(url: &str, options: &StoreOptions) -> Result<PgConnectOptions, sqlx::Error> {
         let statement_ms = options.statement_timeout.as_millis().to_string();
-        let connect = PgConnectOptions::from_str(url)?.application_name("crest").options([
+        Ok(PgConnectOptions::from_str(url)?.application_name("crest").options([
             ("statement_timeout", statement_ms.as_str()),
             ("lock_timeout", statement_ms.as_str()),
             ("idle_in_transaction_session_timeout", "60000"),
-        ]);
-        Ok(PgPoolOptions::new()
+            ("client_min_messages", "warning"),
+        ]))
+    }
+
+    /// A lazy pool: connections are made on demand and re-made after an outage.
+    fn pool(connect: PgConnectOptions, options: &StoreOptions) -> PgPool {
+        PgPoolOptions::new()
             .max_connections(options.max_connections)
             .min_connections(0)
             .acquire_timeout(options.acquire_timeout)
@@ -107,7 +124,7 @@ impl PostgresStore {
                     Ok(true)
                 })
             })
-            .connect_lazy_with(connect))
+            .connect_lazy_with(connect)
     }
 }
 

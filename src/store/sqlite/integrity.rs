@@ -68,7 +68,7 @@ pub(super) async fn check_at_open(path: &Path, shown: &str) -> Result<(), StoreE
         // Its report spans lines ("*** in database main ***\nTree 3 page 9 …").
         Ok(problem) => Err(damaged_at_open(shown, &problem.split_whitespace().collect::<Vec<_>>().join(" "))),
         Err(e) if e.sqlite_error_code() == Some(ErrorCode::OperationInterrupted) => {
-            tracing::debug!(store = shown, budget = ?CHECK_BUDGET, "sqlite: integrity check cut short at start-up");
+            tracing::debug!(store = shown, budget = %humantime::format_duration(CHECK_BUDGET), "sqlite: integrity check cut short at start-up");
             Ok(())
         }
         Err(e) if is_damage(&e) => Err(damaged_at_open(shown, &e)),

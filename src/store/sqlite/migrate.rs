@@ -129,7 +129,7 @@ fn apply(conn: &mut Connection, m: &Embedded) -> Result<(), Refusal> {
     tx.commit()?;
     let nanos = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
     conn.execute("UPDATE _sqlx_migrations SET execution_time = ?1 WHERE version = ?2", params![nanos, m.version()])?;
-    tracing::debug!(version = m.version(), description = %m.description(), "sqlite: migration applied");
+    tracing::info!(version = m.version(), description = %m.description(), "sqlite: migration applied");
     Ok(())
 }
 

@@ -3,9 +3,13 @@
 //! bearer token or a client certificate. Human output by default, `--json`
 //! for scripts (one JSON object per line). Exit codes: 0 done, 1 the server
 //! could not be reached or failed (5xx), 2 bad usage or a 400, 3 not found,
-//! 4 precondition failed (412), 5 not allowed (401/403).
+//! 4 precondition failed (412), 5 not allowed (401/403). This file owns the
+//! commands and their flags; `client.rs` sends them and explains failures.
+
+mod client;
 
 use clap::{Args, Subcommand};
+use client::{Client, Failure, show, status_arg};
 use serde_json::{Value, json};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,11 +17,11 @@ use std::time::Duration;
 /// Where and as whom the client connects.
 #[derive(Debug, Clone, Args)]
 pub struct Connection {
-    /// crest's base URL.
-    #[arg(long, env = "CREST_SERVER", default_value = "http://127.0.0.1:8080")]
+    /// crest's base URL, with http:// or https://.
+    #[arg(long, env = "CREST_SERVER", value_name = "URL", default_value = "http://127.0.0.1:8080")]
     pub server: String,
-    /// A file holding the bearer token (preferred: it stays out of `ps`).
-    #[arg(long, env = "CREST_TOKEN_FILE", value_name = "FILE")]
+    /// A file holding the bearer token (preferred: it stays out of `ps`; CREST_TOKEN_FILE, deprecated, still works).
+    #[arg(long, env = "CREST_CLIENT_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<String>,
     /// The bearer token itself (visible in `ps`; prefer --token-file or CREST_CLIENT_TOKEN).
     #[arg(long, env = "CREST_CLIENT_TOKEN", value_name = "TOKEN", hide_env_values = true)]
@@ -41,16 +45,20 @@ pub struct Connection {
 pub enum ClientCommand {
     /// Show a dimension.
     Get {
+        /// The dimension's id (scalableTargetDimensionId).
         id: String,
         #[command(flatten)]
         conn: Connection,
     },
     /// Change a dimension: the scaler reports --actual/--status/--reason; AAS-style --desired.
     Set {
+        /// The dimension's id (scalableTargetDimensionId).
         id: String,
-        #[arg(long)]
+        /// New desiredCapacity, a number >= 0 (role aas or admin).
+        #[arg(long, value_name = "N", value_parser = capacity_arg)]
         desired: Option<f64>,
-        #[arg(long)]
+        /// The actualCapacity reached, a number >= 0 (role scaler or admin).
+        #[arg(long, value_name = "N", value_parser = capacity_arg)]
         actual: Option<f64>,
         /// Pending, InProgress, Successful or Failed.
         #[arg(long)]
@@ -66,6 +74,7 @@ pub enum ClientCommand {
     },
     /// Print the dimension now and after every change (long-poll), until interrupted.
     Watch {
+        /// The dimension's id (scalableTargetDimensionId).
         id: String,
         /// Start after this revision instead of printing the current state first.
         #[arg(long)]
@@ -86,16 +95,22 @@ pub enum ClientCommand {
     },
     /// Register a dimension or update its metadata and bounds (role admin).
     Register {
+        /// The dimension's id (scalableTargetDimensionId).
         id: String,
-        #[arg(long)]
+        /// resourceName, shown to AAS. Not given: kept (a new dimension gets the default).
+        #[arg(long, value_name = "TEXT")]
         resource_name: Option<String>,
-        #[arg(long)]
+        /// dimensionName, shown to AAS. Not given: kept (a new dimension gets the default).
+        #[arg(long, value_name = "TEXT")]
         dimension_name: Option<String>,
-        #[arg(long)]
+        /// version, shown to AAS. Not given: kept (a new dimension gets the default).
+        #[arg(long, value_name = "TEXT")]
         version: Option<String>,
-        #[arg(long, value_parser = capacity_arg)]
+        /// desiredCapacity, a number >= 0. Not given: kept.
+        #[arg(long, value_name = "N", value_parser = capacity_arg)]
         desired: Option<f64>,
-        #[arg(long, value_parser = capacity_arg)]
+        /// actualCapacity, a number >= 0. Not given: kept.
+        #[arg(long, value_name = "N", value_parser = capacity_arg)]
         actual: Option<f64>,
         /// Lowest desiredCapacity allowed; `none` removes the bound. Not given: kept.
         #[arg(long, value_name = "N|none", value_parser = bound_arg)]
@@ -108,6 +123,7 @@ pub enum ClientCommand {
     },
     /// Remove a dimension and its history (role admin).
     Delete {
+        /// The dimension's id (scalableTargetDimensionId).
         id: String,
         #[command(flatten)]
         conn: Connection,
@@ -128,128 +144,6 @@ fn bound_arg(raw: &str) -> Result<Value, String> {
         return Ok(Value::Null);
     }
     capacity_arg(raw).map(|v| json!(v)).map_err(|e| format!("{e}, or none to remove the bound"))
-}
-
-/// A failed command: the message and the exit code.
-struct Failure(String, u8);
-
-impl From<reqwest::Error> for Failure {
-    fn from(e: reqwest::Error) -> Self {
-        Self(format!("cannot reach crest: {e}"), 1)
-    }
-}
-
-fn exit_code(status: u16) -> u8 {
-    match status {
-        404 => 3,
-        412 => 4,
-        401 | 403 => 5,
-        400..=499 => 2,
-        _ => 1,
-    }
-}
-
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    token: Option<String>,
-}
-
-impl Client {
-    fn new(c: &Connection) -> Result<Self, Failure> {
-        let usage = |m: String| Failure(m, 2);
-        let mut b = reqwest::Client::builder().use_rustls_tls().connect_timeout(Duration::from_secs(10));
-        if let Some(ca) = &c.cacert {
-            let pem = std::fs::read(ca).map_err(|e| usage(format!("--cacert {ca}: {e}")))?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| usage(format!("--cacert {ca}: {e}")))?;
-            b = b.add_root_certificate(cert);
-        }
-        if let (Some(cert), Some(key)) = (&c.cert, &c.key) {
-            let mut pem = std::fs::read(cert).map_err(|e| usage(format!("--cert {cert}: {e}")))?;
-            pem.extend(std::fs::read(key).map_err(|e| usage(format!("--key {key}: {e}")))?);
-            let id = reqwest::Identity::from_pem(&pem).map_err(|e| usage(format!("--cert/--key: {e}")))?;
-            b = b.identity(id);
-        }
-        let token = match (&c.token_file, &c.token) {
-            (Some(f), _) => {
-                Some(std::fs::read_to_string(f).map_err(|e| usage(format!("--token-file {f}: {e}")))?.trim().to_owned())
-            }
-            (None, t) => t.clone(),
-        };
-        let http = b.build().map_err(|e| usage(format!("cannot set up the HTTP client: {e}")))?;
-        Ok(Self { http, base: c.server.trim_end_matches('/').to_owned(), token })
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn dim(&self, id: &str) -> String {
-        let mut encoded = String::new();
-        for b in id.bytes() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                encoded.push(char::from(b));
-            } else {
-                encoded.push_str(&format!("%{b:02X}"));
-            }
-        }
-        self.url(&format!("/v1/scalableTargetDimensions/{encoded}"))
-    }
-
-    /// Sends and returns (status, ETag revision, JSON body); a non-2xx is a Failure.
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(Option<u64>, Value), Failure> {
-        let req = match &self.token {
-            Some(t) => req.bearer_auth(t),
-            None => req,
-        };
-        let r = req.send().await?;
-        let status = r.status().as_u16();
-        let revision =
-            r.headers().get("etag").and_then(|v| v.to_str().ok()).and_then(|v| v.trim_matches('"').parse().ok());
-        let text = r.text().await?;
-        let body: Value =
-            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        if !(200..300).contains(&status) {
-            let message = body["message"].as_str().map_or_else(|| body.to_string(), str::to_owned);
-            return Err(Failure(format!("crest answered {status}: {message}"), exit_code(status)));
-        }
-        Ok((revision, body))
-    }
-}
-
-fn show(d: &Value, revision: Option<u64>, as_json: bool) {
-    let mut d = d.clone();
-    if let (Some(r), Some(obj)) = (revision, d.as_object_mut()) {
-        obj.entry("revision").or_insert(json!(r));
-    }
-    if as_json {
-        println!("{d}");
-        return;
-    }
-    let num = |k: &str| d[k].as_f64().map_or_else(|| "-".to_owned(), |v| v.to_string());
-    let mut line = format!(
-        "{}  desired={}  actual={}  status={}  revision={}",
-        d["scalableTargetDimensionId"].as_str().unwrap_or("?"),
-        num("desiredCapacity"),
-        num("actualCapacity"),
-        d["scalingStatus"].as_str().unwrap_or("?"),
-        d["revision"].as_u64().map_or_else(|| "-".to_owned(), |r| r.to_string()),
-    );
-    if let Some(reason) = d["failureReason"].as_str() {
-        line.push_str(&format!("  reason={reason:?}"));
-    }
-    if d["minCapacity"].is_number() || d["maxCapacity"].is_number() {
-        line.push_str(&format!("  bounds=[{}, {}]", num("minCapacity"), num("maxCapacity")));
-    }
-    println!("{line}");
-}
-
-fn status_arg(s: Option<&String>) -> Result<Option<&str>, Failure> {
-    match s.map(String::as_str) {
-        None => Ok(None),
-        Some(v @ ("Pending" | "InProgress" | "Successful" | "Failed")) => Ok(Some(v)),
-        Some(other) => Err(Failure(format!("--status {other:?}: use Pending, InProgress, Successful or Failed"), 2)),
-    }
 }
 
 impl ClientCommand {
