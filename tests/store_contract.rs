@@ -428,7 +428,9 @@ async fn postgres_follow_stops_promptly_while_waiting_to_retry() {
     let _ = admin.close().await;
     let failed = async {
         while let Some(line) = logs.recv().await {
-            if line.contains("LISTEN failed") {
+            // Either the LISTEN connection fails, or it drops cleanly and
+            // the reconnect fails: both then wait RETRY_AFTER.
+            if line.contains("LISTEN failed") || line.contains("cannot LISTEN") {
                 return line;
             }
         }

@@ -51,6 +51,16 @@ pub fn normalize(req: &mut Request) -> HeaderValue {
     id
 }
 
+/// A middleware for the routers without the API's front middleware (the
+/// redirect and `/metrics` listeners): the caller's `X-Request-Id` when
+/// sane, else a new one, on the answer.
+pub async fn layer(mut req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let id = normalize(&mut req);
+    let mut response = next.run(req).await;
+    response.headers_mut().insert(X_REQUEST_ID.clone(), id);
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,14 +76,4 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(acceptable(&a));
     }
-}
-
-/// A middleware for the routers without the API's front middleware (the
-/// redirect and `/metrics` listeners): the caller's `X-Request-Id` when
-/// sane, else a new one, on the answer.
-pub async fn layer(mut req: Request, next: axum::middleware::Next) -> axum::response::Response {
-    let id = normalize(&mut req);
-    let mut response = next.run(req).await;
-    response.headers_mut().insert(X_REQUEST_ID.clone(), id);
-    response
 }
