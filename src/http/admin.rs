@@ -40,7 +40,7 @@ pub struct ListParams {
 #[serde(rename_all = "camelCase")]
 pub struct ListPage {
     pub dimensions: Vec<AdminView>,
-    /// Pass as `after` for the next page; null on the last page.
+    /// Pass as `after` for the next page; null when no dimension follows.
     pub next_after: Option<String>,
 }
 
@@ -76,8 +76,11 @@ pub async fn list(
         return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
     }
     let after = params.after.as_deref().map(crate::domain::DimensionId::parse).transpose()?;
-    let page = state.dimensions.store().list(&ListQuery { after, limit, status: params.status }).await?;
-    let next_after = (page.len() as u64 == limit).then(|| page.last().map(|d| d.id().as_str().to_owned())).flatten();
+    // One row past the page: a cursor only when something follows it.
+    let mut page = state.dimensions.store().list(&ListQuery { after, limit: limit + 1, status: params.status }).await?;
+    let more = page.len() as u64 > limit;
+    page.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_after = more.then(|| page.last().map(|d| d.id().as_str().to_owned())).flatten();
     Ok(Json(ListPage { dimensions: page.into_iter().map(AdminView::from).collect(), next_after }))
 }
 
