@@ -84,16 +84,28 @@ pub async fn list(
     Ok(Json(ListPage { dimensions: page.into_iter().map(AdminView::from).collect(), next_after }))
 }
 
-/// `PUT` body: metadata, bounds, capacities. Absent fields keep their value
-/// (or the default for a new dimension); unknown fields are an error.
+/// `PUT` body: metadata, bounds, capacities, every field optional (`{}`
+/// registers a dimension with the defaults). Absent fields keep their
+/// value (or the default for a new dimension), and so does `null` except
+/// for the bounds; unknown fields are an error. The bounds must hold
+/// together with desiredCapacity (given or kept): minCapacity <=
+/// desiredCapacity <= maxCapacity, else 400.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterRequest {
+    /// 1-1024 bytes of UTF-8 (maxLength counts characters), no control characters.
+    #[schema(min_length = 1, max_length = 1024, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub version: Option<String>,
+    /// As `version`.
+    #[schema(min_length = 1, max_length = 1024, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub resource_name: Option<String>,
+    /// As `version`.
+    #[schema(min_length = 1, max_length = 1024, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub dimension_name: Option<String>,
+    /// A finite number >= 0, within the bounds.
     #[schema(value_type = Option<f64>, minimum = 0)]
     pub desired_capacity: Option<Capacity>,
+    /// A finite number >= 0.
     #[schema(value_type = Option<f64>, minimum = 0)]
     pub actual_capacity: Option<Capacity>,
     /// desiredCapacity may not go below this. Absent: the bound is kept as

@@ -156,23 +156,24 @@ async fn request_bodies_are_what_crest_accepts() {
 
 /// Durations in every unit crest knows, around its longest wait (2 s here):
 /// the pattern matches a text exactly when `n * unit <= max`.
-const WAIT_PATTERN_CHECK: &str = "import sys, json, re\n\
-d = json.load(sys.stdin)\n\
-pattern, max_ns = re.compile(d['pattern']), d['max_ns']\n\
-units = {1: ['nanos', 'nsec', 'ns'], 10**3: ['usec', 'us', '\\u00b5s'], 10**6: ['millis', 'msec', 'ms'],\n\
-  10**9: ['seconds', 'second', 'secs', 'sec', 's'], 60 * 10**9: ['minutes', 'minute', 'min', 'mins', 'm'],\n\
-  3600 * 10**9: ['hours', 'hour', 'hr', 'hrs', 'h'], 86400 * 10**9: ['days', 'day', 'd'],\n\
-  604800 * 10**9: ['weeks', 'week', 'wk', 'wks', 'w'], 2630016 * 10**9: ['months', 'month', 'M'],\n\
-  31557600 * 10**9: ['years', 'year', 'yr', 'yrs', 'y']}\n\
-wrong = []\n\
-for mult, names in units.items():\n\
-    top = max_ns // mult\n\
-    numbers = set(range(min(top, 1200) + 3)) | set(range(max(top - 1200, 0), top + 3)) | {top * 10, 10**25}\n\
-    for n in sorted(numbers):\n\
-        for text in [str(n) + name for name in names] + ['00' + str(n) + names[0], ' ' + str(n) + ' ' + names[-1] + '\\t']:\n\
-            if bool(pattern.search(text)) != (n * mult <= max_ns):\n\
-                wrong.append(text)\n\
-print(json.dumps({'wrong': wrong[:20], 'verdicts': [bool(pattern.search(t)) for t in d['samples']]}))";
+const WAIT_PATTERN_CHECK: &str = r#"
+import sys, json, re
+d = json.load(sys.stdin)
+pattern, max_ns = re.compile(d['pattern']), d['max_ns']
+units = {1: ['nanos', 'nsec', 'ns'], 10**3: ['usec', 'us', '\u00b5s'], 10**6: ['millis', 'msec', 'ms'],
+  10**9: ['seconds', 'second', 'secs', 'sec', 's'], 60 * 10**9: ['minutes', 'minute', 'min', 'mins', 'm'],
+  3600 * 10**9: ['hours', 'hour', 'hr', 'hrs', 'h'], 86400 * 10**9: ['days', 'day', 'd'],
+  604800 * 10**9: ['weeks', 'week', 'wk', 'wks', 'w'], 2630016 * 10**9: ['months', 'month', 'M'],
+  31557600 * 10**9: ['years', 'year', 'yr', 'yrs', 'y']}
+wrong = []
+for mult, names in units.items():
+    top = max_ns // mult
+    numbers = set(range(min(top, 1200) + 3)) | set(range(max(top - 1200, 0), top + 3)) | {top * 10, 10**25}
+    for n in sorted(numbers):
+        texts = [str(n) + name for name in names] + ['00' + str(n) + names[0], ' ' + str(n) + ' ' + names[-1] + '\t']
+        wrong += [t for t in texts if bool(pattern.search(t)) != (n * mult <= max_ns)]
+print(json.dumps({'wrong': wrong[:20], 'verdicts': [bool(pattern.search(t)) for t in d['samples']]}))
+"#;
 
 /// Query parameters: `wait` is a duration crest accepts, up to its longest
 /// wait (request_timeout − 1 s); `watch?id=` is an id, never empty;
