@@ -296,3 +296,60 @@ async fn every_operation_states_its_security() {
     assert_eq!(public, BTreeSet::from(["/healthz", "/readyz", "/.well-known/acme-challenge/{token}"]));
     app.stop().await;
 }
+
+/// The id pattern (path `{id}`, the list's `after`, the stream's `id`)
+/// matches exactly the ids `DimensionId::parse` takes, judged by Python's
+/// `re` (a Unicode-aware engine, as JSON Schema validators are).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn id_pattern_is_what_crest_accepts() {
+    let app = spawn_app(StoreKind::Memory, |_| {}).await;
+    let doc = document(&app, None).await;
+    let pattern = parameter(&doc, "getDimension", "id")["schema"]["pattern"].as_str().unwrap().to_owned();
+    for (operation, name) in [("listDimensions", "after"), ("watchDimensions", "id")] {
+        assert_eq!(parameter(&doc, operation, name)["schema"]["pattern"], pattern, "{operation} {name}");
+    }
+    let ids: Vec<String> = [
+        "web",
+        "1-23456789",
+        "a.b",
+        "...",
+        "watcher",
+        "caf\u{e9}",
+        "\u{1f600}",
+        ".",
+        "..",
+        "watch",
+        "a/b",
+        "a\\b",
+        "",
+        "a\u{7}",
+        "a\u{7f}",
+        "a\u{85}",
+        "a\u{ad}",
+        "a\u{200b}",
+        "a\u{202e}",
+        "a\u{feff}",
+        "a\u{110bd}",
+        "a\u{13431}",
+        "a\u{1d17a}",
+        "a\u{1d17b}",
+        "a\u{e0001}",
+        "a\u{e0fff}",
+        "a\u{e1000}",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .chain(["x".repeat(1600), "x".repeat(1601)])
+    .collect();
+    const JUDGE: &str = "import sys, json, re\nd = json.load(sys.stdin)\np = re.compile(d['pattern'])\n\
+        print(json.dumps([bool(p.search(i)) for i in d['ids']]))";
+    let input = json!({"pattern": pattern, "ids": ids});
+    if let Some(out) = python("re", JUDGE, &input.to_string()) {
+        let documented: Vec<bool> = serde_json::from_str(&out).unwrap();
+        for (id, documented) in ids.iter().zip(documented) {
+            let accepted = crest::domain::DimensionId::parse(id).is_ok();
+            assert_eq!(documented, accepted, "{id:?}: the pattern says {documented}, DimensionId::parse {accepted}");
+        }
+    }
+    app.stop().await;
+}
