@@ -48,11 +48,12 @@ mod rules;
 )]
 pub struct ApiDoc;
 
-/// The document as JSON, for a server whose longest `?wait=` is `max_wait`.
-pub fn document(max_wait: Duration) -> Value {
+/// The document as JSON, for a server whose longest `?wait=` is `max_wait`,
+/// in demo mode (a PATCH sets desiredCapacity only) or not.
+pub fn document(max_wait: Duration, demo: bool) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     constrain(&mut doc, max_wait);
-    rules::schemas(&mut doc);
+    rules::schemas(&mut doc, demo);
     rules::security(&mut doc);
     doc
 }
@@ -139,15 +140,16 @@ pub async fn openapi_json(
     use axum::response::IntoResponse;
     use std::sync::{Mutex, PoisonError};
     super::auth::allow(&principal, &crate::auth::Role::ALL, "reading /openapi.json")?;
-    // Built and serialised once per process (per longest wait, which the
-    // document states), not per request.
-    static JSON: Mutex<Option<(Duration, Bytes)>> = Mutex::new(None);
+    // Built and serialised once per process (per longest wait and mode,
+    // which the document states), not per request.
+    static JSON: Mutex<Option<(Duration, bool, Bytes)>> = Mutex::new(None);
+    let (max_wait, demo) = (state.max_wait, matches!(state.dimensions.mode(), crate::domain::Mode::Demo { .. }));
     let mut cached = JSON.lock().unwrap_or_else(PoisonError::into_inner);
     let body = match &*cached {
-        Some((max_wait, body)) if *max_wait == state.max_wait => body.clone(),
+        Some((w, d, body)) if (*w, *d) == (max_wait, demo) => body.clone(),
         _ => {
-            let body = Bytes::from(document(state.max_wait).to_string());
-            *cached = Some((state.max_wait, body.clone()));
+            let body = Bytes::from(document(max_wait, demo).to_string());
+            *cached = Some((max_wait, demo, body.clone()));
             body
         }
     };

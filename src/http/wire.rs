@@ -18,11 +18,12 @@ pub struct ErrorBody {
 
 /// A PATCH body (`domain::Patch`): one field or more of these, none null;
 /// unknown fields are ignored. AAS sends `desiredCapacity`; the scaler
-/// reports the others (production mode; demo mode takes only
-/// `desiredCapacity` and ignores the rest). `failureReason` comes with
-/// `scalingStatus: Failed`. (Alone, crest also takes it where it changes
-/// nothing, or on a dimension that has already failed: a rule of the
-/// dimension's state, which no schema can say.)
+/// reports the others (production mode: a demo server's document says it
+/// takes `desiredCapacity` only). `failureReason` comes with
+/// `scalingStatus: Failed`. (Alone, crest also takes it with a new
+/// desiredCapacity, which starts a new activity and drops it, or on a
+/// dimension that has already failed: rules of the stored dimension, which
+/// no schema can say.)
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 // minProperties, anyOf and if/then: `openapi::rules::schemas` (utoipa

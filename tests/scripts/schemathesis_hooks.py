@@ -9,10 +9,10 @@ by its exact shape, and nothing else is:
 * 400 to a schema-valid PATCH or PUT whose message names minCapacity or
   maxCapacity: desiredCapacity outside the dimension's bounds, or bounds that
   cross, given or kept (relations between values and the stored dimension).
-* 2xx to a PATCH whose only fault is a failureReason without scalingStatus:
-  crest takes that where it changes nothing (demo mode, or a new
-  desiredCapacity) or where the dimension has already failed (the PATCH
-  body's description says so).
+* 2xx to a PATCH whose only fault is a failureReason without scalingStatus
+  (production mode): crest takes that with a new desiredCapacity (which
+  starts a new activity and drops it) or where the dimension has already
+  failed (the PATCH body's description says so).
 
 And one thing schemathesis does: when it cannot draw a value for an optional
 header (its coverage phase draws headers from letters and digits, and

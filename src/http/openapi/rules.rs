@@ -95,17 +95,36 @@ fn extend(object: Option<&mut Value>, with: Value) {
 
 /// The schemas' rules beyond their fields: a PATCH body needs one field
 /// crest knows (others are ignored), and `failureReason` comes with
-/// `scalingStatus: Failed`. The resource's description names the README.
-pub fn schemas(doc: &mut Value) {
+/// `scalingStatus: Failed`; in demo mode (`demo`) it holds desiredCapacity
+/// and none of the scaler's fields. The resource's description names the
+/// README.
+pub fn schemas(doc: &mut Value, demo: bool) {
     let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else { return };
     // utoipa 5.5 writes a `min_properties` attribute out as maxProperties.
-    let failed = json!({"required": ["scalingStatus"], "properties": {"scalingStatus": {"const": "Failed"}}});
-    let patch = json!({
-        "minProperties": 1,
-        "anyOf": [{"required": ["desiredCapacity"]}, {"required": ["actualCapacity"]}, {"required": ["scalingStatus"]}],
-        "if": {"required": ["failureReason"]},
-        "then": failed,
-    });
+    let patch = if demo {
+        let scaler = [
+            json!({"required": ["actualCapacity"]}),
+            json!({"required": ["scalingStatus"]}),
+            json!({"required": ["failureReason"]}),
+        ];
+        json!({
+            "minProperties": 1,
+            "required": ["desiredCapacity"],
+            "not": {"anyOf": scaler},
+            "description": "A PATCH body: this server runs in demo mode, where it is the scaler itself, so a \
+                body sets desiredCapacity (what AAS sends) and carries none of the scaler's fields \
+                (actualCapacity, scalingStatus, failureReason). Unknown fields are ignored.",
+        })
+    } else {
+        let failed = json!({"required": ["scalingStatus"], "properties": {"scalingStatus": {"const": "Failed"}}});
+        json!({
+            "minProperties": 1,
+            "anyOf": [{"required": ["desiredCapacity"]}, {"required": ["actualCapacity"]},
+                {"required": ["scalingStatus"]}],
+            "if": {"required": ["failureReason"]},
+            "then": failed,
+        })
+    };
     extend(schemas.get_mut("PatchRequest"), patch);
     // Its doc comment points to a file outside the repository.
     let dimension = json!({"description": "One scalable target dimension, as AAS reads it: these fields in this \
