@@ -1,5 +1,6 @@
 //! crest: the backend endpoint AWS Application Auto Scaling calls for a
-//! custom resource. See README.md and ../shared/CONTRACT.md.
+//! custom resource. README.md describes the API (the resource, modes,
+//! errors, ids) and how to run it.
 //!
 //! # Layers
 //!

@@ -121,6 +121,11 @@ impl Dimensions {
         &self.feed
     }
 
+    /// How GET and PATCH change a dimension here (what a PATCH may carry).
+    pub fn mode(&self) -> crate::domain::Mode {
+        self.policy.mode
+    }
+
     /// A GET: advances a demo scaling (a write), or only reads.
     ///
     /// # Errors

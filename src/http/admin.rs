@@ -40,7 +40,7 @@ pub struct ListParams {
 #[serde(rename_all = "camelCase")]
 pub struct ListPage {
     pub dimensions: Vec<AdminView>,
-    /// Pass as `after` for the next page; null on the last page.
+    /// Pass as `after` for the next page; null when no dimension follows.
     pub next_after: Option<String>,
 }
 
@@ -76,21 +76,36 @@ pub async fn list(
         return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
     }
     let after = params.after.as_deref().map(crate::domain::DimensionId::parse).transpose()?;
-    let page = state.dimensions.store().list(&ListQuery { after, limit, status: params.status }).await?;
-    let next_after = (page.len() as u64 == limit).then(|| page.last().map(|d| d.id().as_str().to_owned())).flatten();
+    // One row past the page: a cursor only when something follows it.
+    let mut page = state.dimensions.store().list(&ListQuery { after, limit: limit + 1, status: params.status }).await?;
+    let more = page.len() as u64 > limit;
+    page.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_after = more.then(|| page.last().map(|d| d.id().as_str().to_owned())).flatten();
     Ok(Json(ListPage { dimensions: page.into_iter().map(AdminView::from).collect(), next_after }))
 }
 
-/// `PUT` body: metadata, bounds, capacities. Absent fields keep their value
-/// (or the default for a new dimension); unknown fields are an error.
+/// `PUT` body: metadata, bounds, capacities, every field optional (`{}`
+/// registers a dimension with the defaults). Absent fields keep their
+/// value (or the default for a new dimension), and so does `null` except
+/// for the bounds; unknown fields are an error. The bounds must hold
+/// together with desiredCapacity (given or kept): minCapacity <=
+/// desiredCapacity <= maxCapacity, else 400.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterRequest {
+    /// 1-1024 bytes of UTF-8 (maxLength counts characters), no control characters.
+    #[schema(min_length = 1, max_length = 1024, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub version: Option<String>,
+    /// As `version`.
+    #[schema(min_length = 1, max_length = 1024, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub resource_name: Option<String>,
+    /// As `version`.
+    #[schema(min_length = 1, max_length = 1024, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub dimension_name: Option<String>,
+    /// A finite number >= 0, within the bounds.
     #[schema(value_type = Option<f64>, minimum = 0)]
     pub desired_capacity: Option<Capacity>,
+    /// A finite number >= 0.
     #[schema(value_type = Option<f64>, minimum = 0)]
     pub actual_capacity: Option<Capacity>,
     /// desiredCapacity may not go below this. Absent: the bound is kept as

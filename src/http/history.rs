@@ -34,7 +34,7 @@ pub struct HistoryPage {
     pub scalable_target_dimension_id: String,
     /// Newest first.
     pub entries: Vec<HistoryEntry>,
-    /// Pass as `before` for the next (older) page; null on the last page.
+    /// Pass as `before` for the next (older) page; null when no older entry follows.
     pub next_before: Option<u64>,
 }
 
@@ -79,7 +79,11 @@ pub async fn get(
     if state.dimensions.store().get(&id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no scalable target dimension {:?}", id.as_str())));
     }
-    let entries = state.dimensions.store().history(&id, HistoryQuery { before: params.before, limit }).await?;
-    let next_before = (entries.len() as u64 == limit).then(|| entries.last().map(|e| e.revision)).flatten();
+    // One entry past the page: a cursor only when an older one follows.
+    let mut entries =
+        state.dimensions.store().history(&id, HistoryQuery { before: params.before, limit: limit + 1 }).await?;
+    let more = entries.len() as u64 > limit;
+    entries.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_before = more.then(|| entries.last().map(|e| e.revision)).flatten();
     Ok(Json(HistoryPage { scalable_target_dimension_id: id.as_str().to_owned(), entries, next_before }))
 }

@@ -16,19 +16,30 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-/// A PATCH body: at least one field. AAS sends `desiredCapacity`; the
-/// scaler reports the others (production mode). Unknown fields are ignored.
+/// A PATCH body (`domain::Patch`): one field or more of these, none null;
+/// unknown fields are ignored. AAS sends `desiredCapacity`; the scaler
+/// reports the others (production mode: a demo server's document says it
+/// takes `desiredCapacity` only). `failureReason` comes with
+/// `scalingStatus: Failed`. (Alone, crest also takes it with a new
+/// desiredCapacity, which starts a new activity and drops it, or on a
+/// dimension that has already failed: rules of the stored dimension, which
+/// no schema can say.)
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-// No `min_properties`: utoipa 5.5 writes it out as maxProperties.
+// minProperties, anyOf and if/then: `openapi::rules::schemas` (utoipa
+// 5.5 writes `min_properties` out as maxProperties).
 pub struct PatchRequest {
-    #[schema(minimum = 0)]
+    /// A finite number >= 0: the capacity AAS asks for.
+    #[schema(minimum = 0, nullable = false)]
     pub desired_capacity: Option<f64>,
-    #[schema(minimum = 0)]
+    /// A finite number >= 0: the capacity the scaler has reached.
+    #[schema(minimum = 0, nullable = false)]
     pub actual_capacity: Option<f64>,
+    #[schema(nullable = false)]
     pub scaling_status: Option<ScalingStatus>,
-    /// Only with `scalingStatus: Failed`; at most 4096 bytes.
-    #[schema(max_length = 4096)]
+    /// Why the scaling failed: with `scalingStatus: Failed`; at most 4096
+    /// bytes of UTF-8 (maxLength counts characters), no NUL.
+    #[schema(max_length = 4096, pattern = r"^[^\u0000]*$", nullable = false)]
     pub failure_reason: Option<String>,
 }
 

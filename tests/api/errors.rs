@@ -1,4 +1,5 @@
-//! Every error case of CONTRACT.md: status, JSON `{"message"}` and its text.
+//! Every error case of the README (the Errors table): status, JSON
+//! `{"message"}` and its text.
 
 use crate::helpers::{StoreKind, raw, spawn_app};
 

@@ -21,7 +21,9 @@ mod limits;
 mod log_fields;
 mod logs;
 mod messages;
+mod openapi;
 mod operations;
+mod paging;
 #[path = "../support/pebble.rs"]
 mod pebble;
 #[path = "../support/pg.rs"]

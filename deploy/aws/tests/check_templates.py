@@ -32,7 +32,7 @@ CREST_URL = "https://crest.example.com"
 
 PATH_PARAM = "scalableTargetDimensionId"
 EXPECTED_INTEGRATION_URI = f"{CREST_URL}/v1/scalableTargetDimensions/{{{PATH_PARAM}}}"
-# What crest serves (CONTRACT.md): /v1/scalableTargetDimensions/{id}.
+# What crest serves (README, top): /v1/scalableTargetDimensions/{id}.
 EXPECTED_BACKEND_URL = f"{CREST_URL}/v1/scalableTargetDimensions/{DIMENSION_ID}"
 # What AAS wants as the custom resource ID.
 EXPECTED_RESOURCE_ID = (
@@ -43,7 +43,7 @@ SCALABLE_DIMENSION = "custom-resource:ResourceType:Property"
 METHOD_PARAM = f"method.request.path.{PATH_PARAM}"
 INTEGRATION_PARAM = f"integration.request.path.{PATH_PARAM}"
 
-# crest's id rule (CONTRACT.md, "Ids"): 1-1600 bytes of printable characters,
+# crest's id rule (README, "Ids"): 1-1600 bytes of printable characters,
 # no / or \, not . or .. (the templates allow a stricter subset)
 def crest_accepts_id(i: str) -> bool:
     return (
