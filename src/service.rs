@@ -11,7 +11,7 @@ mod quota;
 
 use crate::clock::Clock;
 use crate::domain::{
-    Changes, Dimension, DimensionId, Event, Outcome, Patch, Policy, Precondition, Registration, Source,
+    Changes, Dimension, DimensionId, Event, Mode, Outcome, Patch, Policy, Precondition, Registration, Source,
     TransitionError, change, lifecycle, registration,
 };
 use crate::fingerprint::Fingerprint;
@@ -155,6 +155,11 @@ impl Dimensions {
         caller: impl FnOnce() -> Caller,
     ) -> Result<Outcome, ServiceError> {
         let (id_, policy, clock) = (id.clone(), self.policy.clone(), self.clock.clone());
+        // A request check that needs no stored state comes before If-Match
+        // (RFC 9110, 13.2.1): in demo mode crest is the scaler.
+        if let (Mode::Demo { .. }, Some(fields)) = (policy.mode, patch.scaler_fields()) {
+            return Err(TransitionError::ScalerFieldsInDemo(fields).into());
+        }
         let step = move |d: Option<&Dimension>| {
             // Compare-and-swap: checked inside the store's lock or transaction.
             change::check(d, precondition)?;

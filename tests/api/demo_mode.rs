@@ -148,3 +148,17 @@ async fn crest_watch_never_advances_demo_state() {
     assert_eq!(head_revision(&app).await, rev, "the watch stored nothing");
     app.stop().await;
 }
+
+/// The demo-mode refusal needs no stored state, so it comes before the
+/// If-Match precondition (RFC 9110, 13.2.1): a stale If-Match still gets
+/// the 400 that says what to fix, not a 412 (schemathesis found this).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_mode_refuses_scaler_fields_before_judging_if_match() {
+    let app = spawn_app(StoreKind::Memory, |_| {}).await;
+    let r = app.client.patch(app.dim_url("w")).header("if-match", "\"99\"").json(&json!({"failureReason": "x"}));
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("crest runs in demo mode"), "{body}");
+    app.stop().await;
+}
