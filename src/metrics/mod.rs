@@ -93,12 +93,8 @@ impl Metrics {
     /// their own series.
     pub fn new(max_dimensions: usize) -> Self {
         let mut registry = Registry::default();
-        let http_requests = Family::<HttpLabels, Counter>::default();
-        registry.register(
-            "crest_http_requests",
-            "HTTP requests by route template, method and status code",
-            http_requests.clone(),
-        );
+        let http_requests: Family<HttpLabels, Counter> =
+            registered(&mut registry, "crest_http_requests", "HTTP requests by route template, method and status code");
         let http_duration = HistogramFamily::<RouteLabels>::new_with_constructor(latency_histogram);
         registry.register(
             "crest_http_request_duration_seconds",
@@ -111,47 +107,38 @@ impl Metrics {
             "Latency of state store operations",
             store_duration.clone(),
         );
-        let store_errors = Family::<StoreLabels, Counter>::default();
-        registry.register("crest_store_errors", "State store operations that failed", store_errors.clone());
-        let handshake_failures = Family::<ReasonLabels, Counter>::default();
-        registry.register(
-            "crest_tls_handshake_failures",
-            "TLS handshakes that failed, by reason",
-            handshake_failures.clone(),
-        );
-        let client_rejections = Family::<ReasonLabels, Counter>::default();
-        registry.register(
+        let store_errors: Family<StoreLabels, Counter> =
+            registered(&mut registry, "crest_store_errors", "State store operations that failed");
+        let handshake_failures: Family<ReasonLabels, Counter> =
+            registered(&mut registry, "crest_tls_handshake_failures", "TLS handshakes that failed, by reason");
+        let client_rejections: Family<ReasonLabels, Counter> = registered(
+            &mut registry,
             "crest_tls_client_rejections",
             "Requests refused for want of a verified client certificate",
-            client_rejections.clone(),
         );
-        let rate_limited = Counter::default();
-        registry.register("crest_rate_limited", "Requests answered 429 by the rate limiter", rate_limited.clone());
-        let rejections = Family::<ReasonLabels, Counter>::default();
-        registry.register("crest_http_rejections", "Requests answered 401, 403 or 429, by reason", rejections.clone());
-        let rejections_unlogged = Counter::default();
-        registry.register(
+        let rate_limited: Counter =
+            registered(&mut registry, "crest_rate_limited", "Requests answered 429 by the rate limiter");
+        let rejections: Family<ReasonLabels, Counter> =
+            registered(&mut registry, "crest_http_rejections", "Requests answered 401, 403 or 429, by reason");
+        let rejections_unlogged: Counter = registered(
+            &mut registry,
             "crest_log_rejections_suppressed",
             "Rejected requests not logged because the rejection log limit was reached",
-            rejections_unlogged.clone(),
         );
-        let untracked = Counter::default();
-        registry.register(
+        let untracked: Counter = registered(
+            &mut registry,
             "crest_dimensions_untracked",
             "Dimension observations not exported because metrics_max_dimensions was reached",
-            untracked.clone(),
         );
-        let connections_open = LiveGauge::default();
-        registry.register(
+        let connections_open: LiveGauge = registered(
+            &mut registry,
             "crest_connections_open",
             "Client connections open on every listener (from accept to close)",
-            connections_open.clone(),
         );
-        let connections_limit = LiveGauge::default();
-        registry.register(
+        let connections_limit: LiveGauge = registered(
+            &mut registry,
             "crest_connections_limit",
             "The connection limit in force: max_connections, or less for want of file descriptors",
-            connections_limit.clone(),
         );
         let connections_shed = Family::<ReasonLabels, Counter>::default();
         for reason in ["idle", "limit", "accept_error"] {
@@ -163,23 +150,17 @@ impl Metrics {
              limit (a newcomer, when none was idle), accept_error (the longest-idle one, after accept failed)",
             connections_shed.clone(),
         );
-        let connections_idle_closed = Counter::default();
-        registry.register(
+        let connections_idle_closed: Counter = registered(
+            &mut registry,
             "crest_connections_idle_closed",
             "Connections closed by header_read_timeout or idle_timeout with no request in flight",
-            connections_idle_closed.clone(),
         );
-        let accept_errors = Counter::default();
-        registry.register(
-            "crest_accept_errors",
-            "Failed accepts on any listener (EMFILE and friends)",
-            accept_errors.clone(),
-        );
-        let refused = Counter::default();
-        registry.register(
+        let accept_errors: Counter =
+            registered(&mut registry, "crest_accept_errors", "Failed accepts on any listener (EMFILE and friends)");
+        let refused: Counter = registered(
+            &mut registry,
             "crest_dimensions_refused",
             "Creations of a dimension refused (409) because max_dimensions was reached",
-            refused.clone(),
         );
         let board = Arc::new(Board { max: max_dimensions, ..Board::default() });
         registry.register_collector(Box::new(board.clone()));
@@ -333,4 +314,15 @@ impl Metrics {
             self.store_errors.get_or_create(&labels).inc();
         }
     }
+}
+
+/// A new metric of type `M`, registered as `name` with `help`.
+fn registered<M: prometheus_client::registry::Metric + Clone + Default>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+) -> M {
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
 }
