@@ -22,6 +22,8 @@ impl Settings {
             store_max_connections: self.store_max_connections.or(lower.store_max_connections),
             store_acquire_timeout: self.store_acquire_timeout.or(lower.store_acquire_timeout),
             store_statement_timeout: self.store_statement_timeout.or(lower.store_statement_timeout),
+            store_password_file: self.store_password_file.or(lower.store_password_file),
+            store_poll_interval: self.store_poll_interval.or(lower.store_poll_interval),
             mode: self.mode.or(lower.mode),
             simulate_failure: self.simulate_failure.or(lower.simulate_failure),
             demo_style: self.demo_style.or(lower.demo_style),

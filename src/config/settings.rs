@@ -35,6 +35,12 @@ pub struct Settings {
     /// The longest one SQL statement or lock wait may take (postgres) [default: 5s].
     #[arg(long, env = "CREST_STORE_STATEMENT_TIMEOUT", value_name = "DURATION")]
     pub store_statement_timeout: Option<String>,
+    /// A file holding the database password (postgres), re-read when it changes; overrides the URL's password.
+    #[arg(long, env = "CREST_STORE_PASSWORD_FILE", value_name = "FILE")]
+    pub store_password_file: Option<String>,
+    /// How often each replica polls the changes other replicas made (postgres) [default: 100ms].
+    #[arg(long, env = "CREST_STORE_POLL_INTERVAL", value_name = "DURATION")]
+    pub store_poll_interval: Option<String>,
     /// demo (GETs advance a simulated scaling) or production (the scaler reports by PATCH) [default: demo].
     #[arg(long, env = "CREST_MODE", value_name = "MODE")]
     pub mode: Option<String>,

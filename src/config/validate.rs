@@ -80,6 +80,20 @@ fn store_options(s: &Settings, o: &mut StoreOptions) -> Result<(), ConfigError> 
     if let Some(v) = &s.store_statement_timeout {
         o.statement_timeout = duration(v, "store_statement_timeout", "--store-statement-timeout")?;
     }
+    if let Some(v) = &s.store_poll_interval {
+        o.poll_interval = duration(v, "store_poll_interval", "--store-poll-interval")?;
+        if o.poll_interval < std::time::Duration::from_millis(10)
+            || o.poll_interval > std::time::Duration::from_secs(60)
+        {
+            return Err(bad("store_poll_interval", "--store-poll-interval", "must be between 10ms and 60s"));
+        }
+    }
+    if let Some(path) = &s.store_password_file {
+        if path.is_empty() {
+            return Err(bad("store_password_file", "--store-password-file", "must name a file"));
+        }
+        o.password_file = Some(path.into());
+    }
     Ok(())
 }
 

@@ -46,6 +46,9 @@ pub enum ApiError {
     /// The store cannot answer; the detail is logged only.
     #[error("state store unavailable; try again shortly")]
     Unavailable(String),
+    /// The store cannot serve yet (`/readyz`); the reason has no address.
+    #[error("not ready: {0}; crest keeps trying by itself")]
+    NotReady(String),
     /// A bug or corrupt data; the detail is logged only.
     #[error("internal error; see crest's log")]
     Internal(String),
@@ -66,7 +69,7 @@ impl ApiError {
             Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Timeout(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Timeout(_) | Self::Unavailable(_) | Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -18,13 +18,18 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the store answers within 2 s. Never needs a client certificate.
+/// Readiness: the store answers within 2 s. A store that is not ready yet
+/// (Postgres started while its database was down) says why, without its
+/// address. Never needs a client certificate.
 #[utoipa::path(get, operation_id = "getReadyz", path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = super::wire::HealthBody),
         (status = 503, description = "The store does not answer", body = super::wire::ErrorBody),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    if let Some(not) = state.dimensions.store().readiness() {
+        return Err(ApiError::NotReady(not.reason));
+    }
     match tokio::time::timeout(READY_TIMEOUT, state.dimensions.store().ping()).await {
         Ok(Ok(())) => Ok(Json(json!({ "status": "ready", "store": state.dimensions.store().kind() }))),
         Ok(Err(e)) => Err(e.into()),

@@ -67,6 +67,7 @@ pub struct Metrics {
     http_duration: HistogramFamily<RouteLabels>,
     store_duration: HistogramFamily<StoreLabels>,
     store_errors: Family<StoreLabels, Counter>,
+    store_acquire: Histogram,
     handshake_failures: Family<ReasonLabels, Counter>,
     client_rejections: Family<ReasonLabels, Counter>,
     rate_limited: Counter,
@@ -109,6 +110,12 @@ impl Metrics {
         );
         let store_errors: Family<StoreLabels, Counter> =
             registered(&mut registry, "crest_store_errors", "State store operations that failed");
+        let store_acquire = latency_histogram();
+        registry.register(
+            "crest_store_pool_acquire_seconds",
+            "Time a Postgres store operation waited for a pooled connection",
+            store_acquire.clone(),
+        );
         let handshake_failures: Family<ReasonLabels, Counter> =
             registered(&mut registry, "crest_tls_handshake_failures", "TLS handshakes that failed, by reason");
         let client_rejections: Family<ReasonLabels, Counter> = registered(
@@ -170,6 +177,7 @@ impl Metrics {
             http_duration,
             store_duration,
             store_errors,
+            store_acquire,
             handshake_failures,
             client_rejections,
             rate_limited,
@@ -304,6 +312,11 @@ impl Metrics {
         for &operation in operations {
             let _ = self.store_errors.get_or_create(&StoreLabels { store, operation });
         }
+    }
+
+    /// A pooled store connection was handed out after `waited`.
+    pub fn store_acquired(&self, waited: std::time::Duration) {
+        self.store_acquire.observe(waited.as_secs_f64());
     }
 
     /// One store operation done since `started`; `failed` counts an error.

@@ -2,7 +2,7 @@
 //! (`crest_store_operation_duration_seconds`, `crest_store_errors`), by
 //! store kind and operation.
 
-use super::{ListQuery, Store, StoreError, StoreLock, Transition, UpdateError};
+use super::{ListQuery, NotReady, Store, StoreError, StoreLock, Transition, UpdateError};
 use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Source};
 use crate::metrics::Metrics;
 use async_trait::async_trait;
@@ -16,6 +16,7 @@ const OPERATIONS: [&str; 9] =
 /// Wraps `store` so every operation's latency and errors are counted.
 pub fn instrument(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Arc<dyn Store> {
     metrics.store_operations(store.kind(), &OPERATIONS);
+    store.observe(&metrics);
     Arc::new(Instrumented { inner: store, metrics })
 }
 
@@ -103,6 +104,14 @@ impl Store for Instrumented {
         let r = self.inner.ping().await;
         self.metrics.store_op(self.inner.kind(), "ping", t, r.is_err());
         r
+    }
+
+    fn readiness(&self) -> Option<NotReady> {
+        self.inner.readiness()
+    }
+
+    fn observe(&self, metrics: &Arc<Metrics>) {
+        self.inner.observe(metrics);
     }
 
     async fn close(&self) {

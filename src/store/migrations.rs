@@ -37,6 +37,7 @@ pub const POSTGRES: &[Embedded] = embed!(
     "20261121000002_secrets.sql",
     "20261122000003_history.sql",
     "20261122000004_bounds.sql",
+    "20261206000005_pooler.sql",
 );
 
 impl Embedded {
@@ -55,6 +56,52 @@ impl Embedded {
     pub fn checksum(&self) -> Vec<u8> {
         Sha384::digest(self.sql.as_bytes()).to_vec()
     }
+}
+
+/// The migrations of `known` (from `migrations/<dir>/`) that a database
+/// whose `_sqlx_migrations` holds `applied` (version, checksum, success)
+/// still lacks, oldest first; or why crest must not touch its schema: a
+/// migration recorded as failed, one this binary does not know (a newer
+/// crest migrated it), or one applied from other SQL (another checksum).
+///
+/// # Errors
+/// The refusal, in words that say what to do.
+pub fn pending<'a>(
+    known: &'a [Embedded],
+    applied: &[(i64, Vec<u8>, bool)],
+    dir: &str,
+) -> Result<Vec<&'a Embedded>, String> {
+    if let Some((version, ..)) = applied.iter().filter(|(.., ok)| !ok).min_by_key(|(v, ..)| *v) {
+        return Err(format!(
+            "migration {version} is recorded as failed (success = false in _sqlx_migrations), so the schema \
+             may be half changed; crest will not serve from it: restore it from a backup"
+        ));
+    }
+    if let Some((unknown, ..)) = applied.iter().find(|(v, ..)| !known.iter().any(|m| m.version() == *v)) {
+        let newest = known.last().map_or(0, Embedded::version);
+        return Err(format!(
+            "this database was migrated by a newer crest (migration {unknown}; this crest knows migrations up to \
+             {newest}): run that crest or a newer one, or restore a backup made for this version"
+        ));
+    }
+    let mut missing = Vec::new();
+    for m in known {
+        match applied.iter().find(|(v, ..)| *v == m.version()) {
+            Some((_, checksum, _)) if *checksum != m.checksum() => {
+                return Err(format!(
+                    "migration {} ({}) was applied from other SQL than this crest's migrations/{dir}/{} \
+                     (its checksum in _sqlx_migrations differs); crest will not change a schema it does not \
+                     know: use the crest that migrated this database, or restore a backup",
+                    m.version(),
+                    m.description(),
+                    m.file
+                ));
+            }
+            Some(_) => {}
+            None => missing.push(m),
+        }
+    }
+    Ok(missing)
 }
 
 #[cfg(test)]

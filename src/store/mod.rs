@@ -49,7 +49,7 @@ pub enum UpdateError {
     Store(#[from] StoreError),
 }
 
-/// Where dimensions live. Implementations: memory, file, sqlite.
+/// Where dimensions live. Implementations: memory, file, sqlite, postgres.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Reads a dimension without creating it.
@@ -134,11 +134,31 @@ pub trait Store: Send + Sync + 'static {
     /// `Unavailable` when it does not.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Why the store cannot serve yet (Postgres started while its database
+    /// was down, and keeps trying); None when it can.
+    fn readiness(&self) -> Option<NotReady> {
+        None
+    }
+
+    /// Hands the store the metrics it reports itself (Postgres: its pool).
+    fn observe(&self, metrics: &Arc<crate::metrics::Metrics>) {
+        let _ = metrics;
+    }
+
     /// Flushes and releases the store (locks, connections). Idempotent.
     async fn close(&self);
 
     /// A short name for logs: "memory", "file", "sqlite".
     fn kind(&self) -> &'static str;
+}
+
+/// Why a store is not ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotReady {
+    /// In a few words, without addresses: for `/readyz`.
+    pub reason: String,
+    /// The whole cause (address, server message; never a password): for the log.
+    pub detail: String,
 }
 
 /// A page of `list`.
@@ -242,6 +262,10 @@ pub struct StoreOptions {
     pub retention: Retention,
     /// The time of history entries and of retention by age.
     pub clock: Clock,
+    /// A file holding the database password, re-read when it changes (postgres).
+    pub password_file: Option<std::path::PathBuf>,
+    /// How often the changes of other replicas are polled (postgres).
+    pub poll_interval: Duration,
 }
 
 impl Default for StoreOptions {
@@ -252,6 +276,8 @@ impl Default for StoreOptions {
             statement_timeout: Duration::from_secs(5),
             retention: Retention::default(),
             clock: Clock::system(),
+            password_file: None,
+            poll_interval: Duration::from_millis(100),
         }
     }
 }
@@ -315,8 +341,12 @@ pub fn check_url(url: &str) -> Result<(), String> {
 pub async fn migrate(url: &str, options: &StoreOptions) -> Result<&'static str, StoreError> {
     let store = open(url, options).await?;
     let kind = store.kind();
+    let not_ready = store.readiness();
     store.close().await;
-    Ok(kind)
+    match not_ready {
+        Some(not) => Err(StoreError::Open(not.detail)),
+        None => Ok(kind),
+    }
 }
 
 fn is_postgres(url: &str) -> bool {

@@ -1,11 +1,14 @@
 //! Coalesced point reads: `get` queues its id, and a few batcher tasks
-//! answer every read waiting with one `id = ANY($1)` query. The batchers
+//! answer every read waiting with one `id IN (…)` query. The batchers
 //! belong to the store: `close` stops them and waits for them.
 
+use super::pool::Pool;
+use super::sql::Sql;
 use crate::domain::{Dimension, DimensionId};
 use crate::store::StoreError;
 use crate::store::row::{DimensionRow, select_dimension};
-use sqlx::postgres::PgPool;
+use sqlx::FromRow;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -36,7 +39,7 @@ pub(super) struct Batchers {
 
 impl Batchers {
     /// Starts the batchers, reading through `pool`.
-    pub(super) fn start(pool: &PgPool) -> Self {
+    pub(super) fn start(pool: &Arc<Pool>) -> Self {
         let (reads, queue) = mpsc::unbounded_channel();
         let queue = Arc::new(tokio::sync::Mutex::new(queue));
         let stop = CancellationToken::new();
@@ -67,14 +70,13 @@ impl Batchers {
 }
 
 /// Coalesces concurrent point reads: each batcher takes every read waiting
-/// (up to `MAX_READ_BATCH`) and answers them with one `id = ANY($1)` query,
+/// (up to `MAX_READ_BATCH`) and answers them with one `id IN (…)` query,
 /// while the next batcher collects the reads that arrive meanwhile. A read
 /// is answered by a query that starts after it was asked, so it sees every
 /// change committed before it was asked, as a query of its own would. One
 /// round trip for many GETs instead of one each. Ends at `stop` or when the
 /// store (the sender) is dropped.
-async fn read_batches(pool: PgPool, queue: Queue, stop: CancellationToken) {
-    const BATCH: &str = select_dimension!("id = ANY($1)");
+async fn read_batches(pool: Arc<Pool>, queue: Queue, stop: CancellationToken) {
     loop {
         let batch = {
             let mut queue = queue.lock().await;
@@ -96,23 +98,34 @@ async fn read_batches(pool: PgPool, queue: Queue, stop: CancellationToken) {
         let mut ids: Vec<String> = batch.iter().map(|(id, _)| id.as_str().to_owned()).collect();
         ids.sort_unstable();
         ids.dedup();
-        match sqlx::query_as::<_, DimensionRow>(BATCH).bind(&ids).fetch_all(&pool).await {
-            Ok(rows) => {
-                let found: std::collections::HashMap<String, DimensionRow> =
-                    rows.into_iter().map(|r| (r.id().to_owned(), r)).collect();
+        match read(&pool, &ids).await {
+            Ok(found) => {
                 for (id, reply) in batch {
                     let answer = found.get(id.as_str()).map(|row| row.clone().into_dimension("postgres")).transpose();
                     let _ = reply.send(answer);
                 }
             }
             Err(e) => {
-                let e = e.to_string();
+                let e = match e {
+                    StoreError::Unavailable(m) | StoreError::Corrupt(m) | StoreError::Open(m) => m,
+                };
                 for (_, reply) in batch {
-                    let _ = reply.send(Err(StoreError::Unavailable(format!("postgres: {e}"))));
+                    let _ = reply.send(Err(StoreError::Unavailable(e.clone())));
                 }
             }
         }
     }
+}
+
+/// The rows of `ids` (one statement), by id.
+async fn read(pool: &Pool, ids: &[String]) -> Result<HashMap<String, DimensionRow>, StoreError> {
+    let sql = Sql::new(select_dimension!("id IN (")).text_list(ids.iter().map(String::as_str))?.sql(")");
+    let mut found = HashMap::with_capacity(ids.len());
+    for r in pool.run(sql.as_str()).await? {
+        let row = DimensionRow::from_row(&r).map_err(super::unavailable)?;
+        found.insert(row.id().to_owned(), row);
+    }
+    Ok(found)
 }
 
 /// Closes the queue (a later `get` is refused at once) and refuses the

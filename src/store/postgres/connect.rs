@@ -1,17 +1,19 @@
 //! The first connection at start-up, made before the pool, so that a
 //! database that cannot be reached is named at once and in words
 //! (`connection refused at 127.0.0.1:5433`) instead of the pool's "timed out
-//! while waiting for an open connection" after the acquire timeout; and
-//! which migrations were already applied (to log only the new ones).
+//! while waiting for an open connection" after the acquire timeout. The
+//! same words say why a replica that started without its database is not
+//! ready yet.
 
 use crate::cause::Kind;
 use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
 use std::fmt;
 use std::time::Duration;
 
-/// Why the first connection failed, naming where it went.
-pub(super) struct ConnectError(String);
+/// Why the first connection failed, naming where it went (for the log),
+/// and in a few words without the address (for `/readyz`).
+pub(super) struct ConnectError(String, pub(super) &'static str);
 
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -31,21 +33,32 @@ pub(super) async fn first(options: &PgConnectOptions, timeout: Duration) -> Resu
             let _ = conn.close().await;
             Ok(())
         }
-        Ok(Err(sqlx::Error::Database(e))) => Err(ConnectError(format!("{at} answered: {e}"))),
+        Ok(Err(sqlx::Error::Database(e))) => {
+            let short = if e.code().is_some_and(|c| c.starts_with("28")) {
+                "the database refused crest's login"
+            } else {
+                "the database refused the connection"
+            };
+            Err(ConnectError(format!("{at} answered: {e}"), short))
+        }
         Ok(Err(e)) => {
             let cause = crate::cause::of(&e);
-            Err(ConnectError(match cause.kind {
-                Kind::Refused => format!("connection refused at {at}: is PostgreSQL running and listening there?"),
-                Kind::Untrusted => {
-                    format!("{at}: {cause}; name the server's CA with sslrootcert=FILE in the URL")
-                }
-                _ => format!("cannot connect to {at}: {cause}"),
-            }))
+            Err(match cause.kind {
+                Kind::Refused => ConnectError(
+                    format!("connection refused at {at}: is PostgreSQL running and listening there?"),
+                    "the database refused the connection",
+                ),
+                Kind::Untrusted => ConnectError(
+                    format!("{at}: {cause}; name the server's CA with sslrootcert=FILE in the URL"),
+                    "the database's TLS certificate is not trusted",
+                ),
+                _ => ConnectError(format!("cannot connect to {at}: {cause}"), "cannot connect to the database"),
+            })
         }
-        Err(_) => Err(ConnectError(format!(
-            "no answer from {at} within {} (store_acquire_timeout)",
-            humantime::format_duration(timeout)
-        ))),
+        Err(_) => Err(ConnectError(
+            format!("no answer from {at} within {} (store_acquire_timeout)", humantime::format_duration(timeout)),
+            "the database does not answer",
+        )),
     }
 }
 
@@ -56,14 +69,4 @@ fn where_to(options: &PgConnectOptions) -> String {
         None if options.get_host().contains(':') => format!("[{}]:{}", options.get_host(), options.get_port()),
         None => format!("{}:{}", options.get_host(), options.get_port()),
     }
-}
-
-/// The versions in `_sqlx_migrations` (none when the table is missing).
-pub(super) async fn applied_versions(pool: &PgPool) -> Vec<i64> {
-    let exists: Option<String> =
-        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text").fetch_one(pool).await.unwrap_or(None);
-    if exists.is_none() {
-        return Vec::new();
-    }
-    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(pool).await.unwrap_or_default()
 }

@@ -1,117 +1,201 @@
-//! The change transaction: `SELECT … FOR UPDATE` on the row, the pure
-//! transition, the row's insert or update, its history entry (trimmed to
-//! retention) and the NOTIFY to the other replicas, all in one commit.
+//! The change: read the row, run the pure transition, then one statement
+//! that writes it only if the row is still as read (revision and time of
+//! the last change), appends its history entry, trims the history to
+//! retention and appends to `changes` (the feed of the other replicas):
+//! two round trips, each safe behind a transaction pooler. When another
+//! writer got in between, the change is tried again; after a few such
+//! conflicts (a hot dimension) it runs in a transaction that locks the row
+//! (`SELECT … FOR UPDATE`), which a pooler keeps on one server connection.
 
-use super::{CHANNEL, PostgresStore, unavailable};
+use super::sql::Sql;
+use super::{PostgresStore, select_dimension, unavailable};
 use crate::domain::history::to_ms;
 use crate::domain::{Capacity, Dimension, DimensionId, HistoryEntry, Outcome, Retention, Source};
-use crate::store::row::{self, DimensionRow, select_dimension};
+use crate::store::row::{self, DimensionRow};
 use crate::store::{StoreError, Transition, UpdateError, record};
-use sqlx::PgConnection;
+use sqlx::{Acquire, FromRow, Row};
 
-const SELECT: &str = select_dimension!("id = $1");
-
-const INSERT: &str = "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, \
-    desired_capacity, actual_capacity, scaling_status, failure_reason, status_since, min_capacity, max_capacity, \
-    changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING";
-
-const UPDATE: &str = "UPDATE dimensions SET revision = $2, version = $3, resource_name = $4, \
-    dimension_name = $5, desired_capacity = $6, actual_capacity = $7, scaling_status = $8, \
-    failure_reason = $9, status_since = $10, min_capacity = $11, max_capacity = $12, changed_at = $13, updated_at = now() \
-    WHERE id = $1";
-
-const INSERT_HISTORY: &str = "INSERT INTO history (dimension_id, revision, at, created, method, client, \
-    request_id, changes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dimension_id, revision) DO UPDATE \
-    SET at = excluded.at, created = excluded.created, method = excluded.method, client = excluded.client, \
-    request_id = excluded.request_id, changes = excluded.changes";
-
-const TRIM_HISTORY: &str = "DELETE FROM history WHERE dimension_id = $1 AND (revision <= $2 OR at < $3)";
+/// Optimistic tries before the change takes the row lock.
+const OPTIMISTIC_TRIES: usize = 3;
+/// Tries with the row lock (a row created meanwhile by another replica).
+const LOCKED_TRIES: usize = 3;
 
 impl PostgresStore {
-    /// One attempt at a change; None when the row was to be created but
-    /// another replica created it first (the caller runs it again).
-    pub(super) async fn try_update(
+    /// See the module documentation.
+    pub(super) async fn change(
+        &self,
+        id: &DimensionId,
+        transition: &Transition<'_>,
+        source: &Source,
+    ) -> Result<Outcome, UpdateError> {
+        for _ in 0..OPTIMISTIC_TRIES {
+            let current = self.reads.get(id).await?;
+            let mut outcome = transition(current.as_ref())?;
+            if !outcome.must_write() {
+                return Ok(outcome);
+            }
+            let entry = record(&mut outcome, source, self.clock.now());
+            let sql = write_sql(current.as_ref(), &outcome.dimension, &entry, &self.retention)?;
+            if written(&self.pool.run(sql.as_str()).await?) {
+                return Ok(outcome);
+            }
+        }
+        for _ in 0..LOCKED_TRIES {
+            if let Some(outcome) = self.change_locked(id, transition, source).await? {
+                return Ok(outcome);
+            }
+        }
+        Err(StoreError::Unavailable(format!("postgres: {id:?} kept changing under concurrent writers")).into())
+    }
+
+    /// One try under the row lock; None when the row was to be created but
+    /// another replica created it first.
+    async fn change_locked(
         &self,
         id: &DimensionId,
         transition: &Transition<'_>,
         source: &Source,
     ) -> Result<Option<Outcome>, UpdateError> {
+        let mut conn = self.pool.conn().await?;
         // Dropping the transaction (error or cancellation) rolls it back.
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let row = sqlx::query_as::<_, DimensionRow>(&format!("{SELECT} FOR UPDATE"))
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        let current = row.map(|r| r.into_dimension("postgres")).transpose()?;
+        let mut tx = conn.begin().await.map_err(unavailable)?;
+        let lock = Sql::new(select_dimension!("id = ")).text(id.as_str())?.sql(" FOR UPDATE");
+        let rows = self.pool.run_on(&mut tx, lock.as_str()).await?;
+        let current = match rows.first() {
+            Some(r) => Some(DimensionRow::from_row(r).map_err(unavailable)?.into_dimension("postgres")?),
+            None => None,
+        };
         let mut outcome = transition(current.as_ref())?;
         if outcome.must_write() {
             let entry = record(&mut outcome, source, self.clock.now());
-            if !write(&mut tx, &outcome.dimension, current.is_none()).await? {
+            let sql = write_sql(current.as_ref(), &outcome.dimension, &entry, &self.retention)?;
+            if !written(&self.pool.run_on(&mut tx, sql.as_str()).await?) {
                 return Ok(None);
             }
-            write_history(&mut tx, id, &entry, &self.retention).await?;
-            // Delivered to every replica's LISTEN when (and only if) this commits.
-            notify(&mut tx, id).await?;
             tx.commit().await.map_err(unavailable)?;
         }
         Ok(Some(outcome))
     }
+
+    /// Removes the dimension and its history, and tells the other replicas.
+    pub(super) async fn remove(&self, id: &DimensionId) -> Result<bool, StoreError> {
+        let sql = Sql::new("WITH d AS (DELETE FROM dimensions WHERE id = ")
+            .text(id.as_str())?
+            .sql(" RETURNING id), h AS (DELETE FROM history WHERE dimension_id = ")
+            .text(id.as_str())?
+            .sql("), c AS (INSERT INTO changes (dimension_id) SELECT id FROM d) SELECT count(*) AS written FROM d");
+        Ok(written(&self.pool.run(sql.as_str()).await?))
+    }
 }
 
-/// Tells every replica's LISTEN that `id` changed, when the transaction commits.
-pub(super) async fn notify(conn: &mut PgConnection, id: &DimensionId) -> Result<(), StoreError> {
-    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(id.as_str()).execute(conn).await.map_err(unavailable)?;
-    Ok(())
+/// True when the statement's `written` column counts a row.
+fn written(rows: &[sqlx::postgres::PgRow]) -> bool {
+    rows.iter().any(|r| r.try_get::<i64, _>("written").is_ok_and(|n| n > 0))
 }
 
-/// Writes `d`; returns false when the row was to be created but exists.
-async fn write(conn: &mut PgConnection, d: &Dimension, create: bool) -> Result<bool, StoreError> {
-    let revision = row::revision(d)?;
-    let query = sqlx::query(if create { INSERT } else { UPDATE })
-        .bind(d.id().as_str())
-        .bind(revision)
-        .bind(&d.version)
-        .bind(&d.resource_name)
-        .bind(&d.dimension_name)
-        .bind(d.desired_capacity.get())
-        .bind(d.actual_capacity.get())
-        .bind(d.scaling_status.as_str())
-        .bind(d.failure_reason.as_deref())
-        .bind(row::status_since(d))
-        .bind(d.min_capacity.map(Capacity::get))
-        .bind(d.max_capacity.map(Capacity::get))
-        .bind(row::changed_at(d));
-    let done = query.execute(conn).await.map_err(unavailable)?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Appends `entry` to the dimension's history and trims it to `retention`
-/// (only this dimension's rows, which its row lock serialises).
-async fn write_history(
-    conn: &mut PgConnection,
-    id: &DimensionId,
+/// The one statement of a change: `d` written over `current` (None: a new
+/// row, unless one appeared meanwhile), with `entry` and the trim.
+fn write_sql(
+    current: Option<&Dimension>,
+    d: &Dimension,
     entry: &HistoryEntry,
     retention: &Retention,
-) -> Result<(), StoreError> {
-    sqlx::query(INSERT_HISTORY)
-        .bind(id.as_str())
-        .bind(row::signed(entry.revision))
-        .bind(entry.time_ms())
-        .bind(entry.created)
-        .bind(&entry.source.method)
-        .bind(entry.source.client.as_deref())
-        .bind(entry.source.request_id.as_deref())
-        .bind(row::changes_json(entry)?)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-    sqlx::query(TRIM_HISTORY)
-        .bind(id.as_str())
-        .bind(row::signed(retention.drop_through(entry.revision)))
-        .bind(to_ms(retention.cutoff(entry.time)))
-        .execute(conn)
-        .await
-        .map_err(unavailable)?;
-    Ok(())
+) -> Result<Sql, StoreError> {
+    let id = d.id().as_str();
+    let revision = row::revision(d)?;
+    let mut sql = match current {
+        None => Sql::new(
+            "WITH w AS (INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, \
+             desired_capacity, actual_capacity, scaling_status, failure_reason, status_since, min_capacity, \
+             max_capacity, changed_at) VALUES (",
+        )
+        .text(id)?
+        .sql(", ")
+        .int(revision)
+        .sql(", ")
+        .text(&d.version)?
+        .sql(", ")
+        .text(&d.resource_name)?
+        .sql(", ")
+        .text(&d.dimension_name)?
+        .sql(", ")
+        .float(d.desired_capacity.get())?
+        .sql(", ")
+        .float(d.actual_capacity.get())?
+        .sql(", ")
+        .text(d.scaling_status.as_str())?
+        .sql(", ")
+        .opt_text(d.failure_reason.as_deref())?
+        .sql(", ")
+        .int(row::status_since(d))
+        .sql(", ")
+        .opt_float(d.min_capacity.map(Capacity::get))?
+        .sql(", ")
+        .opt_float(d.max_capacity.map(Capacity::get))?
+        .sql(", ")
+        .int(row::changed_at(d))
+        .sql(") ON CONFLICT (id) DO NOTHING RETURNING id)"),
+        Some(old) => Sql::new("WITH w AS (UPDATE dimensions SET revision = ")
+            .int(revision)
+            .sql(", version = ")
+            .text(&d.version)?
+            .sql(", resource_name = ")
+            .text(&d.resource_name)?
+            .sql(", dimension_name = ")
+            .text(&d.dimension_name)?
+            .sql(", desired_capacity = ")
+            .float(d.desired_capacity.get())?
+            .sql(", actual_capacity = ")
+            .float(d.actual_capacity.get())?
+            .sql(", scaling_status = ")
+            .text(d.scaling_status.as_str())?
+            .sql(", failure_reason = ")
+            .opt_text(d.failure_reason.as_deref())?
+            .sql(", status_since = ")
+            .int(row::status_since(d))
+            .sql(", min_capacity = ")
+            .opt_float(d.min_capacity.map(Capacity::get))?
+            .sql(", max_capacity = ")
+            .opt_float(d.max_capacity.map(Capacity::get))?
+            .sql(", changed_at = ")
+            .int(row::changed_at(d))
+            .sql(", updated_at = now() WHERE id = ")
+            .text(id)?
+            .sql(" AND revision = ")
+            .int(row::revision(old)?)
+            .sql(" AND changed_at = ")
+            .int(row::changed_at(old))
+            .sql(" RETURNING id)"),
+    };
+    let history = row::signed(entry.revision);
+    sql = sql
+        .sql(", h AS (INSERT INTO history (dimension_id, revision, at, created, method, client, request_id, changes) SELECT id, ")
+        .int(history)
+        .sql(", ")
+        .int(entry.time_ms())
+        .sql(", ")
+        .bool(entry.created)
+        .sql(", ")
+        .text(&entry.source.method)?
+        .sql(", ")
+        .opt_text(entry.source.client.as_deref())?
+        .sql(", ")
+        .opt_text(entry.source.request_id.as_deref())?
+        .sql(", ")
+        .text(&row::changes_json(entry)?)?
+        .sql(
+            " FROM w ON CONFLICT (dimension_id, revision) DO UPDATE SET at = excluded.at, created = excluded.created, \
+             method = excluded.method, client = excluded.client, request_id = excluded.request_id, \
+             changes = excluded.changes), t AS (DELETE FROM history WHERE dimension_id = ",
+        )
+        .text(id)?
+        .sql(" AND revision <> ")
+        .int(history)
+        .sql(" AND (revision <= ")
+        .int(row::signed(retention.drop_through(entry.revision)))
+        .sql(" OR at < ")
+        .int(to_ms(retention.cutoff(entry.time)))
+        .sql(") AND EXISTS (SELECT 1 FROM w)), c AS (INSERT INTO changes (dimension_id) SELECT id FROM w) \
+              SELECT count(*) AS written FROM w");
+    Ok(sql)
 }

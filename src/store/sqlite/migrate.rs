@@ -13,8 +13,8 @@
 
 use super::connection::{damaged_at_open, is_damage, open_connection, open_error};
 use crate::store::StoreError;
-use crate::store::migrations::{Embedded, SQLITE};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use crate::store::migrations::{Embedded, SQLITE, pending};
+use rusqlite::{Connection, TransactionBehavior, params};
 use std::path::Path;
 use std::time::Instant;
 
@@ -75,43 +75,12 @@ fn run(path: &Path, shown: &str, known: &[Embedded]) -> Result<(), StoreError> {
 
 fn apply_missing(conn: &mut Connection, known: &[Embedded]) -> Result<(), Refusal> {
     conn.execute_batch(CREATE_TABLE)?;
-    let failed: Option<i64> = conn
-        .query_row("SELECT version FROM _sqlx_migrations WHERE success = false ORDER BY version LIMIT 1", [], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    if let Some(version) = failed {
-        return Err(Refusal::Records(format!(
-            "migration {version} is recorded as failed (success = false in _sqlx_migrations), so the schema \
-             may be half changed; crest will not serve from it: restore it from a backup"
-        )));
-    }
-    let applied: Vec<(i64, Vec<u8>)> = conn
-        .prepare("SELECT version, checksum FROM _sqlx_migrations ORDER BY version")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+    let applied: Vec<(i64, Vec<u8>, bool)> = conn
+        .prepare("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    if let Some((unknown, _)) = applied.iter().find(|(v, _)| !known.iter().any(|m| m.version() == *v)) {
-        let newest = known.last().map_or(0, Embedded::version);
-        return Err(Refusal::Records(format!(
-            "this database was migrated by a newer crest (migration {unknown}; this crest knows migrations up to \
-             {newest}): run that crest or a newer one, or restore a backup made for this version"
-        )));
-    }
-    for m in known {
-        match applied.iter().find(|(v, _)| *v == m.version()) {
-            Some((_, checksum)) if *checksum != m.checksum() => {
-                return Err(Refusal::Records(format!(
-                    "migration {} ({}) was applied from other SQL than this crest's migrations/sqlite/{} \
-                     (its checksum in _sqlx_migrations differs); crest will not change a schema it does not \
-                     know: use the crest that migrated this file, or restore a backup",
-                    m.version(),
-                    m.description(),
-                    m.file
-                )));
-            }
-            Some(_) => {}
-            None => apply(conn, m)?,
-        }
+    for m in pending(known, &applied, "sqlite").map_err(Refusal::Records)? {
+        apply(conn, m)?;
     }
     Ok(())
 }
