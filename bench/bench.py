@@ -10,6 +10,7 @@ import atexit
 import http.client
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
@@ -59,9 +61,16 @@ DEMO_IDS = 10000
 # The memory row: this many new 255-byte ids, each created by its first GET.
 NEW_IDS = int(os.environ.get("BENCH_NEW_IDS", "200000"))
 # BENCH_ONLY=new-ids: run only that row (a quick check of the loader).
+# BENCH_ONLY=postgres: only nginx's ceiling rows and the PostgreSQL GET/PATCH
+# rows, direct and through PgBouncer (a before/after comparison in minutes).
 ONLY = os.environ.get("BENCH_ONLY", "")
-if ONLY not in ("", "new-ids"):
-    raise SystemExit(f"BENCH_ONLY: {ONLY!r} is not a known phase (new-ids)")
+if ONLY not in ("", "new-ids", "postgres"):
+    raise SystemExit(f"BENCH_ONLY: {ONLY!r} is not a known phase (new-ids, postgres)")
+# PgBouncer in front of the same PostgreSQL, started by the run on a free port.
+PGBOUNCER = os.environ.get("BENCH_PGBOUNCER", "/usr/sbin/pgbouncer")
+PGBOUNCER_POOL = int(os.environ.get("BENCH_PGBOUNCER_POOL_SIZE", "16"))
+# pgbouncer refuses to run as root: it is started with -u this user then.
+PGBOUNCER_USER = os.environ.get("BENCH_PGBOUNCER_USER", "postgres")
 STARTUP_RUNS = 3 if QUICK else 5
 CONNS = [16] if QUICK else [16, 64]
 OUT_DIR = os.path.join(ROOT, "target", "bench")
@@ -181,7 +190,12 @@ class Crest:
         self.proc = subprocess.Popen(pinned(SERVER_CPUS, args), stdout=self.logf, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         PROCS.append(self.proc)
-        self.ready_ms = self.wait_ready()
+        try:
+            self.ready_ms = self.wait_ready()
+        except RuntimeError:
+            stop(self.proc)
+            self.logf.close()
+            raise
 
     def wait_ready(self, timeout=60):
         port, tls = (self.tls_port, True) if self.tls_port else (self.port, False)
@@ -214,6 +228,8 @@ class Crest:
 
     def stop(self):
         stop(self.proc)
+        if self.logf.closed:
+            return
         self.logf.close()
         errs = [l for l in self.tail(200).splitlines() if " ERROR " in l or "panicked" in l]
         if errs:
@@ -286,6 +302,95 @@ def seed_pg(n, prefix, tag):
              f" 'Successful' FROM generate_series(1, {n}) g")
     psql(db, "VACUUM ANALYZE dimensions")
     return db, url
+
+
+class PgBouncer:
+    """PgBouncer (Debian's 1.18) in front of BENCH_PG's server, transaction
+    pooling, on a free port on 127.0.0.1, with its config in the work dir.
+    pgbouncer refuses to run as root: as root it runs with -u
+    BENCH_PGBOUNCER_USER, and its dir and files belong to that user."""
+
+    def __init__(self):
+        u = urllib.parse.urlsplit(PG_BASE)
+        self.user = urllib.parse.unquote(u.username or "postgres")
+        password = urllib.parse.unquote(u.password or "")
+        self.port = free_port()
+        d = os.path.join(WORK, "pgbouncer")
+        os.makedirs(d)
+        self.ini = os.path.join(d, "pgbouncer.ini")
+        users = os.path.join(d, "userlist.txt")
+        # auth_type = trust still wants the user in auth_file; its password
+        # (if BENCH_PG has one) is what pgbouncer logs in to the server with.
+        with open(users, "w") as f:
+            f.write(f'"{self.user}" "{password}"\n')
+        os.chmod(users, 0o600)
+        with open(self.ini, "w") as f:
+            f.write(f"""[databases]
+* = host={u.hostname or "127.0.0.1"} port={u.port or 5432}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {users}
+pool_mode = transaction
+default_pool_size = {PGBOUNCER_POOL}
+max_client_conn = 1000
+ignore_startup_parameters = extra_float_digits
+""")
+        cmd = [PGBOUNCER]
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam(PGBOUNCER_USER)
+            os.chmod(WORK, 0o711)   # others may pass through, not list it
+            for path in (d, self.ini, users):
+                os.chown(path, pw.pw_uid, pw.pw_gid)
+            # the check pgbouncer would otherwise fail on after dropping root
+            r = subprocess.run(["test", "-r", self.ini, "-a", "-r", users], user=pw.pw_uid,
+                               group=pw.pw_gid, extra_groups=[])
+            if r.returncode != 0:
+                raise RuntimeError(f"pgbouncer: {self.ini} is not readable by {PGBOUNCER_USER}")
+            cmd += ["-u", PGBOUNCER_USER]
+        cmd.append(self.ini)
+        self.logpath = os.path.join(WORK, "pgbouncer.log")
+        self.logf = open(self.logpath, "ab")
+        # not pinned, like PostgreSQL: it is part of the database side
+        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        PROCS.append(self.proc)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"pgbouncer exited with {self.proc.returncode}:\n{self.tail()}")
+            if run(["psql", self.url(PG_ADMIN_DB), "-qAtc", "SELECT 1"], check=False).returncode == 0:
+                log(f"pgbouncer on 127.0.0.1:{self.port} (pool_mode transaction, "
+                    f"default_pool_size {PGBOUNCER_POOL})")
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"pgbouncer not answering on port {self.port}:\n{self.tail()}")
+
+    def url(self, db):
+        return f"postgres://{urllib.parse.quote(self.user)}@127.0.0.1:{self.port}/{db}"
+
+    def tail(self, n=20):
+        if not self.logf.closed:
+            self.logf.flush()
+        try:
+            with open(self.logpath, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self):
+        stop(self.proc)   # SIGTERM: fast exit
+        self.logf.close()
+        try:
+            with open(self.logpath, errors="replace") as f:
+                errs = [l.strip() for l in f if re.search(r" (ERROR|FATAL|WARNING) ", l)]
+        except OSError:
+            errs = []
+        if errs:
+            note(f"pgbouncer logged {len(errs)} warnings/errors, e.g.: {errs[0][:300]}")
 
 
 def seed_file_via_http(crest, n, prefix):
@@ -480,21 +585,40 @@ RSS = {}       # name -> {"idle_mb":…, "after_mb":…}
 STARTUP = {}   # name -> {"runs_ms": […], "median_ms": …}
 
 
+def failed_rows(name, short, why):
+    """The GET and PATCH rows of a store phase whose crest could not be
+    measured: marked failed with a short reason, the whole story in the notes."""
+    note(f"{name}: {short}: {why.strip()}")
+    for n in CONNS:
+        row("GET", name, n, None, failure=short)
+    row("PATCH", name, 16, None, failure=short)
+
+
 def store_phase(name, store, ceil, seed_before=None, seed_after=None, check_get=None,
-                check_patch=None):
+                check_patch=None, soft=False):
+    """GET at each connection count, then durable PATCH at 16, on one crest.
+    `soft`: a crest that does not start or does not answer the first GET
+    gives failed rows and a note instead of ending the run."""
     if seed_before:
         seed_before()
-    c = Crest(name, store)
+    try:
+        c = Crest(name, store)
+    except RuntimeError as e:
+        if not soft:
+            raise
+        return failed_rows(name, "crest did not start", str(e))
     if seed_after:
         seed_after(c)
-        stop_and_restart = True
-    else:
-        stop_and_restart = False
-    if stop_and_restart:
         # measure idle RSS on a fresh process, as for the other stores
         c.stop()
         c = Crest(name, store)
-    check_api(c)
+    try:
+        check_api(c)
+    except RuntimeError as e:
+        if not soft:
+            raise
+        c.stop()
+        return failed_rows(name, "crest answers errors", str(e))
     time.sleep(0.5)
     RSS[name] = {"idle_mb": c.rss_mb()}
     for n in CONNS:
@@ -601,6 +725,54 @@ def new_ids_phase():
     RSS["sqlite-new-ids"] = {"idle_mb": idle, "after_mb": after}
 
 
+def pg_checks(name, db):
+    """The correctness checks of a PostgreSQL phase, on database `db`
+    (read directly, not through PgBouncer)."""
+    def get_check():
+        mx = psql(db, "SELECT max(revision) FROM dimensions")
+        if mx != "1":
+            note(f"{name}: GET load in production mode changed stored rows (max revision {mx})")
+
+    def patch_check(res):
+        writes = int(psql(db, "SELECT coalesce(sum(revision - 1), 0) FROM dimensions"))
+        ok = res["requests"] - res["err_status"]
+        if writes < ok * 0.99:
+            note(f"{name}: {ok} PATCH answers but only {writes} stored revisions")
+        log(f"{name} PATCH: {writes} stored revisions for {ok} answered requests")
+
+    return get_check, patch_check
+
+
+def postgres_phases(ceil):
+    """GET/PATCH on PostgreSQL directly, then through PgBouncer (transaction
+    pooling), each on its own freshly seeded database. Returns whether
+    PostgreSQL is there, and the direct URL of the first database."""
+    if not pg_available():
+        note(f"PostgreSQL not reachable at {PG_BASE}/{PG_ADMIN_DB}: postgres rows skipped")
+        return False, None
+    pg_db, pg_url = seed_pg(SEED_IDS, "bench-", "1k")
+    get_check, patch_check = pg_checks("postgres", pg_db)
+    store_phase("postgres", pg_url, ceil, check_get=get_check, check_patch=patch_check, soft=True)
+
+    name = "postgres pgbouncer"
+    if not (shutil.which(PGBOUNCER) or os.access(PGBOUNCER, os.X_OK)):
+        failed_rows(name, "no pgbouncer", f"{PGBOUNCER} not found (BENCH_PGBOUNCER)")
+        return True, pg_url
+    # its own database: the checks count the revisions this phase wrote.
+    # Migrated and seeded directly; only `crest serve` goes through PgBouncer.
+    bdb, _ = seed_pg(SEED_IDS, "bench-", "pgb")
+    try:
+        bouncer = PgBouncer()
+    except (RuntimeError, OSError, KeyError) as e:
+        failed_rows(name, "pgbouncer did not start", str(e))
+        return True, pg_url
+    get_check, patch_check = pg_checks(name, bdb)
+    store_phase(name, bouncer.url(bdb), ceil, check_get=get_check, check_patch=patch_check,
+                soft=True)
+    bouncer.stop()
+    return True, pg_url
+
+
 def main():
     if not os.access(CREST, os.X_OK):
         raise SystemExit(f"no crest binary at {CREST}")
@@ -621,6 +793,11 @@ def main():
     ceil = {}
     for n in CONNS:
         ceil[n] = row("GET", "nginx (ceiling)", n, wrk(ngx.url(), "get.lua", n))
+    if ONLY == "postgres":
+        postgres_phases(ceil)
+        ngx.stop()
+        report(t_start, load_start)
+        return
 
     # --- GET / PATCH per store (1,000 seeded dimensions)
     fdir = os.path.join(WORK, "file-store")
@@ -646,26 +823,7 @@ def main():
                 seed_before=lambda: seed_sqlite(sq, SEED_IDS, "bench-"),
                 check_get=sqlite_get_check, check_patch=sqlite_patch_check)
 
-    have_pg = pg_available()
-    pg_url = None
-    if have_pg:
-        pg_db, pg_url = seed_pg(SEED_IDS, "bench-", "1k")
-
-        def pg_get_check():
-            mx = psql(pg_db, "SELECT max(revision) FROM dimensions")
-            if mx != "1":
-                note(f"postgres: GET load in production mode changed stored rows (max revision {mx})")
-
-        def pg_patch_check(res):
-            writes = int(psql(pg_db, "SELECT coalesce(sum(revision - 1), 0) FROM dimensions"))
-            ok = res["requests"] - res["err_status"]
-            if writes < ok * 0.99:
-                note(f"postgres: {ok} PATCH answers but only {writes} stored revisions")
-            log(f"postgres PATCH: {writes} stored revisions for {ok} answered requests")
-
-        store_phase("postgres", pg_url, ceil, check_get=pg_get_check, check_patch=pg_patch_check)
-    else:
-        note(f"PostgreSQL not reachable at {PG_BASE}/{PG_ADMIN_DB}: postgres rows skipped")
+    have_pg, pg_url = postgres_phases(ceil)
 
     # --- demo-mode walkthrough (PATCH, GET, GET) over 10,000 dimensions, SQLite
     dq = os.path.join(WORK, "sqlite-demo", "crest.db")
@@ -758,6 +916,40 @@ def targets():
     def add(what, value, ok):
         T.append({"target": what, "value": value, "met": ok})
 
+    def no_result(r):
+        return "FAILED: " + r.get("failure", "no result") if r else "no result"
+
+    def postgres_targets():
+        # issue 16's goals, for PostgreSQL directly and through PgBouncer
+        for s in ("postgres", "postgres pgbouncer"):
+            r = find("GET", s)
+            what = f"GET {s} c=16: >= 25% of nginx req/s"
+            if r and not r.get("failed") and r.get("vs_nginx") is not None:
+                add(what, f"{r['vs_nginx'] * 100:.0f}% of nginx"
+                    + (f", {r['errors']:,} errors" if r["errors"] else ""),
+                    r["vs_nginx"] >= 0.25 and not r["errors"])
+            else:
+                add(what, no_result(r), False)
+            r = find("PATCH", s)
+            what = f"durable PATCH {s} c=16: >= 4,000/s and p99 <= 20 ms"
+            if r and not r.get("failed"):
+                add(what, f"{r['rps']:.0f}/s, p99 {r['p99_ms']:.2f} ms"
+                    + (f", {r['errors']:,} errors" if r["errors"] else ""),
+                    r["rps"] >= 4000 and r["p99_ms"] <= 20 and not r["errors"])
+            else:
+                add(what, no_result(r), False)
+
+    def rss_target():
+        after = {k: v.get("after_mb") for k, v in RSS.items() if v.get("after_mb") is not None}
+        if after:
+            worst = max(after, key=after.get)
+            add("RSS after the runs <= 30 MB (largest crest process)",
+                f"{after[worst]:.1f} MB ({worst})", after[worst] <= 30)
+
+    if ONLY == "postgres":
+        postgres_targets()
+        rss_target()
+        return T
     r = find("RSS", f"sqlite {NEW_IDS:,} new ids")
     if r and not r.get("failed") and r.get("rss_after_mb") is not None:
         add(f"RSS after {NEW_IDS:,} new ids <= 30 MB, and the next new id refused (409)",
@@ -776,23 +968,14 @@ def targets():
                 r["vs_nginx"] >= 0.5 and r["p99_ms"] <= 2.0 and not r["errors"])
         else:
             add(f"GET {s} c=16: >= 50% of nginx req/s and p99 <= 2 ms", "no result", False)
-    r = find("GET", "postgres")
-    if r and not r.get("failed") and r.get("vs_nginx") is not None:
-        add("GET postgres c=16: >= 15% of nginx req/s", f"{r['vs_nginx'] * 100:.0f}% of nginx",
-            r["vs_nginx"] >= 0.15 and not r["errors"])
-    else:
-        add("GET postgres c=16: >= 15% of nginx req/s", "no result", False)
+    postgres_targets()
     r = find("PATCH", "sqlite")
     if r and not r.get("failed"):
         add("durable PATCH sqlite c=16: >= 5,000/s", f"{r['rps']:.0f}/s",
             r["rps"] >= 5000 and not r["errors"])
     else:
         add("durable PATCH sqlite c=16: >= 5,000/s", "no result", False)
-    after = {k: v.get("after_mb") for k, v in RSS.items() if v.get("after_mb") is not None}
-    if after:
-        worst = max(after, key=after.get)
-        add("RSS after the runs <= 30 MB (largest crest process)",
-            f"{after[worst]:.1f} MB ({worst})", after[worst] <= 30)
+    rss_target()
     for name, s in STARTUP.items():
         add(f"ready (exec -> /readyz 200) <= 200 ms, {name}", f"median {s['median_ms']:.1f} ms",
             s["median_ms"] <= 200)
@@ -820,7 +1003,8 @@ def report(t_start, load_start):
     lines.append("-" * len(hdr))
     for r in ROWS:
         if r.get("failed"):
-            lines.append(f"{r['group']:<6} {r['name']:<28} {r['conns']:>4}  FAILED (see notes)")
+            lines.append(f"{r['group']:<6} {r['name']:<28} {r['conns']:>4}  "
+                         f"FAILED: {r.get('failure', 'no result')} (see notes)")
             continue
         vs = f"{r['vs_nginx'] * 100:.0f}%" if r.get("vs_nginx") is not None else ""
         extra = ""
@@ -832,6 +1016,8 @@ def report(t_start, load_start):
                      f"{r['second_half_bytes_per_id']} B/id over the second half)")
         if "p99_vs_1k" in r:
             extra = f"  (p99 {r['p99_vs_1k']:.2f}x the 1k figure)"
+        if r["errors"]:
+            extra += f"  FAILED: {r['errors']:,} of {r['requests']:,} requests in error (see notes)"
         lines.append(f"{r['group']:<6} {r['name']:<28} {r['conns']:>4} {r['rps']:>9.0f} "
                      f"{r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {vs:>8} {r['errors']:>6}{extra}")
     lines.append("")

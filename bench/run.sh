@@ -5,6 +5,7 @@
 #   bash bench/run.sh                          # default: 10 s per measurement
 #   BENCH_QUICK=1 bash bench/run.sh            # smoke run: 3 s, fewer variants
 #   CREST_BIN=/path/to/crest BENCH_DURATION=20s bash bench/run.sh
+#   BENCH_ONLY=postgres bash bench/run.sh      # nginx + PostgreSQL direct and via PgBouncer
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +24,9 @@ for tool in wrk nginx openssl python3; do
     command -v "$tool" >/dev/null || { echo "bench: $tool not found" >&2; exit 1; }
 done
 command -v psql >/dev/null || echo "bench: psql not found; postgres rows will be skipped" >&2
+PGBOUNCER="${BENCH_PGBOUNCER:-/usr/sbin/pgbouncer}"
+command -v "$PGBOUNCER" >/dev/null ||
+    echo "bench: $PGBOUNCER not found; the postgres pgbouncer rows will fail" >&2
 
 mkdir -p target/bench
 exec python3 "$ROOT/bench/bench.py"
