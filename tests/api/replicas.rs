@@ -103,31 +103,29 @@ fn migrations_twice_and_concurrently() {
     drop(db);
 }
 
-/// The password never shows, even when the database cannot be reached.
+/// The password never shows, even when the database cannot be reached:
+/// `crest migrate` fails naming the database without it, and `crest serve`
+/// starts unready and logs the cause without it.
 #[test]
 fn the_database_password_never_shows() {
     let url = "postgres://crest:hunter2-secret@127.0.0.1:1/crest";
-    for sub in ["serve", "migrate"] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_crest"))
-            .args([
-                sub,
-                "--store",
-                url,
-                "--listen",
-                "127.0.0.1:0",
-                "--store-acquire-timeout",
-                "1s",
-                "--log-level",
-                "debug",
-            ])
-            .env_remove("CREST_CONFIG")
-            .output()
-            .unwrap();
-        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(!out.status.success(), "{all}");
-        assert!(all.contains("store: cannot open postgres://***@127.0.0.1:1/crest"), "{all}");
-        assert!(!all.contains("hunter2"), "{all}");
-    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_crest"))
+        .args(["migrate", "--store", url, "--store-acquire-timeout", "1s", "--log-level", "debug"])
+        .env_remove("CREST_CONFIG")
+        .output()
+        .unwrap();
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{all}");
+    assert!(all.contains("store: cannot open postgres://***@127.0.0.1:1/crest"), "{all}");
+    assert!(!all.contains("hunter2"), "{all}");
+    let serve = start(
+        &["--store", url, "--listen", "127.0.0.1:0", "--store-acquire-timeout", "1s", "--log-level", "debug"],
+        &[],
+    );
+    let lines = serve.lines_until("crest ready");
+    let all = lines.join("\n");
+    assert!(all.contains("store: cannot open postgres://***@127.0.0.1:1/crest"), "{all}");
+    assert!(!all.contains("hunter2"), "{all}");
 }
 
 /// A loopback TCP proxy that can be cut (all connections dropped, new ones
@@ -229,6 +227,46 @@ async fn database_outage_is_an_answer_and_heals() {
     drop(db);
 }
 
+/// A replica started while its database is down does not exit: it starts,
+/// `/readyz` answers 503 with the reason, requests 503, and once the
+/// database answers it becomes ready by itself (no restart) and serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_unready_without_its_database_and_becomes_ready() {
+    if !available("starts_unready_without_its_database_and_becomes_ready").await {
+        return;
+    }
+    let db = TestDb::create().await;
+    let proxy = Proxy::start(host_port(&db.url)).await;
+    proxy.cut().await;
+    let via_proxy = db.url.replacen(&host_port(&db.url), &proxy.addr.to_string(), 1);
+    let app = spawn_app(StoreKind::Memory, |c| {
+        c.store = crest::secret::Secret::new(via_proxy.clone());
+        c.store_options.acquire_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let b: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(b["message"], "not ready: cannot connect to the database; crest keeps trying by itself", "{b}");
+    let (s, b) = app.patch("u", json!({"desiredCapacity": 3.0})).await;
+    assert_eq!(s, 503, "{b}");
+    assert!(b["message"].as_str().unwrap().starts_with("state store unavailable"), "{b}");
+
+    proxy.restore();
+    crate::wait::wait_until(Duration::from_secs(10), "ready by itself once the database answers", async || {
+        match app.client.get(app.url("/readyz")).send().await {
+            Ok(r) if r.status() == 200 => Ok(()),
+            Ok(r) => Err(format!("{} {}", r.status(), r.text().await.unwrap_or_default())),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await;
+    let (s, b) = app.patch("u", json!({"desiredCapacity": 3.0})).await;
+    assert_eq!((s, b["desiredCapacity"].as_f64()), (200, Some(3.0)), "{b}");
+    app.stop().await;
+    drop(db);
+}
+
 /// `sslmode` is honoured: `require` encrypts (rustls), `disable` does not,
 /// and `verify-full` refuses this server's self-signed certificate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,12 +297,19 @@ async fn sslmode_is_honoured() {
         assert!(!ssl.is_empty() && ssl.iter().all(|s| *s == want), "sslmode={mode}: {ssl:?}");
         s.close().await;
     }
-    let err = store::open(&format!("{}{sep}sslmode=verify-full", db.url), &StoreOptions::default()).await;
-    let err = err.err().expect("a self-signed server certificate must be refused").to_string();
+    // Refused, and the store stays unready, naming why (it keeps trying:
+    // the server's certificate may be fixed without a restart of crest).
+    let s = store::open(&format!("{}{sep}sslmode=verify-full", db.url), &StoreOptions::default()).await.unwrap();
+    let not = s.readiness().expect("a self-signed server certificate must be refused");
+    assert_eq!(not.reason, "the database's TLS certificate is not trusted");
     assert!(
-        err.starts_with("store: cannot open postgres://") && err.contains("certificate not trusted: unknown issuer"),
-        "{err}"
+        not.detail.starts_with("store: cannot open postgres://")
+            && not.detail.contains("certificate not trusted: unknown issuer"),
+        "{not:?}"
     );
+    let err = s.ping().await.expect_err("an unready store fails its ping").to_string();
+    assert!(err.contains("certificate not trusted"), "{err}");
+    s.close().await;
     admin.close().await.unwrap();
     drop(db);
 }

@@ -46,7 +46,7 @@ pub(super) async fn first(options: &PgConnectOptions, timeout: Duration) -> Resu
             Err(match cause.kind {
                 Kind::Refused => ConnectError(
                     format!("connection refused at {at}: is PostgreSQL running and listening there?"),
-                    "the database refused the connection",
+                    "the database's port refuses connections",
                 ),
                 Kind::Untrusted => ConnectError(
                     format!("{at}: {cause}; name the server's CA with sslrootcert=FILE in the URL"),
