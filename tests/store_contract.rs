@@ -16,6 +16,14 @@ fn src() -> Source {
 
 #[path = "support/pg.rs"]
 mod pg;
+// The password-checking instance and the admin console serve tests/api.
+#[allow(dead_code)]
+#[path = "support/pgbouncer.rs"]
+mod pgbouncer;
+#[path = "store_contract/pooler.rs"]
+mod pooler;
+#[path = "support/ports.rs"]
+mod ports;
 #[path = "support/sqlite_damage.rs"]
 mod sqlite_damage;
 #[path = "support/wait.rs"]
