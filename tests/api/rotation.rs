@@ -185,7 +185,7 @@ async fn password_rotation_through_pgbouncer() {
             .database(&db.name)
             .password(password)
     };
-    let refused = sqlx::PgConnection::connect_with(&with(&old)).await.err().expect("the old password is refused");
+    let refused = sqlx::PgConnection::connect_with(&with(&old)).await.expect_err("the old password is refused");
     assert!(refused.to_string().contains("authentication failed"), "{refused}");
     let mut fresh = sqlx::PgConnection::connect_with(&with(&new)).await.unwrap();
     sqlx::raw_sql("SELECT 1").execute(&mut fresh).await.unwrap();
