@@ -16,6 +16,14 @@ fn src() -> Source {
 
 #[path = "support/pg.rs"]
 mod pg;
+// The password-checking instance and the admin console serve tests/api.
+#[allow(dead_code)]
+#[path = "support/pgbouncer.rs"]
+mod pgbouncer;
+#[path = "store_contract/pooler.rs"]
+mod pooler;
+#[path = "support/ports.rs"]
+mod ports;
 #[path = "support/sqlite_damage.rs"]
 mod sqlite_damage;
 #[path = "support/wait.rs"]
@@ -282,12 +290,33 @@ async fn postgres_store_contract() {
     if !pg::available("postgres_store_contract").await {
         return;
     }
+    postgres_contract(false).await;
+}
+
+/// The same through a transaction pooler (PgBouncer, pool_mode =
+/// transaction, 2 server connections).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_contract_through_pgbouncer() {
+    let test = "postgres_store_contract_through_pgbouncer";
+    if !pg::available(test).await || !pgbouncer::available(test) {
+        return;
+    }
+    postgres_contract(true).await;
+}
+
+/// The URL of a fresh database's store: direct, or through the shared PgBouncer.
+async fn store_url(db: &pg::TestDb, through_pgbouncer: bool) -> String {
+    if through_pgbouncer { pgbouncer::shared().await.via(&db.url) } else { db.url.clone() }
+}
+
+async fn postgres_contract(through_pgbouncer: bool) {
     let db = pg::TestDb::create().await;
-    contract(&db.url).await;
-    survives_reopen(&db.url).await;
-    history_contract(&db.url).await;
+    let url = store_url(&db, through_pgbouncer).await;
+    contract(&url).await;
+    survives_reopen(&url).await;
+    history_contract(&url).await;
     let db = pg::TestDb::create().await;
-    count_contract(&db.url, true).await;
+    count_contract(&store_url(&db, through_pgbouncer).await, true).await;
 }
 
 /// Several stores (as several replicas would) on one database, each with a
@@ -297,11 +326,26 @@ async fn postgres_replicas_never_lose_an_update() {
     if !pg::available("postgres_replicas_never_lose_an_update").await {
         return;
     }
+    replicas_never_lose_an_update(false).await;
+}
+
+/// The same through a transaction pooler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_never_lose_an_update_through_pgbouncer() {
+    let test = "postgres_replicas_never_lose_an_update_through_pgbouncer";
+    if !pg::available(test).await || !pgbouncer::available(test) {
+        return;
+    }
+    replicas_never_lose_an_update(true).await;
+}
+
+async fn replicas_never_lose_an_update(through_pgbouncer: bool) {
     let db = pg::TestDb::create().await;
+    let url = store_url(&db, through_pgbouncer).await;
     let options = StoreOptions { max_connections: 3, ..StoreOptions::default() };
     let mut replicas = Vec::new();
     for _ in 0..3 {
-        replicas.push(store::open(&db.url, &options).await.unwrap());
+        replicas.push(store::open(&url, &options).await.unwrap());
     }
     let hot = id("shared");
     let mut tasks = Vec::new();

@@ -217,12 +217,30 @@ async fn two_replicas_on_postgres_order_once() {
         return;
     }
     let db = crate::pg::TestDb::create().await;
+    order_once(&db.url).await;
+    drop(db);
+}
+
+/// The same with both replicas behind a transaction pooler: the order lock
+/// must not be a session lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_postgres_order_once_through_pgbouncer() {
+    let test = "two_replicas_on_postgres_order_once_through_pgbouncer";
+    if !available(test) || !crate::pg::available(test).await || !crate::pgbouncer::available(test) {
+        return;
+    }
+    let db = crate::pg::TestDb::create().await;
+    order_once(&crate::pgbouncer::shared().await.via(&db.url)).await;
+    drop(db);
+}
+
+async fn order_once(store: &str) {
     let (a_ports, b_ports) = ((free_port(), free_port()), (free_port(), free_port()));
     let balancer = round_robin(vec![a_ports.0, b_ports.0]).await;
     let pebble = Pebble::start(balancer, free_port(), None).await;
     let (a, b) = tokio::join!(
-        start(&pebble, AcmeChallenge::Http01, &db.url, a_ports, tempfile::tempdir().unwrap()),
-        start(&pebble, AcmeChallenge::Http01, &db.url, b_ports, tempfile::tempdir().unwrap()),
+        start(&pebble, AcmeChallenge::Http01, store, a_ports, tempfile::tempdir().unwrap()),
+        start(&pebble, AcmeChallenge::Http01, store, b_ports, tempfile::tempdir().unwrap()),
     );
     let root = pebble.issuing_root().await;
     let (ta, tb) = (a.tls_addr.unwrap(), b.tls_addr.unwrap());
@@ -233,7 +251,6 @@ async fn two_replicas_on_postgres_order_once() {
     assert_eq!(orders, 1, "exactly one order for the domain");
     a.stop().await;
     b.stop().await;
-    drop(db);
 }
 
 /// A TCP balancer on a free port that sends connections to `ports` in turn.

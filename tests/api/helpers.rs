@@ -19,6 +19,9 @@ pub enum StoreKind {
     Sqlite,
     /// A fresh database on TEST_DATABASE_URL (see tests/support/pg.rs).
     Postgres,
+    /// A fresh database as for `Postgres`, reached through the shared
+    /// PgBouncer in transaction mode (see tests/support/pgbouncer.rs).
+    PgBouncer,
 }
 
 impl StoreKind {
@@ -27,7 +30,17 @@ impl StoreKind {
             Self::Memory => "memory:".into(),
             Self::File => format!("file:{}", dir.join("state").display()),
             Self::Sqlite => format!("sqlite:{}", dir.join("crest.db").display()),
-            Self::Postgres => panic!("a postgres URL comes from TestDb::create"),
+            Self::Postgres | Self::PgBouncer => panic!("a postgres URL comes from TestDb::create"),
+        }
+    }
+
+    /// The `store` label of crest's metrics for this kind.
+    pub fn metrics_label(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::File => "file",
+            Self::Sqlite => "sqlite",
+            Self::Postgres | Self::PgBouncer => "postgres",
         }
     }
 }
@@ -55,9 +68,13 @@ pub fn test_config(kind: StoreKind, dir: &std::path::Path) -> Config {
 
 pub async fn spawn_app(kind: StoreKind, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    if kind == StoreKind::Postgres {
+    if matches!(kind, StoreKind::Postgres | StoreKind::PgBouncer) {
         let db = crate::pg::TestDb::create().await;
-        let mut config = Config { store: Secret::new(db.url.clone()), ..test_config(StoreKind::Memory, dir.path()) };
+        let url = match kind {
+            StoreKind::PgBouncer => crate::pgbouncer::shared().await.via(&db.url),
+            _ => db.url.clone(),
+        };
+        let mut config = Config { store: Secret::new(url), ..test_config(StoreKind::Memory, dir.path()) };
         tweak(&mut config);
         let mut app = spawn_with(config, dir).await;
         app.db = Some(db);
@@ -130,7 +147,8 @@ pub async fn raw(addr: SocketAddr, head: &str, body: &str) -> (u16, String, Stri
     (status, headers.to_ascii_lowercase(), body.to_owned())
 }
 
-/// Generates one `#[tokio::test]` per store for each named `async fn(StoreKind)`.
+/// Generates one `#[tokio::test]` per store for each named `async fn(StoreKind)`
+/// (Postgres twice: directly and through PgBouncer).
 #[macro_export]
 macro_rules! store_tests {
     ($($name:ident),* $(,)?) => {
@@ -151,6 +169,16 @@ macro_rules! store_tests {
             async fn $name() {
                 if $crate::pg::available(stringify!($name)).await {
                     super::$name($crate::helpers::StoreKind::Postgres).await
+                }
+            })*
+        }
+        mod pgbouncer {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if $crate::pg::available(stringify!($name)).await
+                    && $crate::pgbouncer::available(stringify!($name))
+                {
+                    super::$name($crate::helpers::StoreKind::PgBouncer).await
                 }
             })*
         }

@@ -28,6 +28,10 @@ mod paging;
 mod pebble;
 #[path = "../support/pg.rs"]
 mod pg;
+#[path = "../support/pgbouncer.rs"]
+mod pgbouncer;
+#[path = "../support/ports.rs"]
+mod ports;
 pub mod process;
 mod readme;
 mod readme_errors;
@@ -36,6 +40,7 @@ mod restart;
 mod retry;
 mod revisions;
 mod roles;
+mod rotation;
 mod shutdown;
 #[path = "../support/sqlite_damage.rs"]
 mod sqlite_damage;

@@ -74,7 +74,7 @@ fn sample(samples: &Samples, name: &str, labels: &str) -> Option<f64> {
 /// metrics count what happened.
 async fn metrics_follow_the_walkthrough(kind: StoreKind) {
     let app = spawn_app(kind, |_| {}).await;
-    let store = format!("{kind:?}").to_lowercase();
+    let store = kind.metrics_label();
     assert_eq!(app.patch("w1", json!({"desiredCapacity": 3.0})).await.0, 200);
     let Some((_, m)) = scrape(&app).await else { return };
     let status =

@@ -30,16 +30,25 @@ async fn two_processes_share_one_database() {
         return;
     }
     let db = TestDb::create().await;
-    let args = [
-        "--listen",
-        "127.0.0.1:0",
-        "--store",
-        db.url.as_str(),
-        "--log-format",
-        "json",
-        "--log-level",
-        "warn,crest::app=info",
-    ];
+    share_one_database(&db.url).await;
+    drop(db);
+}
+
+/// The same with both replicas behind a transaction pooler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_one_database_through_pgbouncer() {
+    let test = "two_processes_share_one_database_through_pgbouncer";
+    if !available(test).await || !crate::pgbouncer::available(test) {
+        return;
+    }
+    let db = TestDb::create().await;
+    share_one_database(&crate::pgbouncer::shared().await.via(&db.url)).await;
+    drop(db);
+}
+
+async fn share_one_database(url: &str) {
+    let args =
+        ["--listen", "127.0.0.1:0", "--store", url, "--log-format", "json", "--log-level", "warn,crest::app=info"];
     let a = start(&args, &[]);
     let b = start(&args, &[]);
     let (a_addr, b_addr) = (a.ready_addr(), b.ready_addr());
@@ -76,6 +85,24 @@ fn migrations_twice_and_concurrently() {
     if !rt.block_on(available("migrations_twice_and_concurrently")) {
         return;
     }
+    migrate_twice_and_concurrently(&rt, |db| db.url.clone());
+}
+
+/// The same through a transaction pooler: the migration lock must not need
+/// a session.
+#[test]
+fn migrations_twice_and_concurrently_through_pgbouncer() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let test = "migrations_twice_and_concurrently_through_pgbouncer";
+    if !rt.block_on(available(test)) || !crate::pgbouncer::available(test) {
+        return;
+    }
+    let pgbouncer = rt.block_on(crate::pgbouncer::shared());
+    migrate_twice_and_concurrently(&rt, |db| pgbouncer.via(&db.url));
+}
+
+/// `url` gives crest's store URL for a database.
+fn migrate_twice_and_concurrently(rt: &tokio::runtime::Runtime, url: impl Fn(&TestDb) -> String + Sync) {
     let migrate = |url: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_crest"))
             .args(["migrate", "--store", url])
@@ -86,14 +113,14 @@ fn migrations_twice_and_concurrently() {
     };
     let db = rt.block_on(TestDb::create());
     for _ in 0..2 {
-        let out = migrate(&db.url);
+        let out = migrate(&url(&db));
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     for _ in 0..3 {
         let db = rt.block_on(TestDb::create());
         let (x, y) = std::thread::scope(|s| {
-            let x = s.spawn(|| migrate(&db.url));
-            let y = s.spawn(|| migrate(&db.url));
+            let x = s.spawn(|| migrate(&url(&db)));
+            let y = s.spawn(|| migrate(&url(&db)));
             (x.join().unwrap(), y.join().unwrap())
         });
         for out in [x, y] {

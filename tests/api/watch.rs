@@ -94,9 +94,27 @@ async fn long_poll_wakes_on_a_change_on_another_replica() {
         return;
     }
     let db = TestDb::create().await;
+    wakes_on_another_replica(&db.url).await;
+    drop(db);
+}
+
+/// The same with both replicas behind a transaction pooler, where a
+/// `LISTEN` hears nothing: the change feed must still reach B within 1 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_wakes_on_a_change_on_another_replica_through_pgbouncer() {
+    let test = "long_poll_wakes_on_a_change_on_another_replica_through_pgbouncer";
+    if !available(test).await || !crate::pgbouncer::available(test) {
+        return;
+    }
+    let db = TestDb::create().await;
+    wakes_on_another_replica(&crate::pgbouncer::shared().await.via(&db.url)).await;
+    drop(db);
+}
+
+async fn wakes_on_another_replica(url: &str) {
     let on_db = |c: &mut crest::config::Config| {
         production(c);
-        c.store = Secret::new(db.url.clone());
+        c.store = Secret::new(url);
     };
     let a = spawn_app(StoreKind::Memory, on_db).await;
     let b = spawn_app(StoreKind::Memory, on_db).await;
@@ -138,7 +156,6 @@ async fn long_poll_wakes_on_a_change_on_another_replica() {
     }
     a.stop().await;
     b.stop().await;
-    drop(db);
 }
 
 /// Reads `data:` of `event: change` from a text/event-stream response.
