@@ -101,8 +101,7 @@ fn postgres_on_a_closed_port_is_named_at_once() {
     assert_eq!(status, 503, "{body}");
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
-        body["message"],
-        "not ready: the database's port refuses connections; crest keeps trying by itself",
+        body["message"], "not ready: the database's port refuses connections; crest keeps trying by itself",
         "{body}"
     );
 }

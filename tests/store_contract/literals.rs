@@ -14,8 +14,30 @@ use proptest::test_runner::{Config, TestRunner};
 
 /// Hand-picked texts that break naive quoting.
 const NASTY: &[&str] = &[
-    "'", "''", "\\", "\\'", "'\\", "E'x'", "\\x41", "'; DROP TABLE dimensions; --", "$$", "$crest$ $$", "/* x */",
-    "-- x", ";", "\u{7f}", "é", "日本語", "𝄞", "\u{202e}rtl", "a\r\nb\tc", " ", "%s %d {}", "\\\\''\\'", "?", "$1",
+    "'",
+    "''",
+    "\\",
+    "\\'",
+    "'\\",
+    "E'x'",
+    "\\x41",
+    "'; DROP TABLE dimensions; --",
+    "$$",
+    "$crest$ $$",
+    "/* x */",
+    "-- x",
+    ";",
+    "\u{7f}",
+    "é",
+    "日本語",
+    "𝄞",
+    "\u{202e}rtl",
+    "a\r\nb\tc",
+    " ",
+    "%s %d {}",
+    "\\\\''\\'",
+    "?",
+    "$1",
 ];
 
 /// `s` as the client and request id of a change, and as a secret's name
@@ -58,7 +80,8 @@ async fn postgres_reads_back_every_text_and_number_exactly() {
     assert_eq!(s.get(&d).await.unwrap(), None);
 
     // Floats: what is stored is what is read, to the bit.
-    let values = [0.0, 0.1, 1.0 / 3.0, 5e-324, 2.2250738585072014e-308, 1e-300, 9_007_199_254_740_993.0, 1e300, f64::MAX];
+    let values =
+        [0.0, 0.1, 1.0 / 3.0, 5e-324, 2.2250738585072014e-308, 1e-300, 9_007_199_254_740_993.0, 1e300, f64::MAX];
     for (i, x) in values.into_iter().enumerate() {
         let d = id(&format!("f{i}"));
         let set = |c: Option<&Dimension>| {

@@ -86,7 +86,7 @@ impl Pool {
              SET LOCAL idle_in_transaction_session_timeout = 60000; SET LOCAL extra_float_digits = 3;\n"
         );
         let rotated: Arc<Mutex<Option<Instant>>> = Arc::default();
-        let retire = rotated.clone();
+        let (retire, retire_released) = (rotated.clone(), rotated.clone());
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .min_connections(0)
@@ -97,13 +97,14 @@ impl Pool {
             // and replaced); one idle for a while is pinged first. One made
             // before the password changed is closed.
             .test_before_acquire(false)
+            .after_release(move |_conn, meta| {
+                let keep = !made_before_rotation(&retire_released, meta.age);
+                Box::pin(async move { Ok(keep) })
+            })
             .before_acquire(move |conn, meta| {
-                let rotated = *retire.lock().unwrap_or_else(PoisonError::into_inner);
+                let old = made_before_rotation(&retire, meta.age);
                 Box::pin(async move {
-                    let born = Instant::now().checked_sub(meta.age);
-                    if let (Some(rotated), Some(born)) = (rotated, born)
-                        && born < rotated
-                    {
+                    if old {
                         return Ok(false);
                     }
                     if meta.idle_for > IDLE_PING_AFTER {
@@ -140,7 +141,7 @@ impl Pool {
                     return Ok(conn);
                 }
                 Err(e) if self.password.is_some() && is_login_refused(&e) => {
-                    self.reload_password();
+                    self.reload_password().await;
                     if started.elapsed() + Duration::from_millis(100) >= self.acquire_timeout {
                         return Err(unavailable(e));
                     }
@@ -174,31 +175,49 @@ impl Pool {
     }
 
     /// Reads the password file again; when it says something new, new
-    /// connections use it and older ones are retired.
-    pub(super) fn reload_password(&self) {
-        let Some(file) = &self.password else { return };
+    /// connections use it, idle older ones are closed now, and those in use
+    /// when they come back to the pool.
+    pub(super) async fn reload_password(&self) {
+        if self.take_new_password() {
+            for _ in 0..self.pool.size() {
+                let Some(conn) = self.pool.try_acquire() else { break };
+                let _ = conn.close().await;
+            }
+        }
+    }
+
+    /// True when the file says something new (then in force for new connections).
+    fn take_new_password(&self) -> bool {
+        let Some(file) = &self.password else { return false };
         let secret = match read_password(&file.path) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "postgres: keeping the password read before");
-                return;
+                return false;
             }
         };
         let mut last = file.last.lock().unwrap_or_else(PoisonError::into_inner);
         if *last == secret {
-            return;
+            return false;
         }
         let options = (*self.pool.connect_options()).clone().password(&secret);
         self.pool.set_connect_options(options);
         *last = secret;
         *self.rotated.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
         tracing::info!(file = %file.path.display(), "postgres: the password file changed; new connections use it");
+        true
     }
 
     /// True when a password file is set (a task checks it every second).
     pub(super) fn has_password_file(&self) -> bool {
         self.password.is_some()
     }
+}
+
+/// True when a connection `age` old was made before the password last changed.
+fn made_before_rotation(rotated: &Mutex<Option<Instant>>, age: Duration) -> bool {
+    let rotated = *rotated.lock().unwrap_or_else(PoisonError::into_inner);
+    matches!((rotated, Instant::now().checked_sub(age)), (Some(r), Some(born)) if born < r)
 }
 
 /// The server refused the login (SQLSTATE class 28: a wrong password, an

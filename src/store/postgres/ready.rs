@@ -121,7 +121,7 @@ async fn retry(pool: Arc<Pool>, shown: String, timeout: Duration, readiness: Arc
 pub(super) async fn watch_password(pool: Arc<Pool>, stop: CancellationToken) {
     loop {
         tokio::select! {
-            () = tokio::time::sleep(PASSWORD_CHECK_EVERY) => pool.reload_password(),
+            () = tokio::time::sleep(PASSWORD_CHECK_EVERY) => pool.reload_password().await,
             () = stop.cancelled() => return,
         }
     }
