@@ -74,7 +74,7 @@ impl Drop for Lease {
             rt.spawn(async move {
                 let sql = Sql::new("DELETE FROM leases WHERE name = ")
                     .text(&name)
-                    .and_then(|s| Ok(s.sql(" AND holder = ").text(&holder)?));
+                    .and_then(|s| s.sql(" AND holder = ").text(&holder));
                 if let Ok(sql) = sql
                     && let Err(e) = pool.run(sql.as_str()).await
                 {
