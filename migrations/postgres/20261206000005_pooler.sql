@@ -19,3 +19,7 @@ CREATE TABLE IF NOT EXISTS changes (
 );
 CREATE INDEX IF NOT EXISTS changes_xid ON changes (xid);
 CREATE INDEX IF NOT EXISTS changes_at ON changes (at);
+
+-- Trimming history by age (on every change) is an index range scan, not a
+-- scan of all of the dimension's kept entries.
+CREATE INDEX IF NOT EXISTS history_age ON history (dimension_id, at);

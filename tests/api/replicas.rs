@@ -340,3 +340,35 @@ async fn sslmode_is_honoured() {
     admin.close().await.unwrap();
     drop(db);
 }
+
+/// Behind PgBouncer in transaction mode the timeouts hold (they are set in
+/// each transaction, not per session, which a pooler would lose): a PATCH
+/// whose row another session keeps locked answers 503 after about the
+/// statement timeout (`lock_timeout`), instead of waiting for the lock; and
+/// a GET, which takes no lock, still answers 200 meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_hold_behind_a_transaction_pooler() {
+    use sqlx::Connection;
+    if !available("timeouts_hold_behind_a_transaction_pooler").await || !crate::pgbouncer::available("timeouts") {
+        return;
+    }
+    let timeout = Duration::from_millis(400);
+    let app = spawn_app(StoreKind::PgBouncer, |c| c.store_options.statement_timeout = timeout).await;
+    let (s, _) = app.patch("locked", json!({"desiredCapacity": 1.0})).await;
+    assert_eq!(s, 200);
+    let db = app.db.as_ref().unwrap();
+    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql("BEGIN; SELECT 1 FROM dimensions WHERE id = 'locked' FOR UPDATE").execute(&mut holder).await.unwrap();
+    let started = Instant::now();
+    let (s, b) = app.patch("locked", json!({"desiredCapacity": 2.0})).await;
+    let took = started.elapsed();
+    assert_eq!(s, 503, "{b}");
+    assert!(took >= timeout && took < timeout * 5, "answered after {took:?} (statement timeout {timeout:?})");
+    let (s, b) = app.get("locked").await;
+    assert_eq!((s, b["desiredCapacity"].as_f64()), (200, Some(1.0)), "{b}");
+    sqlx::raw_sql("ROLLBACK").execute(&mut holder).await.unwrap();
+    let (s, b) = app.patch("locked", json!({"desiredCapacity": 2.0})).await;
+    assert_eq!((s, b["desiredCapacity"].as_f64()), (200, Some(2.0)), "{b}");
+    holder.close().await.unwrap();
+    app.stop().await;
+}

@@ -3,8 +3,8 @@
 //! * connections send no startup parameter a pooler refuses: no `options`,
 //!   no `extra_float_digits` (only user, database, `DateStyle`,
 //!   `client_encoding`, `TimeZone` and `application_name`, which PgBouncer
-//!   tracks itself); the timeouts go into each transaction instead
-//!   ([`Pool::run`]);
+//!   tracks itself); the timeouts go into each transaction instead, as
+//!   `set_config(…, true)` (`SET LOCAL`) in the same message ([`Pool::run`]);
 //! * with `store_password_file`, the password is read from that file, which
 //!   is checked every second and whenever a login is refused: new
 //!   connections use what it says now, and connections made before it
@@ -18,12 +18,14 @@ use crate::metrics::{Gauge, GaugeValue, Metrics, Sampler};
 use crate::store::{StoreError, StoreOptions};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, raw_sql};
+use sqlx::{Column, Postgres, Row, raw_sql};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+/// The name of the first column of the settings row (left out of results).
+const SETTINGS: &str = "crest_settings";
 /// A pooled connection idle longer than this is pinged before use.
 const IDLE_PING_AFTER: Duration = Duration::from_secs(10);
 /// How often the password file is checked for a change.
@@ -80,10 +82,14 @@ impl Pool {
             }
             None => None,
         };
+        // One statement for every setting (each extra statement in the
+        // message costs the server more than the function calls do).
         let statement_ms = options.statement_timeout.as_millis();
         let prefix = format!(
-            "SET LOCAL statement_timeout = {statement_ms}; SET LOCAL lock_timeout = {statement_ms}; \
-             SET LOCAL idle_in_transaction_session_timeout = 60000; SET LOCAL extra_float_digits = 3;\n"
+            "SELECT set_config('statement_timeout', '{statement_ms}', true) AS {SETTINGS}, \
+             set_config('lock_timeout', '{statement_ms}', true), \
+             set_config('idle_in_transaction_session_timeout', '60000', true), \
+             set_config('extra_float_digits', '3', true);\n"
         );
         let rotated: Arc<Mutex<Option<Instant>>> = Arc::default();
         let (retire, retire_released) = (rotated.clone(), rotated.clone());
@@ -171,7 +177,9 @@ impl Pool {
         let text = format!("{}{sql}", self.prefix);
         // Executor's own method: RawSql's `async fn`s make futures that are
         // not `Send` for every lifetime, which `tokio::spawn` needs.
-        sqlx::Executor::fetch_all(conn, raw_sql(&text)).await.map_err(unavailable)
+        let mut rows = sqlx::Executor::fetch_all(conn, raw_sql(&text)).await.map_err(unavailable)?;
+        rows.retain(|r| r.columns().first().is_none_or(|c| c.name() != SETTINGS));
+        Ok(rows)
     }
 
     /// Reads the password file again; when it says something new, new
