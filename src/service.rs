@@ -245,7 +245,9 @@ impl Dimensions {
     }
 
     /// Read, and when the step would change something, write through the
-    /// store (which re-reads and re-applies under its lock or transaction).
+    /// store, which applies the step again to the state it holds under its
+    /// lock or transaction (Postgres: to the state read here, if the row has
+    /// not changed since; otherwise it reads again).
     /// A creation first takes a slot of the dimension limit when `limited`.
     async fn change(
         &self,
@@ -271,7 +273,8 @@ impl Dimensions {
         let task = tokio::spawn(
             async move {
                 let transition: &Transition<'_> = &step;
-                let written = store.update(&id_, transition, &source).await;
+                // The store may try its write against what was just read.
+                let written = store.update_seen(&id_, current, transition, &source).await;
                 // The slot is given back once the write is done (or not).
                 drop(slot);
                 written

@@ -49,6 +49,20 @@ impl Store for Instrumented {
         r
     }
 
+    async fn update_seen(
+        &self,
+        id: &DimensionId,
+        seen: Option<Dimension>,
+        transition: &Transition<'_>,
+        source: &Source,
+    ) -> Result<Outcome, UpdateError> {
+        let t = Instant::now();
+        let r = self.inner.update_seen(id, seen, transition, source).await;
+        let failed = matches!(r, Err(UpdateError::Store(_)));
+        self.metrics.store_op(self.inner.kind(), "update", t, failed);
+        r
+    }
+
     async fn list(&self, query: &ListQuery) -> Result<Vec<Dimension>, StoreError> {
         let t = Instant::now();
         let r = self.inner.list(query).await;

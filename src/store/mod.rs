@@ -71,6 +71,24 @@ pub trait Store: Send + Sync + 'static {
         source: &Source,
     ) -> Result<Outcome, UpdateError>;
 
+    /// As [`Store::update`], told `seen`: the state the caller has just read.
+    /// A store whose `update` would read it again over the network
+    /// (Postgres) tries its conditional write against `seen` first, and
+    /// reads again only if the row changed meanwhile.
+    ///
+    /// # Errors
+    /// As [`Store::update`].
+    async fn update_seen(
+        &self,
+        id: &DimensionId,
+        seen: Option<Dimension>,
+        transition: &Transition<'_>,
+        source: &Source,
+    ) -> Result<Outcome, UpdateError> {
+        let _ = seen;
+        self.update(id, transition, source).await
+    }
+
     /// Dimensions in id order after `query.after`, optionally only those in
     /// one status, at most `query.limit`.
     ///

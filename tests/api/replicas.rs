@@ -372,3 +372,45 @@ async fn timeouts_hold_behind_a_transaction_pooler() {
     holder.close().await.unwrap();
     app.stop().await;
 }
+
+/// A PATCH is two round trips to Postgres (the read, then one statement
+/// that checks the revision, writes, appends the history and records the
+/// change), a GET one: counted as pooled connections handed out
+/// (`crest_store_pool_acquire_seconds_count`), each of which carries one
+/// message. Direct and through PgBouncer. (Before, a PATCH was three: the
+/// store read the row again before its write.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patch_is_two_round_trips_and_a_get_one() {
+    if !available("a_patch_is_two_round_trips_and_a_get_one").await || !crate::pgbouncer::available("round_trips") {
+        return;
+    }
+    for kind in [StoreKind::Postgres, StoreKind::PgBouncer] {
+        // No poll of other replicas' changes during the count; production
+        // mode, where a GET only reads (in demo mode some GETs write).
+        let app = spawn_app(kind, |c| {
+            c.store_options.poll_interval = Duration::from_secs(60);
+            c.mode = crest::domain::Mode::Production;
+        })
+        .await;
+        let acquired = async || {
+            let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+            let line = text.lines().find(|l| l.starts_with("crest_store_pool_acquire_seconds_count")).unwrap();
+            line.rsplit(' ').next().unwrap().parse::<u64>().unwrap()
+        };
+        let (s, _) = app.patch("rt", json!({"desiredCapacity": 1.0})).await;
+        assert_eq!(s, 200);
+        let before = acquired().await;
+        for i in 0..10 {
+            let (s, b) = app.patch("rt", json!({"desiredCapacity": 2.0 + f64::from(i)})).await;
+            assert_eq!(s, 200, "{b}");
+        }
+        let after_patches = acquired().await;
+        assert_eq!(after_patches - before, 20, "{kind:?}: 10 PATCHes");
+        for _ in 0..10 {
+            let (s, _) = app.get("rt").await;
+            assert_eq!(s, 200);
+        }
+        assert_eq!(acquired().await - after_patches, 10, "{kind:?}: 10 GETs");
+        app.stop().await;
+    }
+}

@@ -120,7 +120,18 @@ impl Store for PostgresStore {
         source: &Source,
     ) -> Result<Outcome, UpdateError> {
         self.usable()?;
-        self.change(id, transition, source).await
+        self.change(id, None, transition, source).await
+    }
+
+    async fn update_seen(
+        &self,
+        id: &DimensionId,
+        seen: Option<Dimension>,
+        transition: &Transition<'_>,
+        source: &Source,
+    ) -> Result<Outcome, UpdateError> {
+        self.usable()?;
+        self.change(id, Some(seen), transition, source).await
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Vec<Dimension>, StoreError> {

@@ -21,15 +21,21 @@ const OPTIMISTIC_TRIES: usize = 3;
 const LOCKED_TRIES: usize = 3;
 
 impl PostgresStore {
-    /// See the module documentation.
+    /// See the module documentation. `seen`: the state the caller has
+    /// just read, for the first try (then a PATCH is two round trips: the
+    /// caller's read and the write).
     pub(super) async fn change(
         &self,
         id: &DimensionId,
+        mut seen: Option<Option<Dimension>>,
         transition: &Transition<'_>,
         source: &Source,
     ) -> Result<Outcome, UpdateError> {
         for _ in 0..OPTIMISTIC_TRIES {
-            let current = self.reads.get(id).await?;
+            let current = match seen.take() {
+                Some(seen) => seen,
+                None => self.reads.get(id).await?,
+            };
             let mut outcome = transition(current.as_ref())?;
             if !outcome.must_write() {
                 return Ok(outcome);
