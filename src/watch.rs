@@ -1,16 +1,16 @@
 //! The change feed: every stored change of a dimension is published here,
 //! once per revision, for long-polls and Server-Sent Events. Changes made by
 //! this process are published by the HTTP layer; with Postgres, changes
-//! made by other replicas arrive by LISTEN/NOTIFY (see the Postgres store).
+//! made by other replicas arrive by polling (see the Postgres store's `feed`).
 //!
 //! To publish each revision once and never an older one after a newer (our
-//! own write coming back by NOTIFY, or two writes' publishes overtaking each
+//! own write coming back by the poll, or two writes' publishes overtaking each
 //! other), the feed remembers the newest revision it published per id, for
 //! the [`REMEMBERED`] ids published most recently: two generations of maps,
 //! the older dropped whole when the younger is full (no per-id bookkeeping,
 //! O(1) per publish). An id forgotten that way was not published while
 //! `REMEMBERED / 2` other ids were; if a stale copy of it arrives after that
-//! (a NOTIFY read-back that raced a newer local write), it is published
+//! (a polled read-back that raced a newer local write), it is published
 //! once more. Watchers already take that in their stride: a long-poll only
 //! answers a revision above its `after` (and the next poll sees the newest at
 //! once), and an SSE client gets the revision as the event `id:`.
@@ -75,7 +75,7 @@ impl Newest {
 pub struct Feed {
     tx: broadcast::Sender<Arc<Dimension>>,
     /// The newest revision published per recent dimension: a change seen
-    /// twice (our own write coming back by NOTIFY) is published once.
+    /// twice (our own write coming back by the poll) is published once.
     newest: Mutex<Newest>,
     /// Cancelled at shutdown, so open streams end.
     closed: CancellationToken,

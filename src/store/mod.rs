@@ -140,7 +140,7 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// Publishes to `feed` the changes other processes make, until
-    /// `shutdown` (Postgres: LISTEN/NOTIFY). Single-process stores return at
+    /// `shutdown` (Postgres: by polling its `changes` table). Single-process stores return at
     /// once: every change they see is made here.
     async fn follow(&self, feed: Arc<crate::watch::Feed>, shutdown: tokio_util::sync::CancellationToken) {
         let _ = (feed, shutdown);
