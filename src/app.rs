@@ -348,15 +348,23 @@ impl Sampler for LogSampler {
 }
 
 /// `crest_watch_remembered`: the dimensions whose newest revision the
-/// change feed remembers (`watch` may not know the registry).
+/// change feed remembers; `crest_watchers`: who waits on it now (`watch`
+/// may not know the registry).
 struct FeedSampler(Arc<Feed>);
 
 impl Sampler for FeedSampler {
     fn gauges(&self, _now: SystemTime) -> Vec<Gauge> {
-        vec![Gauge {
-            name: "crest_watch_remembered",
-            help: "Dimensions whose newest published revision the change feed remembers (bounded)",
-            value: GaugeValue::Plain(Some(self.0.remembered() as f64)),
-        }]
+        vec![
+            Gauge {
+                name: "crest_watch_remembered",
+                help: "Dimensions whose newest published revision the change feed remembers (bounded)",
+                value: GaugeValue::Plain(Some(self.0.remembered() as f64)),
+            },
+            Gauge {
+                name: "crest_watchers",
+                help: "Long-polls and event streams waiting for changes now",
+                value: GaugeValue::Plain(Some(self.0.watchers() as f64)),
+            },
+        ]
     }
 }

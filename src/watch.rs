@@ -109,6 +109,11 @@ impl Feed {
         self.newest.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
+    /// Long-polls and event streams subscribed now.
+    pub fn watchers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Dimension>> {
         self.tx.subscribe()
     }

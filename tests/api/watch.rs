@@ -26,6 +26,18 @@ fn long_poll(app: &TestApp, id: &str, query: &str) -> tokio::task::JoinHandle<(I
     })
 }
 
+/// Waits until `n` long-polls and event streams wait on `app`'s change
+/// feed (`crest_watchers`): a request sent is not yet a request waiting.
+async fn waiting_on(app: &TestApp, n: u64) {
+    wait_until(Duration::from_secs(5), "the long-poll waits on the change feed", async || {
+        let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        let line = text.lines().find(|l| l.starts_with("crest_watchers ")).ok_or("no crest_watchers")?;
+        let now: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        if now >= n as f64 { Ok(()) } else { Err(format!("{now} waiting")) }
+    })
+    .await;
+}
+
 /// A long-poll answers within 100 ms of the PATCH that moves the revision.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_poll_wakes_on_a_change_on_the_same_replica() {
@@ -33,7 +45,7 @@ async fn long_poll_wakes_on_a_change_on_the_same_replica() {
     assert_eq!(app.patch("lp", json!({"desiredCapacity": 2.0})).await.0, 200);
     for round in 0..5u64 {
         let waiting = long_poll(&app, "lp", &format!("wait=10s&after={}", round + 1));
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        waiting_on(&app, 1).await;
         assert!(!waiting.is_finished(), "round {round}: answered before any change");
         let sent = Instant::now();
         let desired = 3.0 + round as f64;
@@ -145,7 +157,8 @@ async fn wakes_on_another_replica(url: &str) {
             .parse()
             .unwrap();
         let waiting = long_poll(&b, "x", &format!("wait=10s&after={rev}"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // B's event stream, and now the long-poll.
+        waiting_on(&b, 2).await;
         let sent = Instant::now();
         let desired = current["desiredCapacity"].as_f64().unwrap() + 1.0;
         assert_eq!(a.patch("x", json!({"desiredCapacity": desired})).await.0, 200);
