@@ -20,7 +20,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
-use tracing::{info, instrument};
+use tracing::{debug, info, instrument};
 
 /// Reads a dimension. In demo mode each plain GET (what AAS sends) advances
 /// the simulated scaling (Pending → InProgress → Successful); HEAD and
@@ -62,7 +62,6 @@ pub async fn get(
     if method == Method::HEAD {
         return Ok(Versioned(state.dimensions.view(&id, creating).await?));
     }
-    info!(method = "GET", "request");
     let Some((wait, changes)) = wait.zip(changes) else {
         let outcome = state.dimensions.get(&id, creating, || caller("GET", &principal, &headers)).await?;
         return Ok(Versioned(outcome.dimension));
@@ -278,7 +277,7 @@ pub async fn patch(
     if patch.actual_capacity.is_some() || patch.scaling_status.is_some() || patch.failure_reason.is_some() {
         super::auth::allow(&principal, &[Role::Scaler], "reporting actualCapacity, scalingStatus or failureReason")?;
     }
-    info!(method = "PATCH", body = %patch.to_json(), if_match = precondition.map(tracing::field::display), "request");
+    debug!(body = %patch.to_json(), if_match = precondition.map(tracing::field::display), "patch body");
     let caller = || caller("PATCH", &principal, &headers);
     let outcome = state.dimensions.patch(&id, patch, precondition, caller).await?;
     Ok(Versioned(outcome.dimension))
