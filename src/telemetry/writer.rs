@@ -123,6 +123,16 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_batch_counts_all_its_lines() {
+        static COUNT: AtomicU64 = AtomicU64::new(0);
+        let mut w = Forgiving::lines(Closed, &COUNT, 7);
+        w.write_all(b"a\nb\nc\nd\ne\nf\ng\n").unwrap();
+        w.flush().unwrap();
+        assert!(w.failed());
+        assert_eq!(COUNT.load(Ordering::Relaxed), 7);
+    }
+
+    #[test]
     fn a_good_line_passes_through() {
         static COUNT: AtomicU64 = AtomicU64::new(0);
         let mut w = Forgiving::new(Vec::new(), &COUNT);
