@@ -176,11 +176,12 @@ def rss_kb(pid):
 
 
 class Crest:
-    def __init__(self, name, store, mode="production", extra=(), tls=False, log=("--log-level", "warn")):
+    def __init__(self, name, store, mode="production", extra=(), tls=False, log=("--log-level", "warn"),
+                 binary=None):
         self.name = name
         self.port = free_port()
         self.tls_port = free_port() if tls else None
-        args = [CREST, "serve", "--listen", f"127.0.0.1:{self.port}", "--store", store,
+        args = [binary or CREST, "serve", "--listen", f"127.0.0.1:{self.port}", "--store", store,
                 "--mode", mode] + list(log)
         if tls:
             args += ["--tls-listen", f"127.0.0.1:{self.tls_port}",
@@ -642,6 +643,9 @@ def store_phase(name, store, ceil, seed_before=None, seed_after=None, check_get=
 # as users run it (the default: INFO, access log on), in text and JSON.
 LOG_CONFIGS = [("log warn", ("--log-level", "warn")), ("log default text", ()),
                ("log default json", ("--log-format", "json"))]
+# BENCH_BEFORE_BIN: another crest binary (an older build) measured in the
+# same turns with the default logging, for a before/after in one run.
+BEFORE_BIN = os.environ.get("BENCH_BEFORE_BIN", "")
 
 
 def logs_phase():
@@ -653,10 +657,13 @@ def logs_phase():
     os.makedirs(os.path.dirname(base))
     seed_sqlite(base, SEED_IDS, "bench-")
     crests = {}
-    for name, log_args in LOG_CONFIGS:
+    configs = [(name, log_args, None) for name, log_args in LOG_CONFIGS]
+    if BEFORE_BIN:
+        configs += [("before " + name, log_args, BEFORE_BIN) for name, log_args in LOG_CONFIGS]
+    for name, log_args, binary in configs:
         db = os.path.join(WORK, "sqlite-logs", name.replace(" ", "-") + ".db")
         shutil.copyfile(base, db)
-        crests[name] = Crest(name.replace(" ", "-"), f"sqlite:{db}", log=log_args)
+        crests[name] = Crest(name.replace(" ", "-"), f"sqlite:{db}", log=log_args, binary=binary)
         check_api(crests[name])
     runs = {name: [] for name in crests}
     grown = {name: [0, 0] for name in crests}  # bytes, requests
