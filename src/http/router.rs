@@ -105,7 +105,7 @@ async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Resp
         started,
     };
     let span = tracing::info_span!("http", method = %method, route, path = %req.uri().path(),
-        request_id = request_id.to_str().unwrap_or(""));
+        request_id = request_id.to_str().unwrap_or(""), dimension_id = tracing::field::Empty);
     let state = &front.state;
     let mut response = async {
         if let Some(too_big) = too_big {

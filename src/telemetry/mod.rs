@@ -17,14 +17,13 @@ mod text;
 mod writer;
 
 pub use escape::must_escape;
-pub use json::FlatJson;
+pub use json::{FlatJson, JsonSpanFields};
 pub use queue::{CAPACITY, flush, queue_full};
 pub use text::TextFields;
 pub use writer::{Forgiving, Stderr, write_failures};
 
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::format::JsonFields;
 
 /// A float field as it is written, in both formats: rounded to 3 decimals
 /// (`latency_ms=0.142`, not `0.14212300000000001`).
@@ -68,7 +67,7 @@ pub fn init(format: LogFormat, filter: &str, access_log: AccessLog) -> anyhow::R
         LogFormat::Text => {
             builder.with_ansi(std::io::stderr().is_terminal()).with_target(true).fmt_fields(TextFields).try_init()
         }
-        LogFormat::Json => builder.fmt_fields(JsonFields::new()).event_format(FlatJson).try_init(),
+        LogFormat::Json => builder.fmt_fields(JsonSpanFields).event_format(FlatJson).try_init(),
     }
     .map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {e}"))
 }
