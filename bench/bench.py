@@ -64,8 +64,10 @@ NEW_IDS = int(os.environ.get("BENCH_NEW_IDS", "200000"))
 # BENCH_ONLY=postgres: only nginx's ceiling rows and the PostgreSQL GET/PATCH
 # rows, direct and through PgBouncer (a before/after comparison in minutes).
 ONLY = os.environ.get("BENCH_ONLY", "")
-if ONLY not in ("", "new-ids", "postgres"):
-    raise SystemExit(f"BENCH_ONLY: {ONLY!r} is not a known phase (new-ids, postgres)")
+# BENCH_ONLY=logs: only the logging rows (crest on SQLite with --log-level
+# warn, and with the default logging in text and in JSON).
+if ONLY not in ("", "new-ids", "postgres", "logs"):
+    raise SystemExit(f"BENCH_ONLY: {ONLY!r} is not a known phase (new-ids, postgres, logs)")
 # PgBouncer in front of the same PostgreSQL, started by the run on a free port.
 PGBOUNCER = os.environ.get("BENCH_PGBOUNCER", "/usr/sbin/pgbouncer")
 PGBOUNCER_POOL = int(os.environ.get("BENCH_PGBOUNCER_POOL_SIZE", "16"))
@@ -174,12 +176,13 @@ def rss_kb(pid):
 
 
 class Crest:
-    def __init__(self, name, store, mode="production", extra=(), tls=False):
+    def __init__(self, name, store, mode="production", extra=(), tls=False, log=("--log-level", "warn"),
+                 binary=None):
         self.name = name
         self.port = free_port()
         self.tls_port = free_port() if tls else None
-        args = [CREST, "serve", "--listen", f"127.0.0.1:{self.port}", "--store", store,
-                "--mode", mode, "--log-level", "warn"]
+        args = [binary or CREST, "serve", "--listen", f"127.0.0.1:{self.port}", "--store", store,
+                "--mode", mode] + list(log)
         if tls:
             args += ["--tls-listen", f"127.0.0.1:{self.tls_port}",
                      "--tls-cert", CERT, "--tls-key", KEY]
@@ -634,6 +637,72 @@ def store_phase(name, store, ceil, seed_before=None, seed_after=None, check_get=
     c.stop()
 
 
+# ---------------------------------------------------------------- logging
+
+# The logging configurations compared: crest as bench rows run it (warn) and
+# as users run it (the default: INFO, access log on), in text and JSON.
+LOG_CONFIGS = [("log warn", ("--log-level", "warn")), ("log default text", ()),
+               ("log default json", ("--log-format", "json"))]
+# BENCH_BEFORE_BIN: another crest binary (an older build) measured in the
+# same turns with the default logging, for a before/after in one run.
+BEFORE_BIN = os.environ.get("BENCH_BEFORE_BIN", "")
+
+
+def logs_phase():
+    """Cached GETs on SQLite (1,000 seeded dimensions), c=16, one crest per
+    logging configuration, measured in turns (REPEAT rounds, so drift hits
+    them all alike). Each row: the median req/s, and the log's growth per GET
+    (stderr goes to a file in the bench's temp dir)."""
+    base = os.path.join(WORK, "sqlite-logs", "seed.db")
+    os.makedirs(os.path.dirname(base))
+    seed_sqlite(base, SEED_IDS, "bench-")
+    crests = {}
+    configs = [(name, log_args, None) for name, log_args in LOG_CONFIGS]
+    if BEFORE_BIN:
+        configs += [("before " + name, log_args, BEFORE_BIN) for name, log_args in LOG_CONFIGS]
+    for name, log_args, binary in configs:
+        db = os.path.join(WORK, "sqlite-logs", name.replace(" ", "-") + ".db")
+        shutil.copyfile(base, db)
+        crests[name] = Crest(name.replace(" ", "-"), f"sqlite:{db}", log=log_args, binary=binary)
+        check_api(crests[name])
+    runs = {name: [] for name in crests}
+    grown = {name: [0, 0] for name in crests}  # bytes, requests
+    for _ in range(max(1, REPEAT)):
+        for name, c in crests.items():
+            before = os.path.getsize(c.logpath)
+            res = wrk_once(c.url(), "get.lua", 16, {"BENCH_IDS": str(SEED_IDS)})
+            time.sleep(1.2)  # the last second's summary line
+            if res:
+                runs[name].append(res)
+                grown[name][0] += os.path.getsize(c.logpath) - before
+                grown[name][1] += res["requests"]
+    for name, c in crests.items():
+        rs = sorted(runs[name], key=lambda r: r["rps"])
+        res = dict(rs[len(rs) // 2]) if rs else None
+        if res:
+            res["runs"] = [{"rps": round(r["rps"]), "p99_us": r["p99_us"]} for r in rs]
+        b, n = grown[name]
+        row("LOG", name, 16, res, log_bytes_per_get=round(b / n, 1) if n else None, log_bytes=b)
+        if n:
+            log(f"{name}: {b:,} bytes of log for {n:,} GETs ({b / n:.1f} B/GET)")
+        c.stop()
+
+
+def log_targets(add):
+    """Issue 21: the default logging costs little and cannot fill the disk."""
+    warn = find("LOG", "log warn")
+    for name in ("log default text", "log default json"):
+        r = find("LOG", name)
+        what = f"GET sqlite c=16, {name[4:]}: >= 90% of --log-level warn req/s, <= 200 B of log per GET"
+        if r and warn and not r.get("failed") and not warn.get("failed") and warn["rps"]:
+            share = r["rps"] / warn["rps"]
+            add(what, f"{share * 100:.0f}% of warn ({r['rps']:.0f} / {warn['rps']:.0f}), "
+                f"{r['log_bytes_per_get']} B/GET",
+                share >= 0.9 and r["log_bytes_per_get"] <= 200 and not r["errors"])
+        else:
+            add(what, "no result", False)
+
+
 # ---------------------------------------------------------------- new ids
 
 def new_id(i):
@@ -786,6 +855,10 @@ def main():
         new_ids_phase()
         report(t_start, load_start)
         return
+    if ONLY == "logs":
+        logs_phase()
+        report(t_start, load_start)
+        return
     make_cert()
 
     # --- ceiling
@@ -822,6 +895,8 @@ def main():
     store_phase("sqlite", f"sqlite:{sq}", ceil,
                 seed_before=lambda: seed_sqlite(sq, SEED_IDS, "bench-"),
                 check_get=sqlite_get_check, check_patch=sqlite_patch_check)
+
+    logs_phase()
 
     have_pg, pg_url = postgres_phases(ceil)
 
@@ -950,6 +1025,9 @@ def targets():
         postgres_targets()
         rss_target()
         return T
+    if ONLY == "logs":
+        log_targets(add)
+        return T
     r = find("RSS", f"sqlite {NEW_IDS:,} new ids")
     if r and not r.get("failed") and r.get("rss_after_mb") is not None:
         add(f"RSS after {NEW_IDS:,} new ids <= 30 MB, and the next new id refused (409)",
@@ -969,6 +1047,7 @@ def targets():
         else:
             add(f"GET {s} c=16: >= 50% of nginx req/s and p99 <= 2 ms", "no result", False)
     postgres_targets()
+    log_targets(add)
     r = find("PATCH", "sqlite")
     if r and not r.get("failed"):
         add("durable PATCH sqlite c=16: >= 5,000/s", f"{r['rps']:.0f}/s",
@@ -1014,6 +1093,8 @@ def report(t_start, load_start):
             extra = (f"  (RSS {fmt(r['rss_idle_mb'], '{:.1f}')} -> {fmt(r['rss_half_mb'], '{:.1f}')} -> "
                      f"{fmt(r['rss_after_mb'], '{:.1f}')} MB: {r['bytes_per_id']} B/id overall, "
                      f"{r['second_half_bytes_per_id']} B/id over the second half)")
+        if r.get("log_bytes_per_get") is not None:
+            extra = f"  ({r['log_bytes_per_get']} B of log per GET)"
         if "p99_vs_1k" in r:
             extra = f"  (p99 {r['p99_vs_1k']:.2f}x the 1k figure)"
         if r["errors"]:

@@ -332,18 +332,31 @@ async fn create_configured(dimensions: &Dimensions, config: &Config) -> anyhow::
     Ok(())
 }
 
-/// `crest_log_write_failures`: log lines dropped because stderr refused
+/// `crest_log_lines_dropped_total{reason}` and `crest_log_write_failures`:
+/// log lines dropped because the log's queue was full or stderr refused
 /// them (counted by `telemetry`, which may not know the registry).
 struct LogSampler;
 
 impl Sampler for LogSampler {
     fn gauges(&self, _now: SystemTime) -> Vec<Gauge> {
-        let dropped = crate::telemetry::write_failures() as f64;
-        vec![Gauge {
-            name: "crest_log_write_failures",
-            help: "Log lines dropped since start because stderr could not be written (a closed pipe, a full disk)",
-            value: GaugeValue::Plain(Some(dropped)),
-        }]
+        let failed = crate::telemetry::write_failures() as f64;
+        let full = crate::telemetry::queue_full() as f64;
+        vec![
+            Gauge {
+                name: "crest_log_lines_dropped_total",
+                help: "Log lines dropped since start: queue_full (the log's queue was full: the sink is too slow), \
+                       write_failed (stderr could not be written: a closed pipe, a full disk)",
+                value: GaugeValue::Labelled(vec![
+                    (vec![("reason", "queue_full".to_owned())], full),
+                    (vec![("reason", "write_failed".to_owned())], failed),
+                ]),
+            },
+            Gauge {
+                name: "crest_log_write_failures",
+                help: "Log lines dropped since start because stderr could not be written (a closed pipe, a full disk)",
+                value: GaugeValue::Plain(Some(failed)),
+            },
+        ]
     }
 }
 

@@ -49,15 +49,20 @@ HEALTHCHECK, a systemd check); they are validated as `serve` would, but only \
 Exit codes: 0 crest answered 200; 1 no answer, or another status; 2 the \
 settings are invalid.";
 
+/// How long crest waits at exit for the log's queue to be written.
+const LOG_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let code = match cli.command {
         Command::Serve(args) => serve(&args),
         Command::Migrate(args) => migrate(&args),
         Command::Healthcheck(args) => healthcheck(&args),
         Command::Token { name, role } => token(&name, &role),
         Command::Client(cmd) => crest::cli::run(&cmd),
-    }
+    };
+    crest::telemetry::flush(LOG_FLUSH_TIMEOUT);
+    code
 }
 
 fn token(name: &str, role: &str) -> ExitCode {
@@ -130,7 +135,7 @@ fn start(args: &ServeArgs) -> Option<(Config, tokio::runtime::Runtime)> {
             return None;
         }
     };
-    if let Err(e) = crest::telemetry::init(config.log_format, &config.log_level) {
+    if let Err(e) = crest::telemetry::init(config.log_format, &config.log_level, config.access_log) {
         eprintln!("crest: {e:#}");
         return None;
     }

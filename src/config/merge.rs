@@ -73,6 +73,8 @@ impl Settings {
             rate_limit_burst: self.rate_limit_burst.or(lower.rate_limit_burst),
             log_format: self.log_format.or(lower.log_format),
             log_level: self.log_level.or(lower.log_level),
+            access_log: self.access_log.or(lower.access_log),
+            log_access_budget: self.log_access_budget.or(lower.log_access_budget),
             request_timeout: self.request_timeout.or(lower.request_timeout),
             shutdown_timeout: self.shutdown_timeout.or(lower.shutdown_timeout),
             header_read_timeout: self.header_read_timeout.or(lower.header_read_timeout),

@@ -11,7 +11,7 @@ use crate::domain::{Defaults, DemoStyle, DimensionId, Mode};
 use crate::http::rate_limit::RateLimit;
 use crate::secret::Secret;
 use crate::store::StoreOptions;
-use crate::telemetry::LogFormat;
+use crate::telemetry::{AccessLog, LogFormat};
 use crate::tls::TlsOptions;
 
 mod merge;
@@ -53,6 +53,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// The access log's switch and budget.
+    pub access_log: AccessLog,
     pub request_timeout: Duration,
     pub shutdown_timeout: Duration,
     /// How long a client may take to send a request head (and its first
@@ -109,6 +111,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             log_format: LogFormat::Text,
             log_level: "info".into(),
+            access_log: AccessLog::default(),
             request_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
@@ -142,6 +145,7 @@ impl fmt::Debug for Config {
             auth,
             log_format,
             log_level,
+            access_log,
             request_timeout,
             shutdown_timeout,
             header_read_timeout,
@@ -167,6 +171,7 @@ impl fmt::Debug for Config {
             .field("auth", auth)
             .field("log_format", log_format)
             .field("log_level", log_level)
+            .field("access_log", access_log)
             .field("request_timeout", request_timeout)
             .field("shutdown_timeout", shutdown_timeout)
             .field("header_read_timeout", header_read_timeout)

@@ -181,6 +181,12 @@ pub struct Settings {
     /// Log filter, e.g. info or crest=debug,sqlx=warn [default: info].
     #[arg(long, env = "CREST_LOG_LEVEL", value_name = "FILTER")]
     pub log_level: Option<String>,
+    /// One INFO line per answered request (method, route, id, status, latency, bytes, client): on or off; the change log stays on [default: on].
+    #[arg(long, env = "CREST_ACCESS_LOG", value_name = "on|off")]
+    pub access_log: Option<String>,
+    /// Access lines written per second at most; the others are counted and summarised once a second [default: 200].
+    #[arg(long, env = "CREST_LOG_ACCESS_BUDGET", value_name = "N")]
+    pub log_access_budget: Option<u32>,
     /// Longest time one request may take, e.g. 30s [default: 30s].
     #[arg(long, env = "CREST_REQUEST_TIMEOUT", value_name = "DURATION")]
     pub request_timeout: Option<String>,

@@ -87,6 +87,17 @@ fn errors_name_the_setting() {
         (&["--listen", "nowhere"], None, "config key listen (--listen, CREST_LISTEN)"),
         (&["--mode", "fast"], None, "config key mode (--mode, CREST_MODE): \"fast\" is not one of demo, production"),
         (&["--log-format", "xml"], None, "log_format"),
+        (
+            &["--access-log", "yes"],
+            None,
+            "config key access_log (--access-log, CREST_ACCESS_LOG): \"yes\" is not one of on, off",
+        ),
+        (
+            &["--log-access-budget", "0"],
+            None,
+            "config key log_access_budget (--log-access-budget, CREST_LOG_ACCESS_BUDGET): must be from 1 to 1000000 \
+             access lines a second, got 0; use --access-log off for none",
+        ),
         (&["--request-timeout", "soon"], None, "request_timeout"),
         (&["--shutdown-timeout", "0s"], None, "must be longer than 0s"),
         (&["--idle-timeout", "0s"], None, "config key idle_timeout (--idle-timeout, CREST_IDLE_TIMEOUT)"),

@@ -243,6 +243,9 @@ fn rate_limit(rate: Option<f64>, burst: Option<u32>) -> Result<Option<RateLimit>
     })
 }
 
+/// The largest access log budget: a million lines a second.
+const MAX_ACCESS_BUDGET: u32 = 1_000_000;
+
 fn logging(s: &Settings, c: &mut Config) -> Result<(), ConfigError> {
     c.log_format = match s.log_format.as_deref() {
         None | Some("text") => LogFormat::Text,
@@ -255,6 +258,23 @@ fn logging(s: &Settings, c: &mut Config) -> Result<(), ConfigError> {
         tracing_subscriber::EnvFilter::try_new(v)
             .map_err(|e| bad("log_level", "--log-level", format!("{v:?}: {e}")))?;
         c.log_level = v.clone();
+    }
+    c.access_log.enabled = match s.access_log.as_deref() {
+        None | Some("on") => true,
+        Some("off") => false,
+        Some(other) => return Err(bad("access_log", "--access-log", format!("{other:?} is not one of on, off"))),
+    };
+    if let Some(n) = s.log_access_budget {
+        if !(1..=MAX_ACCESS_BUDGET).contains(&n) {
+            return Err(bad(
+                "log_access_budget",
+                "--log-access-budget",
+                format!(
+                    "must be from 1 to {MAX_ACCESS_BUDGET} access lines a second, got {n}; use --access-log off for none"
+                ),
+            ));
+        }
+        c.access_log.budget = n;
     }
     Ok(())
 }

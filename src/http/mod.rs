@@ -4,6 +4,7 @@
 //! (`wire`). `openapi` documents the handlers; only the router, which serves
 //! `/openapi.json`, refers to it.
 
+pub mod access;
 pub mod admin;
 pub mod auth;
 pub mod certificate;

@@ -1,15 +1,16 @@
 //! The router and its front middleware: request id, span and log, metrics,
 //! the size of the request head, timeout, authentication, then the rate limit, body limit, JSON answers
 //! for unknown routes and methods; the client-certificate gate in front of
-//! it all on HTTPS. Each request writes one log line: `finished processing
-//! request`, or `request rejected` for a 401, 403 or 429 (`gate::log_rejection`,
-//! limited to a few lines per second).
+//! it all on HTTPS. Each request writes at most one log line: the access
+//! line `request` (`access`: within the access log's budget), or `request
+//! rejected` for a 401, 403 or 429 (`gate::log_rejection`, limited to a few
+//! lines per second).
 
 use super::error::ApiError;
 use super::gate::{Refused, Rejection};
 use super::rate_limit::ClientKey;
 use super::{
-    AppState, admin, auth, certificate, dimensions, extract, gate, head, health, history, openapi, rate_limit,
+    AppState, access, admin, auth, certificate, dimensions, extract, gate, head, health, history, openapi, rate_limit,
     request_id,
 };
 use crate::auth::Principal;
@@ -92,18 +93,29 @@ async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Resp
     let request_id = request_id::normalize(&mut req);
     let route = intern(req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str));
     let method = req.method().clone();
+    let uri = req.uri().clone();
+    let conn = req.extensions().get::<Arc<ConnInfo>>().cloned();
+    let line = access::Request {
+        method: &method,
+        route,
+        uri: &uri,
+        request_id: &request_id,
+        conn: conn.as_deref(),
+        principal: None,
+        started,
+    };
     let span = tracing::info_span!("http", method = %method, route, path = %req.uri().path(),
-        request_id = request_id.to_str().unwrap_or(""));
+        request_id = request_id.to_str().unwrap_or(""), dimension_id = tracing::field::Empty);
     let state = &front.state;
     let mut response = async {
         if let Some(too_big) = too_big {
             // Judged first: a head this size is refused whoever sends it.
             let response = too_big.into_response();
-            tracing::info!(status = response.status().as_u16(), "finished processing request");
+            access::log(&line, &response);
             return response;
         }
-        let conn = req.extensions().get::<Arc<ConnInfo>>().cloned();
         let unauthenticated = auth::authenticate(state, &mut req).err();
+        let principal = req.extensions().get::<Principal>().cloned();
         let key = rate_limit::client_key(&state.auth, req.extensions().get::<Principal>(), conn.as_deref());
         // Over the limit wins over a failed authentication: guessing is limited too.
         let refused = rate_limit::check(state, req.uri().path(), key).err().or(unauthenticated);
@@ -120,11 +132,7 @@ async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Resp
             let reason = reason.unwrap_or(if status == StatusCode::FORBIDDEN { "role" } else { "handler" });
             gate::log_rejection(&state.metrics, status, reason, &refused_by(state, key, conn.as_deref()));
         } else {
-            tracing::info!(
-                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-                status = status.as_u16(),
-                "finished processing request"
-            );
+            access::log(&access::Request { principal: principal.as_ref(), ..line }, &response);
         }
         response
     }

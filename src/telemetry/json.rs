@@ -12,7 +12,9 @@ use serde_json::{Map, Value};
 use std::fmt;
 use std::io;
 use tracing::field::{Field, Visit};
+use tracing::span::Record;
 use tracing::{Event, Subscriber};
+use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
@@ -45,6 +47,40 @@ where
         }
         event.record(&mut Fields(&mut line));
         writeln!(writer, "{}", to_line(&Value::Object(line))?)
+    }
+}
+
+/// The fields of spans in the JSON format: a JSON object, which a field
+/// recorded later (`dimension_id`) extends in place. tracing's `JsonFields`
+/// parses the object and writes it again for that, on every request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonSpanFields;
+
+impl<'w> FormatFields<'w> for JsonSpanFields {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
+        let mut map = Map::new();
+        fields.record(&mut Fields(&mut map));
+        writer.write_str(&to_line(&Value::Object(map))?)
+    }
+
+    fn add_fields(&self, current: &'w mut FormattedFields<Self>, fields: &Record<'_>) -> fmt::Result {
+        let mut map = Map::new();
+        fields.record(&mut Fields(&mut map));
+        if map.is_empty() {
+            return Ok(());
+        }
+        let more = to_line(&Value::Object(map))?;
+        let had = current.fields.trim_end().strip_suffix('}').map(|s| s.trim_end().len());
+        match had {
+            // `{` alone: no field yet.
+            Some(end) if end > 1 => {
+                current.fields.truncate(end);
+                current.fields.push(',');
+                current.fields.push_str(&more[1..]);
+            }
+            _ => current.fields = more,
+        }
+        Ok(())
     }
 }
 
@@ -123,6 +159,54 @@ mod tests {
         assert!(!line.chars().any(must_escape), "{line}");
         assert!(line.contains(r"e\u0085f\u009bg\u2028h\u2029i\u202ej\u061ck🙂"), "{line}");
         assert_eq!(serde_json::from_str::<Value>(&line).unwrap(), value);
+    }
+
+    #[test]
+    fn a_span_field_recorded_later_extends_the_object() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let (writer, lines) = Capture::new();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer().fmt_fields(JsonSpanFields).event_format(FlatJson).with_writer(writer),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("http", route = "/x", dimension_id = tracing::field::Empty);
+            span.record("dimension_id", "web");
+            span.in_scope(|| tracing::info!(n = 1, "inside"));
+        });
+        let line: Value = serde_json::from_str(lines.lock().unwrap().trim()).unwrap();
+        assert_eq!(line["route"], "/x", "{line}");
+        assert_eq!(line["dimension_id"], "web", "{line}");
+        assert_eq!(line["n"], 1, "{line}");
+    }
+
+    /// Collects what the subscriber writes.
+    #[derive(Clone)]
+    struct Capture(std::sync::Arc<std::sync::Mutex<String>>);
+
+    impl Capture {
+        fn new() -> (Self, std::sync::Arc<std::sync::Mutex<String>>) {
+            let out = std::sync::Arc::default();
+            (Self(std::sync::Arc::clone(&out)), out)
+        }
+    }
+
+    impl io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().push_str(&String::from_utf8_lossy(buf));
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+        type Writer = Self;
+
+        fn make_writer(&'a self) -> Self {
+            self.clone()
+        }
     }
 
     #[test]

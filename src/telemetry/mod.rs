@@ -2,23 +2,28 @@
 //! per line for log shippers (`json.rs`). In both, every field value is
 //! escaped (`escape.rs`: C0 and C1 controls, bidi controls, line and
 //! paragraph separators), so a user-supplied string cannot forge a line or
-//! drive a terminal. Lines go to stderr through a writer that drops and
-//! counts what cannot be written (`writer.rs`): a closed log pipe is never
-//! fatal. Float fields are rounded to 3 decimals in both formats.
+//! drive a terminal. Lines go through a bounded queue to a thread that
+//! writes them to stderr (`queue.rs`): logging never blocks a request, and
+//! what cannot be queued or written is dropped and counted (`writer.rs`): a
+//! slow or closed log pipe is never fatal. The access log has its switch
+//! and per-second budget (`access.rs`). Float fields are rounded to 3
+//! decimals in both formats.
 
+pub mod access;
 mod escape;
 mod json;
+mod queue;
 mod text;
 mod writer;
 
 pub use escape::must_escape;
-pub use json::FlatJson;
+pub use json::{FlatJson, JsonSpanFields};
+pub use queue::{CAPACITY, flush, queue_full};
 pub use text::TextFields;
 pub use writer::{Forgiving, Stderr, write_failures};
 
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::format::JsonFields;
 
 /// A float field as it is written, in both formats: rounded to 3 decimals
 /// (`latency_ms=0.142`, not `0.14212300000000001`).
@@ -33,19 +38,36 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber. Log lines go to stderr; those that cannot
-/// be written are counted by [`write_failures`].
+/// The access log: on or off, and its budget of lines a second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessLog {
+    pub enabled: bool,
+    pub budget: u32,
+}
+
+impl Default for AccessLog {
+    fn default() -> Self {
+        Self { enabled: true, budget: access::DEFAULT_BUDGET }
+    }
+}
+
+/// Installs the global subscriber and starts the writer thread. Log lines
+/// go to stderr through the queue; those dropped are counted by
+/// [`queue_full`] and [`write_failures`]. Call [`flush`] before exiting.
 ///
 /// # Errors
-/// When `filter` is not a valid filter or a subscriber is already set.
-pub fn init(format: LogFormat, filter: &str) -> anyhow::Result<()> {
+/// When `filter` is not a valid filter, a subscriber is already set, or the
+/// writer thread cannot start.
+pub fn init(format: LogFormat, filter: &str, access_log: AccessLog) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(filter)?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(Stderr);
+    access::configure(access_log.enabled, access_log.budget);
+    queue::start().map_err(|e| anyhow::anyhow!("cannot start the log writer thread: {e}"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(queue::Queued);
     match format {
         LogFormat::Text => {
             builder.with_ansi(std::io::stderr().is_terminal()).with_target(true).fmt_fields(TextFields).try_init()
         }
-        LogFormat::Json => builder.fmt_fields(JsonFields::new()).event_format(FlatJson).try_init(),
+        LogFormat::Json => builder.fmt_fields(JsonSpanFields).event_format(FlatJson).try_init(),
     }
     .map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {e}"))
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tracing_subscriber::fmt::MakeWriter;
 
 /// Lines dropped since start because stderr refused them.
-static FAILURES: AtomicU64 = AtomicU64::new(0);
+pub(super) static FAILURES: AtomicU64 = AtomicU64::new(0);
 
 /// How many log lines were dropped because they could not be written (the
 /// `crest_log_write_failures` metric).
@@ -37,17 +37,29 @@ pub struct Forgiving<W> {
     inner: W,
     failures: &'static AtomicU64,
     failed: bool,
+    /// The lines this writer carries (a batch of the queue's is several).
+    lines: u64,
 }
 
 impl<W> Forgiving<W> {
     pub fn new(inner: W, failures: &'static AtomicU64) -> Self {
-        Self { inner, failures, failed: false }
+        Self::lines(inner, failures, 1)
+    }
+
+    /// For `lines` lines at once: a failure counts them all.
+    pub fn lines(inner: W, failures: &'static AtomicU64, lines: u64) -> Self {
+        Self { inner, failures, failed: false, lines }
     }
 
     fn fail(&mut self) {
         if !std::mem::replace(&mut self.failed, true) {
-            self.failures.fetch_add(1, Ordering::Relaxed);
+            self.failures.fetch_add(self.lines, Ordering::Relaxed);
         }
+    }
+
+    /// True once a write failed (the rest was dropped).
+    pub fn failed(&self) -> bool {
+        self.failed
     }
 }
 
@@ -108,6 +120,16 @@ mod tests {
             w.flush().unwrap();
             assert_eq!(COUNT.load(Ordering::Relaxed), line);
         }
+    }
+
+    #[test]
+    fn a_failed_batch_counts_all_its_lines() {
+        static COUNT: AtomicU64 = AtomicU64::new(0);
+        let mut w = Forgiving::lines(Closed, &COUNT, 7);
+        w.write_all(b"a\nb\nc\nd\ne\nf\ng\n").unwrap();
+        w.flush().unwrap();
+        assert!(w.failed());
+        assert_eq!(COUNT.load(Ordering::Relaxed), 7);
     }
 
     #[test]

@@ -182,7 +182,7 @@ fn rejections_are_logged_once_without_secrets() {
     }
     assert_eq!(with_id(&lines, "r403")[0]["role"], "scaler");
     let ok = with_id(&lines, "ok");
-    assert!(ok.iter().any(|l| l["message"] == "finished processing request"), "{ok:?}");
+    assert!(ok.iter().any(|l| l["message"] == "request" && l["target"] == "crest::access"), "{ok:?}");
     assert!(ok.iter().all(|l| l["message"] != "request rejected"), "{ok:?}");
 }
 

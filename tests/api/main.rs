@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a real socket, for every store.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access_log;
 mod acme;
 mod admin;
 mod bounds;
@@ -19,6 +20,8 @@ mod idle;
 mod ids;
 mod limits;
 mod log_fields;
+mod log_flood;
+mod log_sink;
 mod logs;
 mod messages;
 mod openapi;

@@ -269,8 +269,8 @@ fn request_ids_are_returned_and_logged() {
     assert_eq!(v["revision"], 1, "{line}");
     assert!(v["changes"].as_str().unwrap().contains("desiredCapacity: 1.0 -> 2.0"), "{line}");
     assert!(humantime::parse_rfc3339(v["timestamp"].as_str().unwrap()).is_ok(), "{line}");
-    let finished = p.wait_for("finished processing request");
-    assert!(finished.contains(r#""request_id":"abc-123""#), "{finished}");
+    let access = p.wait_for(r#""message":"request""#);
+    assert!(access.contains(r#""request_id":"abc-123""#), "{access}");
 }
 
 /// On a non-loopback address without client verification crest warns

@@ -380,3 +380,24 @@ async fn the_plain_ports_redirect_carries_a_request_id() {
     }
     app.stop().await;
 }
+
+/// The log settings' rows of the README's configuration table say what
+/// `crest serve --help` says: the environment variable and the default.
+#[test]
+fn the_readmes_log_settings_are_those_of_the_help() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_crest")).args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    let readme = readme();
+    let table = section(&readme, "## Configuration");
+    for flag in ["--log-format", "--log-level", "--access-log", "--log-access-budget"] {
+        let text = help_of(&help, flag);
+        let env = text.split("[env: ").nth(1).and_then(|e| e.split(['=', ']']).next()).unwrap();
+        let default = text.split("[default: ").nth(1).and_then(|d| d.split(']').next()).unwrap();
+        let start = format!("| `{flag} ");
+        let row = table.lines().find(|l| l.starts_with(&start));
+        let row = row.unwrap_or_else(|| panic!("no row for {flag} in the README's configuration table"));
+        let cells: Vec<&str> = row.split(" | ").collect();
+        assert_eq!(cells[1], format!("`{env}`"), "{flag}: the help says {env}; the README row: {row}");
+        assert_eq!(cells[3], format!("`{default}`"), "{flag}: the help says {default}; the README row: {row}");
+    }
+}

@@ -1,0 +1,63 @@
+//! The access line: one INFO line `request` per answered request (target
+//! `crest::access`), the same fields in text and JSON, outside the
+//! request's span so nothing is written twice:
+//!
+//! `method route id status latency_ms bytes request_id client who`
+//!
+//! `id` when the route has one (the raw path segment), `path` instead when
+//! no route matched, `bytes` when the body's size is known, `who` when the
+//! caller authenticated (`token:NAME`, or `cert:SUBJECT`). Refused requests
+//! (401, 403, 429) write `request rejected` instead (`gate`). Whether a
+//! line is written is `telemetry::access::admit`'s call: the access log may
+//! be off, and it has a per-second budget.
+
+use crate::auth::Principal;
+use crate::net::ConnInfo;
+use axum::body::HttpBody;
+use axum::http::{HeaderValue, Method, Uri};
+use axum::response::Response;
+use std::time::Instant;
+
+/// What the access line says of a request.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    pub method: &'a Method,
+    pub route: &'static str,
+    pub uri: &'a Uri,
+    pub request_id: &'a HeaderValue,
+    pub conn: Option<&'a ConnInfo>,
+    pub principal: Option<&'a Principal>,
+    pub started: Instant,
+}
+
+/// Writes `request`'s access line for `response`, unless the access log is
+/// off or over its budget.
+pub fn log(request: &Request<'_>, response: &Response) {
+    let status = response.status().as_u16();
+    if !crate::telemetry::access::admit(status) {
+        return;
+    }
+    let Request { method, route, uri, request_id, conn, principal, started } = *request;
+    let path = uri.path();
+    let id = route.starts_with("/v1/scalableTargetDimensions/{id}").then(|| path.split('/').nth(3)).flatten();
+    let who = principal.and_then(|p| match p {
+        Principal::Open => None,
+        Principal::Token { name, .. } => Some(format!("token:{name}")),
+        Principal::Certificate { subject, .. } => Some(format!("cert:{subject}")),
+    });
+    tracing::info!(
+        target: "crest::access",
+        parent: None,
+        method = %method,
+        route = %route,
+        id = id.map(tracing::field::display),
+        path = (route == "unmatched").then_some(tracing::field::display(path)),
+        status,
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        bytes = response.body().size_hint().exact(),
+        request_id = %request_id.to_str().unwrap_or(""),
+        client = conn.map(|c| tracing::field::display(c.peer)),
+        who,
+        "request"
+    );
+}
