@@ -164,6 +164,17 @@ def probe(port, path="/readyz", tls=False, timeout=1.0):
         return None
 
 
+def tail_log(logf, path, n=20):
+    """The last n lines of a process's log file (flushed first)."""
+    if not logf.closed:
+        logf.flush()
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-n:])
+    except OSError:
+        return ""
+
+
 def rss_kb(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -213,13 +224,7 @@ class Crest:
         raise RuntimeError(f"crest ({self.name}) not ready after {timeout}s:\n" + self.tail())
 
     def tail(self, n=20):
-        if not self.logf.closed:
-            self.logf.flush()
-        try:
-            with open(self.logpath, errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return ""
+        return tail_log(self.logf, self.logpath, n)
 
     def rss_mb(self):
         kb = rss_kb(self.proc.pid)
@@ -376,13 +381,7 @@ ignore_startup_parameters = extra_float_digits
         return f"postgres://{urllib.parse.quote(self.user)}@127.0.0.1:{self.port}/{db}"
 
     def tail(self, n=20):
-        if not self.logf.closed:
-            self.logf.flush()
-        try:
-            with open(self.logpath, errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return ""
+        return tail_log(self.logf, self.logpath, n)
 
     def stop(self):
         stop(self.proc)   # SIGTERM: fast exit

@@ -99,6 +99,25 @@ fn written(rows: &[sqlx::postgres::PgRow]) -> bool {
     rows.iter().any(|r| r.try_get::<i64, _>("written").is_ok_and(|n| n > 0))
 }
 
+/// Every column of `d`'s row but `id`, with its value as a literal.
+fn columns(d: &Dimension) -> Result<[(&'static str, String); 12], StoreError> {
+    let lit = |sql: Sql| sql.as_str().to_owned();
+    Ok([
+        ("revision", lit(Sql::default().int(row::revision(d)?))),
+        ("version", lit(Sql::default().text(&d.version)?)),
+        ("resource_name", lit(Sql::default().text(&d.resource_name)?)),
+        ("dimension_name", lit(Sql::default().text(&d.dimension_name)?)),
+        ("desired_capacity", lit(Sql::default().float(d.desired_capacity.get())?)),
+        ("actual_capacity", lit(Sql::default().float(d.actual_capacity.get())?)),
+        ("scaling_status", lit(Sql::default().text(d.scaling_status.as_str())?)),
+        ("failure_reason", lit(Sql::default().opt_text(d.failure_reason.as_deref())?)),
+        ("status_since", lit(Sql::default().int(row::status_since(d)))),
+        ("min_capacity", lit(Sql::default().opt_float(d.min_capacity.map(Capacity::get))?)),
+        ("max_capacity", lit(Sql::default().opt_float(d.max_capacity.map(Capacity::get))?)),
+        ("changed_at", lit(Sql::default().int(row::changed_at(d)))),
+    ])
+}
+
 /// The one statement of a change: `d` written over `current` (None: a new
 /// row, unless one appeared meanwhile), with `entry` and the trim.
 fn write_sql(
@@ -108,70 +127,25 @@ fn write_sql(
     retention: &Retention,
 ) -> Result<Sql, StoreError> {
     let id = d.id().as_str();
-    let revision = row::revision(d)?;
+    let columns = columns(d)?;
     let mut sql = match current {
-        None => Sql::new(
-            "WITH w AS (INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, \
-             desired_capacity, actual_capacity, scaling_status, failure_reason, status_since, min_capacity, \
-             max_capacity, changed_at) VALUES (",
-        )
-        .text(id)?
-        .sql(", ")
-        .int(revision)
-        .sql(", ")
-        .text(&d.version)?
-        .sql(", ")
-        .text(&d.resource_name)?
-        .sql(", ")
-        .text(&d.dimension_name)?
-        .sql(", ")
-        .float(d.desired_capacity.get())?
-        .sql(", ")
-        .float(d.actual_capacity.get())?
-        .sql(", ")
-        .text(d.scaling_status.as_str())?
-        .sql(", ")
-        .opt_text(d.failure_reason.as_deref())?
-        .sql(", ")
-        .int(row::status_since(d))
-        .sql(", ")
-        .opt_float(d.min_capacity.map(Capacity::get))?
-        .sql(", ")
-        .opt_float(d.max_capacity.map(Capacity::get))?
-        .sql(", ")
-        .int(row::changed_at(d))
-        .sql(") ON CONFLICT (id) DO NOTHING RETURNING id)"),
-        Some(old) => Sql::new("WITH w AS (UPDATE dimensions SET revision = ")
-            .int(revision)
-            .sql(", version = ")
-            .text(&d.version)?
-            .sql(", resource_name = ")
-            .text(&d.resource_name)?
-            .sql(", dimension_name = ")
-            .text(&d.dimension_name)?
-            .sql(", desired_capacity = ")
-            .float(d.desired_capacity.get())?
-            .sql(", actual_capacity = ")
-            .float(d.actual_capacity.get())?
-            .sql(", scaling_status = ")
-            .text(d.scaling_status.as_str())?
-            .sql(", failure_reason = ")
-            .opt_text(d.failure_reason.as_deref())?
-            .sql(", status_since = ")
-            .int(row::status_since(d))
-            .sql(", min_capacity = ")
-            .opt_float(d.min_capacity.map(Capacity::get))?
-            .sql(", max_capacity = ")
-            .opt_float(d.max_capacity.map(Capacity::get))?
-            .sql(", changed_at = ")
-            .int(row::changed_at(d))
-            .sql(", updated_at = now() WHERE id = ")
-            .text(id)?
-            .sql(" AND revision = ")
-            .int(row::revision(old)?)
-            .sql(" AND changed_at = ")
-            .int(row::changed_at(old))
-            .sql(" RETURNING id)"),
+        None => {
+            let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+            let values: Vec<&str> = columns.iter().map(|(_, value)| value.as_str()).collect();
+            Sql::new(&format!("WITH w AS (INSERT INTO dimensions (id, {}) VALUES (", names.join(", ")))
+                .text(id)?
+                .sql(&format!(", {}) ON CONFLICT (id) DO NOTHING RETURNING id)", values.join(", ")))
+        }
+        Some(old) => {
+            let set: Vec<String> = columns.iter().map(|(name, value)| format!("{name} = {value}")).collect();
+            Sql::new(&format!("WITH w AS (UPDATE dimensions SET {}, updated_at = now() WHERE id = ", set.join(", ")))
+                .text(id)?
+                .sql(" AND revision = ")
+                .int(row::revision(old)?)
+                .sql(" AND changed_at = ")
+                .int(row::changed_at(old))
+                .sql(" RETURNING id)")
+        }
     };
     let history = row::signed(entry.revision);
     sql = sql
