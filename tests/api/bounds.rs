@@ -198,9 +198,7 @@ async fn the_change_feed_stays_bounded_through_the_server() {
     }
     assert_eq!(created, n);
     drop(pending);
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    let line = metrics.lines().find(|l| l.starts_with("crest_watch_remembered ")).expect("the gauge is there");
-    let remembered: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    let remembered = app.metric("crest_watch_remembered").await;
     assert!(
         remembered <= crest::watch::REMEMBERED as f64,
         "the feed remembers {remembered} ids after {n} were created; the cap is {}",

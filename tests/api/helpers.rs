@@ -133,6 +133,21 @@ impl TestApp {
     }
 }
 
+/// The value of the series `series` (name and labels exactly as
+/// `/metrics` writes them, e.g. `crest_watchers` or
+/// `crest_store_pool_connections{state="idle"}`) in the metrics `text`.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+impl TestApp {
+    /// The value of `series` on `/metrics` now; panics when it is missing.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.client.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        metric(&text, series).unwrap_or_else(|| panic!("no {series} in /metrics:\n{text}"))
+    }
+}
+
 /// Sends `head` (request line and headers, no final blank line) and `body`
 /// over a fresh connection; returns the status and the body as text.
 pub async fn raw(addr: SocketAddr, head: &str, body: &str) -> (u16, String, String) {

@@ -94,9 +94,8 @@ fn a_slow_log_sink_does_not_slow_requests_and_drops_are_counted() {
     assert!(p99 < P99_LIMIT, "p99 {p99:?} over {P99_LIMIT:?} (max {max:?}) with a slow log sink");
     let dropped = rt.block_on(async {
         let text = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
-        let line = text.lines().find(|l| l.starts_with(r#"crest_log_lines_dropped_total{reason="queue_full"}"#));
-        let line = line.unwrap_or_else(|| panic!("no queue_full series in /metrics:\n{text}"));
-        line.rsplit(' ').next().unwrap().parse::<f64>().unwrap()
+        let series = r#"crest_log_lines_dropped_total{reason="queue_full"}"#;
+        crate::helpers::metric(&text, series).unwrap_or_else(|| panic!("no queue_full series in /metrics:\n{text}"))
     });
     assert!(dropped > 0.0, "no line dropped: the queue never filled");
     sink.fast.store(true, Ordering::Relaxed);

@@ -82,8 +82,8 @@ async fn the_client_names_why_it_cannot_reach_crest() {
 /// not exit: the database may come later), the log names the cause at once
 /// (not after the pool's acquire timeout) and once, and `/readyz` says why
 /// in words without the address.
-#[test]
-fn postgres_on_a_closed_port_is_named_at_once() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_on_a_closed_port_is_named_at_once() {
     let port = closed_port();
     let url = format!("postgres://postgres@127.0.0.1:{port}/test");
     let started = Instant::now();
@@ -97,24 +97,13 @@ fn postgres_on_a_closed_port_is_named_at_once() {
     assert!(took < Duration::from_secs(3), "took {took:?}: {before_ready:?}");
     let ready: serde_json::Value = serde_json::from_str(before_ready.last().unwrap()).unwrap();
     let addr = ready["listen"].as_str().unwrap();
-    let (status, body) = http_get(addr, "/readyz");
+    let (status, _, body) = crate::helpers::raw(addr.parse().unwrap(), "GET /readyz HTTP/1.1", "").await;
     assert_eq!(status, 503, "{body}");
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         body["message"], "not ready: the database's port refuses connections; crest keeps trying by itself",
         "{body}"
     );
-}
-
-/// A plain HTTP/1.1 GET over a fresh connection: status and body.
-fn http_get(addr: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    (head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0), body.to_owned())
 }
 
 /// ACME against a CA whose HTTPS root crest does not trust: the log names

@@ -392,11 +392,7 @@ async fn a_patch_is_two_round_trips_and_a_get_one() {
             c.mode = crest::domain::Mode::Production;
         })
         .await;
-        let acquired = async || {
-            let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-            let line = text.lines().find(|l| l.starts_with("crest_store_pool_acquire_seconds_count")).unwrap();
-            line.rsplit(' ').next().unwrap().parse::<u64>().unwrap()
-        };
+        let acquired = async || app.metric("crest_store_pool_acquire_seconds_count").await;
         let (s, _) = app.patch("rt", json!({"desiredCapacity": 1.0})).await;
         assert_eq!(s, 200);
         let before = acquired().await;
@@ -405,29 +401,24 @@ async fn a_patch_is_two_round_trips_and_a_get_one() {
             assert_eq!(s, 200, "{b}");
         }
         let after_patches = acquired().await;
-        assert_eq!(after_patches - before, 20, "{kind:?}: 10 PATCHes");
+        assert_eq!(after_patches - before, 20.0, "{kind:?}: 10 PATCHes");
         for _ in 0..10 {
             let (s, _) = app.get("rt").await;
             assert_eq!(s, 200);
         }
-        assert_eq!(acquired().await - after_patches, 10, "{kind:?}: 10 GETs");
+        assert_eq!(acquired().await - after_patches, 10.0, "{kind:?}: 10 GETs");
         // The pool's gauges: connections in use (none once the last one is
         // back: sqlx returns it in a task of its own, just after the
         // answer) and idle (at least the one just used), and its size.
-        let value = |text: &str, name: &str| -> f64 {
-            let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name}: {text}"));
-            line.rsplit(' ').next().unwrap().parse().unwrap()
-        };
-        let text = crate::wait::wait_until(Duration::from_secs(5), "every connection back in the pool", async || {
-            let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-            match value(&text, "crest_store_pool_connections{state=\"in_use\"}") {
-                0.0 => Ok(text),
+        crate::wait::wait_until(Duration::from_secs(5), "every connection back in the pool", async || {
+            match app.metric("crest_store_pool_connections{state=\"in_use\"}").await {
+                0.0 => Ok(()),
                 n => Err(format!("{n} in use")),
             }
         })
         .await;
-        assert!(value(&text, "crest_store_pool_connections{state=\"idle\"}") >= 1.0);
-        assert_eq!(value(&text, "crest_store_pool_max_connections"), 10.0);
+        assert!(app.metric("crest_store_pool_connections{state=\"idle\"}").await >= 1.0);
+        assert_eq!(app.metric("crest_store_pool_max_connections").await, 10.0);
         app.stop().await;
     }
 }

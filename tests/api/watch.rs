@@ -30,9 +30,7 @@ fn long_poll(app: &TestApp, id: &str, query: &str) -> tokio::task::JoinHandle<(I
 /// feed (`crest_watchers`): a request sent is not yet a request waiting.
 async fn waiting_on(app: &TestApp, n: u64) {
     wait_until(Duration::from_secs(5), "the long-poll waits on the change feed", async || {
-        let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-        let line = text.lines().find(|l| l.starts_with("crest_watchers ")).ok_or("no crest_watchers")?;
-        let now: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        let now = app.metric("crest_watchers").await;
         if now >= n as f64 { Ok(()) } else { Err(format!("{now} waiting")) }
     })
     .await;
