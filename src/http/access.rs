@@ -6,7 +6,8 @@
 //!
 //! `id` when the route has one (the raw path segment), `path` instead when
 //! no route matched, `bytes` when the body's size is known, `who` when the
-//! caller authenticated (`token:NAME`, or `cert:SUBJECT`). Refused requests
+//! caller authenticated (`Principal::label`, as history names callers:
+//! `token:NAME`, or the certificate's subject and `sha256:` fingerprint). Refused requests
 //! (401, 403, 429) write `request rejected` instead (`gate`). Whether a
 //! line is written is `telemetry::access::admit`'s call: the access log may
 //! be off, and it has a per-second budget.
@@ -40,11 +41,7 @@ pub fn log(request: &Request<'_>, response: &Response) {
     let Request { method, route, uri, request_id, conn, principal, started } = *request;
     let path = uri.path();
     let id = route.starts_with("/v1/scalableTargetDimensions/{id}").then(|| path.split('/').nth(3)).flatten();
-    let who = principal.and_then(|p| match p {
-        Principal::Open => None,
-        Principal::Token { name, .. } => Some(format!("token:{name}")),
-        Principal::Certificate { subject, .. } => Some(format!("cert:{subject}")),
-    });
+    let who = principal.and_then(Principal::label);
     tracing::info!(
         target: "crest::access",
         parent: None,
