@@ -504,7 +504,7 @@ def readme_policies(readme: str) -> dict[str, dict]:
     if not sec:
         return out
     heading = "?"
-    for m in re.finditer(r"^(#+ .*)$|^```json\n(.*?)^```", sec.group(1), re.S | re.M):
+    for m in re.finditer(r"^(#+ [^\n]*)$|^```json\n(.*?)^```", sec.group(1), re.S | re.M):
         if m.group(1):
             heading = m.group(1).lstrip("# ").strip()
         else:
