@@ -6,8 +6,8 @@ and python-hcl2). Usage: check_templates.py AWS_DIR (deploy/aws: its
 cloudformation/, terraform/, terraform/examples/multi-region/ and README.md)
 
 The private, many-dimension, multi-region and IAM checks live in
-check_variants.py; this file has the public single-dimension API and the
-shared evaluators.
+check_variants.py, the READMEs' commands and snippets in check_readme.py;
+this file has the public single-dimension API and the shared evaluators.
 
 Both are read as data, intrinsic functions and interpolations are evaluated
 with example values (an API id, a region, a stage, a crest URL), and the
@@ -671,7 +671,8 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__)
         return 2
-    import check_variants  # imports this module's helpers
+    import check_readme  # both import this module's helpers
+    import check_variants
 
     aws = pathlib.Path(argv[1])
     tpl = read_cfn(aws / "cloudformation" / "api-gateway.yaml")
@@ -684,6 +685,7 @@ def main(argv: list[str]) -> int:
         ("terraform", check_tf, tf, tf_mutations(tf)),
         ("cfn=tf", lambda both, c: check_same(*both, c), (tpl, tf), []),
         *check_variants.suites(tpl, many, tf, multi, readme),
+        *check_readme.suites(tpl, many, tf, readme, (aws / "terraform" / "README.md").read_text()),
     ]
 
     total_pass = total_fail = 0
