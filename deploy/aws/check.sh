@@ -216,7 +216,7 @@ if command -v "${terraform_cmd[0]}" >/dev/null 2>&1; then
             return "$rc"
         }
         step "terraform validate" tf_validate
-        proves "terraform test (tests/module.tftest.hcl, mocked provider): the plans for public, private (internal NLB, TCP 443, HTTPS /readyz, deregistration delay 20, VPC_LINK integrations, one attachment per target; refused without subnets) and three dimensions (one target and policy each, per-entry values with module-wide fallbacks)"
+        proves "terraform test (tests/module.tftest.hcl, mocked provider): the plans for public, private (internal NLB, TCP 443, HTTPS /readyz, deregistration delay 20 and no connection reset for a failing target, VPC_LINK integrations, one attachment per target; refused without subnets) and three dimensions (one target and policy each, per-entry values with module-wide fallbacks)"
         tf_test() {
             tf_in . test -no-color
         }

@@ -10,7 +10,8 @@ locals {
   # the client-certificate gate). Two failures (<= ~14 s) take a draining
   # crest out of rotation, within crest's shutdown delay (CREST_SHUTDOWN_DELAY
   # 15s); var.deregistration_delay (20 s) is a little longer, so the NLB
-  # never cuts a connection that crest is still finishing.
+  # never cuts a connection that crest is still finishing, whether crest
+  # leaves by failing /readyz or by being deregistered (ASG, ECS).
   health_check_interval  = 5
   health_check_timeout   = 4
   health_check_threshold = 2
@@ -43,6 +44,14 @@ resource "aws_lb_target_group" "crest" {
   vpc_id               = var.vpc_id
   deregistration_delay = var.deregistration_delay
   tags                 = var.tags
+
+  # A target that fails /readyz keeps its open connections for
+  # var.deregistration_delay too (by default the NLB resets them at once):
+  # that is crest's drain, requests in flight finish.
+  target_health_state {
+    enable_unhealthy_connection_termination = false
+    unhealthy_draining_interval             = var.deregistration_delay
+  }
 
   health_check {
     protocol            = "HTTPS"

@@ -574,6 +574,8 @@ def check_same(tpl, tf, c: Checker) -> None:
         ("MetricName", "metric_name"), ("MetricNamespace", "metric_namespace"),
         ("MetricStatistic", "metric_statistic"), ("MetricUnit", "metric_unit"),
         ("ScaleInCooldown", "scale_in_cooldown"), ("ScaleOutCooldown", "scale_out_cooldown"),
+        ("Exposure", "exposure"), ("CrestTargetType", "crest_target_type"), ("CrestPort", "crest_port"),
+        ("DeregistrationDelay", "deregistration_delay"),
     ]
     for cp, tv in pairs:
         a, b = p.get(cp, {}).get("Default"), v.get(tv, {}).get("default")

@@ -20,7 +20,7 @@ import json
 import re
 
 from check_templates import (API_ID, DIMENSION_ID, EXPECTED_RESOURCE_ID, REGION, SCALABLE_DIMENSION,
-                             SERVICE_NAMESPACE, STAGE, URL_SUFFIX, Checker, cfn_by_type, cfn_condition, cfn_eval,
+                             SERVICE_NAMESPACE, STAGE, URL_SUFFIX, Checker, cfn_by_type, cfn_condition,
                              one_block, tf_try, try_eval)
 
 ACCOUNT = "111122223333"
@@ -127,6 +127,10 @@ def check_cfn_private(tpl, c: Checker) -> None:
     default = params.get(delay.get("Ref"), {}).get("Default") if isinstance(delay, dict) else delay
     c.check(default is not None and CREST_SHUTDOWN_DELAY < int(default) <= CREST_SHUTDOWN_DELAY + 15,
             f"deregistration delay (default) a little above crest's shutdown delay {CREST_SHUTDOWN_DELAY} s", default)
+    c.check(attrs.get("target_health_state.unhealthy.connection_termination.enabled") == "false"
+            and attrs.get("target_health_state.unhealthy.draining_interval_seconds") == delay,
+            "a crest that fails /readyz keeps its connections for the same delay (no reset: its drain)",
+            {k: v for k, v in attrs.items() if k.startswith("target_health_state")})
     detect = int(tp.get("HealthCheckIntervalSeconds", 30)) * int(tp.get("UnhealthyThresholdCount", 3))
     c.check(detect <= CREST_SHUTDOWN_DELAY,
             f"the NLB sees /readyz fail (interval x unhealthy threshold = {detect} s) within the shutdown delay")
@@ -217,10 +221,14 @@ def cfn_private_mutations(tpl):
     def m8(t):
         res(t, "AWS::ElasticLoadBalancingV2::TargetGroup")["Properties"]["HealthCheckIntervalSeconds"] = 30
 
+    def m9(t):
+        a = res(t, "AWS::ElasticLoadBalancingV2::TargetGroup")["Properties"]["TargetGroupAttributes"]
+        a[:] = [x for x in a if x["Key"] != "target_health_state.unhealthy.connection_termination.enabled"]
+
     return [("an internet-facing NLB", m1), ("a TLS listener", m2), ("GET always over the internet", m3),
             ("health check on /healthz", m4), ("deregistration delay 10 s", m5),
             ("a VPC link in the public variant", m6), ("room for three targets only", m7),
-            ("health check every 30 s", m8)]
+            ("health check every 30 s", m8), ("connections reset when /readyz fails", m9)]
 
 
 def cfn_iam_mutations(tpl):
@@ -356,6 +364,10 @@ def check_tf_private(tf: dict, c: Checker) -> None:
     c.check(tg.get("deregistration_delay") == "${var.deregistration_delay}" and delay is not None
             and CREST_SHUTDOWN_DELAY < delay <= CREST_SHUTDOWN_DELAY + 15,
             f"deregistration delay (default {delay}) a little above crest's shutdown delay {CREST_SHUTDOWN_DELAY} s")
+    ths = one_block(tg.get("target_health_state", []))
+    c.check(ths.get("enable_unhealthy_connection_termination") is False
+            and ths.get("unhealthy_draining_interval") == "${var.deregistration_delay}",
+            "a crest that fails /readyz keeps its connections for the same delay (no reset: its drain)", ths)
     ints = {k: loc.get(v.split("local.")[-1].rstrip("}")) for k, v in hc.items() if isinstance(v, str) and "local." in v}
     detect = (ints.get("interval") or 30) * (ints.get("unhealthy_threshold") or 3)
     c.check(detect <= CREST_SHUTDOWN_DELAY,
@@ -428,8 +440,12 @@ def tf_private_mutations(tf):
     def m6(t):
         del next(iter(R(t)["aws_api_gateway_vpc_link"].values()))["count"]
 
+    def m7(t):
+        del next(iter(R(t)["aws_lb_target_group"].values()))["target_health_state"]
+
     return [("an internet-facing NLB", m1), ("a TLS listener", m2), ("connection always INTERNET", m3),
-            ("health check on /healthz", m4), ("deregistration delay 300 s", m5), ("a VPC link when public", m6)]
+            ("health check on /healthz", m4), ("deregistration delay 300 s", m5), ("a VPC link when public", m6),
+            ("connections reset when /readyz fails", m7)]
 
 
 def tf_iam_mutations(tf):

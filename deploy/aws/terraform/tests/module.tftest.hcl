@@ -52,6 +52,10 @@ run "private_goes_through_vpc_link_to_internal_nlb" {
     error_message = "deregistration delay 20 s (crest's shutdown delay 15 s + margin)"
   }
   assert {
+    condition     = aws_lb_target_group.crest[0].target_health_state[0].enable_unhealthy_connection_termination == false && aws_lb_target_group.crest[0].target_health_state[0].unhealthy_draining_interval == 20
+    error_message = "a crest failing /readyz keeps its connections for 20 s (its drain)"
+  }
+  assert {
     condition     = length(aws_lb_target_group_attachment.crest) == 2
     error_message = "one attachment per crest target"
   }
