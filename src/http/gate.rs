@@ -24,6 +24,7 @@ use super::{certificate, extract, request_id};
 use crate::auth::Role;
 use crate::metrics::Metrics;
 use crate::net::ConnInfo;
+use crate::telemetry;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -66,15 +67,15 @@ pub async fn require_certificate(State(state): State<AppState>, mut req: Request
     let request_id = request_id::normalize(&mut req);
     state.metrics.client_rejected(reason);
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
-    // The fields of the front middleware's span, which this request never reaches.
-    let span = tracing::info_span!("http", method = %req.method(), route, path = %req.uri().path(),
-        request_id = request_id.to_str().unwrap_or(""));
+    // The request's log fields, as the front middleware (never reached) would set them.
+    let route = super::router::intern(route);
+    let fields = telemetry::request::Fields::new(req.method().clone(), route, req.uri().clone(), request_id.clone());
     let who = Refused {
         peer: conn.as_ref().map(|c| c.peer),
         client_subject: presented.map(|(c, _)| c.subject.as_str()),
         ..Refused::default()
     };
-    span.in_scope(|| log_rejection(&state.metrics, StatusCode::FORBIDDEN, reason, &who));
+    telemetry::request::sync_scope(fields, || log_rejection(&state.metrics, StatusCode::FORBIDDEN, reason, &who));
     // Read a small body first: some h2 clients (curl 7.x) treat an answer
     // before the end of their request body as a stream error.
     let body = req.into_body();
@@ -103,7 +104,7 @@ pub struct Refused<'a> {
     pub role: Option<Role>,
 }
 
-/// Counts a refused request and logs it (in the request's span, which
+/// Counts a refused request and logs it (with the request's fields, which
 /// carries its id), unless the log limit is reached.
 pub fn log_rejection(metrics: &Metrics, status: StatusCode, reason: &'static str, who: &Refused<'_>) {
     metrics.rejected(reason);
@@ -114,7 +115,7 @@ pub fn log_rejection(metrics: &Metrics, status: StatusCode, reason: &'static str
         return;
     };
     if unlogged > 0 {
-        // Not in the request's span: the count is not this request's.
+        // Not the request's line (`parent: None`): the count is not this request's.
         tracing::warn!(parent: None, count = unlogged, limit_per_second = REJECTIONS_LOGGED_PER_SECOND,
             "rejections not logged");
     }

@@ -1,6 +1,7 @@
 //! The JSON format: one flat object per line, `timestamp`, `level`,
-//! `target`, the fields of every enclosing span (so `request_id`, `method`,
-//! `route`, `path`, `dimension_id`), then the event's own (`message`, …).
+//! `target`, the request's fields (`request_id`, `method`, `route`, `path`,
+//! `dimension_id`: `request.rs`), the fields of every enclosing span, then
+//! the event's own (`message`, …).
 //! Strings are JSON-escaped, and beyond what JSON requires, every
 //! [`must_escape`] character (DEL, C1, bidi, U+2028/U+2029) is written as
 //! `\uXXXX` too: the line parses to the same values, but no raw control
@@ -44,6 +45,17 @@ where
                     line.extend(fields);
                 }
             }
+        }
+        if !event.is_root() {
+            super::request::with_current(|r| {
+                line.insert("method".into(), r.method.as_str().into());
+                line.insert("route".into(), r.route.into());
+                line.insert("path".into(), r.uri.path().into());
+                line.insert("request_id".into(), r.request_id().into());
+                if let Some(id) = r.dimension_id() {
+                    line.insert("dimension_id".into(), id.into());
+                }
+            });
         }
         event.record(&mut Fields(&mut line));
         writeln!(writer, "{}", to_line(&Value::Object(line))?)
@@ -228,7 +240,13 @@ mod tests {
         );
         tracing::subscriber::with_default(subscriber, || {
             let hostile = "/x\n\"\u{2028}\u{9b}";
-            let span = tracing::info_span!("http", route = hostile, ms = 0.1234, ok = true, dimension_id = tracing::field::Empty);
+            let span = tracing::info_span!(
+                "http",
+                route = hostile,
+                ms = 0.1234,
+                ok = true,
+                dimension_id = tracing::field::Empty
+            );
             span.record("dimension_id", "web");
             span.in_scope(|| tracing::info!(n = 1, "inside"));
         });

@@ -13,13 +13,14 @@ pub mod access;
 mod escape;
 mod json;
 mod queue;
+pub mod request;
 mod text;
 mod writer;
 
 pub use escape::must_escape;
 pub use json::{FlatJson, JsonSpanFields};
 pub use queue::{CAPACITY, flush, queue_full};
-pub use text::TextFields;
+pub use text::{TextFields, TextLine};
 pub use writer::{Forgiving, Stderr, write_failures};
 
 use std::io::IsTerminal;
@@ -69,7 +70,7 @@ pub fn init(format: LogFormat, filter: &str, access_log: AccessLog) -> anyhow::R
     let layer = tracing_subscriber::fmt::layer().with_writer(queue::Queued);
     match format {
         LogFormat::Text => registry
-            .with(layer.with_ansi(std::io::stderr().is_terminal()).with_target(true).fmt_fields(TextFields))
+            .with(layer.with_ansi(std::io::stderr().is_terminal()).fmt_fields(TextFields).event_format(TextLine))
             .try_init(),
         LogFormat::Json => registry.with(layer.fmt_fields(JsonSpanFields).event_format(FlatJson)).try_init(),
     }
