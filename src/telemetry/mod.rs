@@ -15,12 +15,14 @@ mod json;
 mod queue;
 pub mod request;
 mod text;
+mod window;
 mod writer;
 
 pub use escape::must_escape;
 pub use json::{FlatJson, JsonSpanFields};
 pub use queue::{CAPACITY, flush, queue_full};
 pub use text::{TextFields, TextLine};
+pub use window::LogWindow;
 pub use writer::{Forgiving, Stderr, write_failures};
 
 use std::io::IsTerminal;
