@@ -34,6 +34,9 @@ pub struct App {
     acme: Option<Arc<Acme>>,
     store: Arc<dyn Store>,
     net: Net,
+    /// Cancelled at shutdown: `/readyz` fails from then on.
+    draining: CancellationToken,
+    shutdown_delay: Duration,
 }
 
 impl App {
@@ -111,6 +114,7 @@ impl App {
             tls: tls_state.clone(),
             max_wait: config.request_timeout.saturating_sub(Duration::from_secs(1)).max(Duration::from_millis(100)),
             clock,
+            draining: CancellationToken::new(),
         };
         // On HTTPS, verified client certificates identify callers too; the
         // plain listener (behind a trusted proxy with http_api) has only tokens.
@@ -122,6 +126,7 @@ impl App {
             require_certificate: verifies && config.auth.tokens.is_empty(),
             ..shared.clone()
         });
+        let draining = shared.draining.clone();
         let state = AppState::new(shared);
         let https_api = router(https_state, config.request_timeout);
         let api = router(state.clone(), config.request_timeout);
@@ -182,6 +187,8 @@ impl App {
             feed,
             acme,
             store,
+            draining,
+            shutdown_delay: config.shutdown_delay,
             net: Net {
                 limits: Limits {
                     header_read_timeout: config.header_read_timeout,
@@ -222,13 +229,23 @@ impl App {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` is cancelled, then lets in-flight requests
-    /// finish for at most the shutdown timeout and closes the store.
+    /// Serves until `shutdown` is cancelled; then drains (`/readyz` fails
+    /// at once, serving goes on for the shutdown delay), closes the
+    /// listeners, lets in-flight requests finish for at most the shutdown
+    /// timeout and closes the store.
     ///
     /// # Errors
     /// The server failed.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut tasks = Vec::new();
+        // Everything below stops on `stop`, which the drain cancels.
+        let stop = CancellationToken::new();
+        let mut tasks = vec![tokio::spawn(crate::shutdown::drain(
+            shutdown,
+            self.draining.clone(),
+            self.shutdown_delay,
+            stop.clone(),
+        ))];
+        let shutdown = stop;
         tasks.push(tokio::spawn({
             let (store, feed, shutdown) = (self.store.clone(), self.feed.clone(), shutdown.clone());
             async move { store.follow(feed, shutdown).await }

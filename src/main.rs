@@ -156,8 +156,10 @@ fn serve(args: &ServeArgs) -> ExitCode {
         return ExitCode::from(2);
     };
     let result = runtime.block_on(async {
+        // Before the build: a SIGTERM during start-up stops crest gracefully too.
+        let shutdown = crest::shutdown::on_signal();
         let app = App::build(config).await?;
-        app.run_until_stopped(crest::shutdown::on_signal()).await
+        app.run_until_stopped(shutdown).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -158,6 +158,9 @@ def compose(file, envfile, resolved=None):
         check(s.get("healthcheck", {}).get("test") == ["CMD", "crest", "healthcheck"], f"{n}: healthcheck is crest healthcheck")
         check(env.get("CREST_LISTEN") == "0.0.0.0:8080", f"{n}: CREST_LISTEN=0.0.0.0:8080")
         check(s.get("restart") == "unless-stopped", f"{n}: restart unless-stopped")
+        grace = duration_s(str(s.get("stop_grace_period", "10s")))
+        delay, timeout = duration_s(env.get("CREST_SHUTDOWN_DELAY", "0s")), duration_s(env.get("CREST_SHUTDOWN_TIMEOUT", "10s"))
+        check(grace > delay + timeout, f"{n}: stop_grace_period {grace}s > CREST_SHUTDOWN_DELAY {delay}s + CREST_SHUTDOWN_TIMEOUT {timeout}s")
     if name == "single":
         (n, s), env = next(iter(crest.items())), service_env(next(iter(crest.values())))
         check(len(crest) == 1, "single: one crest service")
@@ -238,7 +241,8 @@ def systemd(unit, toml_path):
     with open(toml_path, "rb") as f:
         conf = tomllib.load(f)
     stop, shutdown = duration_s(u["TimeoutStopSec"]), duration_s(conf.get("shutdown_timeout", "10s"))
-    check(stop > shutdown, f"TimeoutStopSec {stop}s > crest's shutdown_timeout {shutdown}s")
+    delay = duration_s(conf.get("shutdown_delay", "0s"))
+    check(stop > delay + shutdown, f"TimeoutStopSec {stop}s > crest's shutdown_delay {delay}s + shutdown_timeout {shutdown}s")
     check(conf.get("store", "").startswith("sqlite:/var/lib/crest/"), "example store is in the StateDirectory")
     known = set(re.findall(r"^#?\s*(\w+)\s*=", (ROOT / "config/crest.toml").read_text(), re.M))
     used = {k for k, v in conf.items() if not isinstance(v, dict)} | {k for v in conf.values() if isinstance(v, dict) for k in v}

@@ -77,6 +77,7 @@ impl Settings {
             log_access_budget: self.log_access_budget.or(lower.log_access_budget),
             request_timeout: self.request_timeout.or(lower.request_timeout),
             shutdown_timeout: self.shutdown_timeout.or(lower.shutdown_timeout),
+            shutdown_delay: self.shutdown_delay.or(lower.shutdown_delay),
             header_read_timeout: self.header_read_timeout.or(lower.header_read_timeout),
             idle_timeout: self.idle_timeout.or(lower.idle_timeout),
             max_connections: self.max_connections.or(lower.max_connections),

@@ -57,6 +57,9 @@ pub struct Config {
     pub access_log: AccessLog,
     pub request_timeout: Duration,
     pub shutdown_timeout: Duration,
+    /// After SIGTERM, how long crest serves on with `/readyz` failing
+    /// before its listeners close (the drain); zero: close at once.
+    pub shutdown_delay: Duration,
     /// How long a client may take to send a request head (and its first
     /// request, once connected).
     pub header_read_timeout: Duration,
@@ -114,6 +117,7 @@ impl Default for Config {
             access_log: AccessLog::default(),
             request_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
+            shutdown_delay: Duration::ZERO,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
@@ -148,6 +152,7 @@ impl fmt::Debug for Config {
             access_log,
             request_timeout,
             shutdown_timeout,
+            shutdown_delay,
             header_read_timeout,
             idle_timeout,
             max_connections,
@@ -174,6 +179,7 @@ impl fmt::Debug for Config {
             .field("access_log", access_log)
             .field("request_timeout", request_timeout)
             .field("shutdown_timeout", shutdown_timeout)
+            .field("shutdown_delay", shutdown_delay)
             .field("header_read_timeout", header_read_timeout)
             .field("idle_timeout", idle_timeout)
             .field("max_connections", max_connections)

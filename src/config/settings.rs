@@ -202,6 +202,9 @@ pub struct Settings {
     /// On SIGTERM/SIGINT, how long in-flight requests may finish [default: 10s].
     #[arg(long, env = "CREST_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
     pub shutdown_timeout: Option<String>,
+    /// On SIGTERM/SIGINT, how long crest keeps serving with /readyz answering 503 before it closes its listeners (a load balancer's time to stop routing here); 0s: close at once [default: 0s].
+    #[arg(long, env = "CREST_SHUTDOWN_DELAY", value_name = "DURATION")]
+    pub shutdown_delay: Option<String>,
 }
 
 /// Values for dimensions created on first touch (`[defaults]` in the file).

@@ -53,6 +53,18 @@ fn connection_settings() {
     assert_eq!((c.idle_timeout, c.max_connections), (Duration::from_millis(300), 64));
 }
 
+/// The drain: 0s by default and allowed; the flag beats the file; a bad
+/// value names the key, flag and variable.
+#[test]
+fn shutdown_delay() {
+    assert_eq!(load(&[], None).unwrap().shutdown_delay, Duration::ZERO);
+    let file = "shutdown_delay = \"15s\"\n";
+    assert_eq!(load(&[], Some(file)).unwrap().shutdown_delay, Duration::from_secs(15));
+    assert_eq!(load(&["--shutdown-delay", "0s"], Some(file)).unwrap().shutdown_delay, Duration::ZERO);
+    let e = load(&["--shutdown-delay", "soon"], None).unwrap_err().to_string();
+    assert!(e.contains("config key shutdown_delay (--shutdown-delay, CREST_SHUTDOWN_DELAY): \"soon\""), "{e}");
+}
+
 #[test]
 fn flags_override_the_file_and_the_file_overrides_defaults() {
     let file = r#"

@@ -287,6 +287,11 @@ fn timeouts(s: &Settings, c: &mut Config) -> Result<(), ConfigError> {
     if let Some(v) = &s.shutdown_timeout {
         c.shutdown_timeout = duration(v, "shutdown_timeout", "--shutdown-timeout")?;
     }
+    if let Some(v) = &s.shutdown_delay {
+        c.shutdown_delay = humantime::parse_duration(v).map_err(|e| {
+            bad("shutdown_delay", "--shutdown-delay", format!("{v:?} is not a duration like 0s, 5s or 500ms ({e})"))
+        })?;
+    }
     if let Some(v) = &s.header_read_timeout {
         c.header_read_timeout = duration(v, "header_read_timeout", "--header-read-timeout")?;
     }

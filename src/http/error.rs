@@ -49,6 +49,12 @@ pub enum ApiError {
     /// The store cannot serve yet (`/readyz`); the reason has no address.
     #[error("not ready: {0}; crest keeps trying by itself")]
     NotReady(String),
+    /// SIGTERM came: `/readyz` fails while the API is still served.
+    #[error(
+        "shutting down (draining): this crest still answers requests but will close its listeners soon; \
+         send new requests to another replica"
+    )]
+    Draining,
     /// A bug or corrupt data; the detail is logged only.
     #[error("internal error; see crest's log")]
     Internal(String),
@@ -69,7 +75,9 @@ impl ApiError {
             Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Timeout(_) | Self::Unavailable(_) | Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Timeout(_) | Self::Unavailable(_) | Self::NotReady(_) | Self::Draining => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -42,7 +42,7 @@ pub const REJECTIONS_LOGGED_PER_SECOND: u32 = 10;
 /// Paths served without a client certificate: health checks and ACME
 /// HTTP-01 tokens. Everything else needs one when verification is on.
 pub fn is_public(path: &str) -> bool {
-    if path == "/healthz" || path == "/readyz" {
+    if matches!(path, "/healthz" | "/livez" | "/readyz") {
         return true;
     }
     path.strip_prefix("/.well-known/acme-challenge/").is_some_and(is_acme_token)
@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn only_exact_public_paths_skip_the_certificate() {
-        for p in ["/healthz", "/readyz", "/.well-known/acme-challenge/abc-DEF_123"] {
+        for p in ["/healthz", "/livez", "/readyz", "/.well-known/acme-challenge/abc-DEF_123"] {
             assert!(is_public(p), "{p}");
         }
         for p in [

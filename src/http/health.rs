@@ -1,5 +1,6 @@
-//! Operations: `/healthz` (the process answers), `/readyz` (the store
-//! answers), `/metrics` on the API listener, and ACME HTTP-01 answers.
+//! Operations: `/healthz` and `/livez` (the process answers), `/readyz`
+//! (the store answers and no drain has begun), `/metrics` on the API
+//! listener, and ACME HTTP-01 answers.
 
 use super::AppState;
 use super::error::ApiError;
@@ -18,15 +19,32 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the store answers within 2 s. A store that is not ready yet
+/// Liveness for orchestrators (Kubernetes, ECS): 200 while the process can
+/// serve, also during the drain after SIGTERM (`status` says `draining`
+/// then). It never asks the store: a store outage must not get crest
+/// restarted. Never needs a client certificate.
+#[utoipa::path(get, operation_id = "getLivez", path = "/livez", tag = "operations",
+    responses((status = 200, description = "The process serves (status ok, or draining after SIGTERM)",
+        body = super::wire::HealthBody)))]
+pub async fn livez(State(state): State<AppState>) -> Json<Value> {
+    let status = if state.draining.is_cancelled() { "draining" } else { "ok" };
+    Json(json!({ "status": status }))
+}
+
+/// Readiness: 503 at once when the drain has begun (SIGTERM); else the
+/// store answers within 2 s. A store that is not ready yet
 /// (Postgres started while its database was down) says why, without its
 /// address. Never needs a client certificate.
 #[utoipa::path(get, operation_id = "getReadyz", path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = super::wire::HealthBody),
-        (status = 503, description = "The store does not answer", body = super::wire::ErrorBody),
+        (status = 503, description = "The store does not answer, or crest is draining (SIGTERM)",
+            body = super::wire::ErrorBody),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    if state.draining.is_cancelled() {
+        return Err(ApiError::Draining);
+    }
     if let Some(not) = state.dimensions.store().readiness() {
         return Err(ApiError::NotReady(not.reason));
     }

@@ -34,6 +34,7 @@ mod rules;
         admin::delete,
         history::get,
         health::healthz,
+        health::livez,
         health::readyz,
         health::acme_http01,
         health::metrics_text,

@@ -1,5 +1,5 @@
 //! The plain-HTTP listener when TLS is on: 308 to the same path on HTTPS,
-//! except `/healthz` (answered) and `/.well-known/acme-challenge/` (kept for
+//! except `/healthz` and `/livez` (answered) and `/.well-known/acme-challenge/` (kept for
 //! HTTP-01; 404 until an order is in flight; other methods there are a
 //! JSON 405). Every answer carries `X-Request-Id`, as the API's do
 //! (`request_id`).
@@ -17,6 +17,7 @@ use serde_json::json;
 pub fn router(https_port: u16, state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz).fallback(health::method_not_allowed))
+        .route("/livez", get(health::livez).fallback(health::method_not_allowed))
         .route("/.well-known/acme-challenge/{token}", get(health::acme_http01).fallback(health::method_not_allowed))
         .fallback(redirect)
         .layer(axum::Extension(HttpsPort(https_port)))

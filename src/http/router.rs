@@ -43,6 +43,7 @@ fn routes(metrics: bool) -> Vec<(&'static str, MethodRouter<AppState>)> {
         ),
         ("/v1/scalableTargetDimensions/{id}/history", read_only(get(history::get))),
         ("/healthz", read_only(get(health::healthz))),
+        ("/livez", read_only(get(health::livez))),
         ("/readyz", read_only(get(health::readyz))),
         ("/openapi.json", read_only(get(openapi::openapi_json))),
         ("/.well-known/acme-challenge/{token}", read_only(get(health::acme_http01))),

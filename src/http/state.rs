@@ -52,4 +52,6 @@ pub struct Shared {
     pub max_wait: Duration,
     /// The server's time: client certificates' validity dates are judged by it.
     pub clock: Clock,
+    /// Cancelled at SIGTERM: the drain has begun, `/readyz` answers 503.
+    pub draining: tokio_util::sync::CancellationToken,
 }

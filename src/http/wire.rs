@@ -43,7 +43,7 @@ pub struct PatchRequest {
     pub failure_reason: Option<String>,
 }
 
-/// `/healthz` and `/readyz` answers.
+/// `/healthz`, `/livez` and `/readyz` answers.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct HealthBody {
     pub status: String,

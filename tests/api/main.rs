@@ -11,6 +11,7 @@ mod cli;
 mod concurrency;
 mod corrupt;
 mod demo_mode;
+mod drain;
 mod errors;
 mod fd_limit;
 mod handshake_log;

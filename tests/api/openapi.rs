@@ -320,7 +320,7 @@ async fn every_operation_states_its_security() {
             }
         }
     }
-    assert_eq!(public, BTreeSet::from(["/healthz", "/readyz", "/.well-known/acme-challenge/{token}"]));
+    assert_eq!(public, BTreeSet::from(["/healthz", "/livez", "/readyz", "/.well-known/acme-challenge/{token}"]));
     app.stop().await;
 }
 
