@@ -2,13 +2,15 @@
 //! the registry and what the parts of crest report into it — HTTP requests
 //! and latency by route template, per-dimension gauges (capped at
 //! `metrics_max_dimensions` series), store latency and errors, TLS handshake
-//! failures, connections (open, limit, shed, idle-closed, accept errors).
+//! failures, connections (open, limit, shed, idle-closed, accept errors),
+//! and the process (`process_*`, read from `/proc/self` at scrape time).
 //! Gauges that depend on the clock (status age, certificate days left, ACME
 //! state) are computed at scrape time (`board.rs`), by `Sampler`s that the
 //! app registers (TLS, ACME): the registry observes, it owns nothing above
 //! the domain.
 
 mod board;
+mod process;
 
 pub use board::{Gauge, GaugeValue, Sampler};
 
@@ -171,6 +173,7 @@ impl Metrics {
         );
         let board = Arc::new(Board { max: max_dimensions, ..Board::default() });
         registry.register_collector(Box::new(board.clone()));
+        registry.register_collector(Box::new(process::Process::new()));
         Self {
             registry,
             http_requests,

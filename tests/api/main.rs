@@ -38,6 +38,7 @@ mod pgbouncer;
 #[path = "../support/ports.rs"]
 mod ports;
 pub mod process;
+mod process_metrics;
 mod readme;
 mod readme_errors;
 mod replicas;
