@@ -7,6 +7,9 @@
 #   2. promtool check rules alerts.yml
 #   3. promtool test rules alerts.test.yml    (the alerts' unit tests)
 #   4. prometheus-blackbox-exporter --config.check on blackbox.yml
+#   5. promtool check rules on every PromQL expression of the Grafana
+#      dashboard ../grafana/crest.json (as recording rules, with Grafana's
+#      variables replaced: $__rate_interval by 5m, $job etc. by .*)
 #
 # promtool (and the blackbox exporter) are installed from Debian's
 # `prometheus` / `prometheus-blackbox-exporter` packages when missing and we
@@ -89,6 +92,24 @@ else
   echo
   echo "== blackbox modules: SKIP (no $BLACKBOX_EXPORTER)"
 fi
+
+# The dashboard's queries, each as a recording rule (promtool parses them).
+dashboard_rules=$(mktemp "${TMPDIR:-/tmp}/crest-dashboard-rules.XXXXXX.yml")
+trap 'rm -f "$dashboard_rules"' EXIT
+python3 - ../grafana/crest.json >"$dashboard_rules" <<'PY'
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+exprs = [t["expr"] for p in d["panels"] for t in p.get("targets", [])]
+exprs += [v["query"]["query"][len("label_values("):].rsplit(",", 1)[0]
+          for v in d["templating"]["list"] if v.get("type") == "query"]
+def grafana(e):
+    e = re.sub(r"\$__(rate_)?interval|\$__range", "5m", e)
+    return re.sub(r"\$\{?\w+\}?", ".*", e)
+print("groups:\n  - name: grafana-dashboard\n    rules:")
+for i, e in enumerate(exprs):
+    print(f"      - record: crest:dashboard:{i}\n        expr: {json.dumps(grafana(e))}")
+PY
+check "dashboard queries ($(grep -c 'record:' "$dashboard_rules") expressions)" "$PROMTOOL" check rules "$dashboard_rules"
 
 echo
 if ((${#failed[@]})); then

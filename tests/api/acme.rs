@@ -11,7 +11,7 @@ use crest::tls::{ClientAuth, TlsOptions};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-fn acme_config(pebble: &Pebble, challenge: AcmeChallenge) -> AcmeOptions {
+pub(crate) fn acme_config(pebble: &Pebble, challenge: AcmeChallenge) -> AcmeOptions {
     AcmeOptions {
         domains: vec!["localhost".into()],
         email: Some("ops@example.com".into()),
@@ -75,7 +75,7 @@ async fn served(c: &reqwest::Client, tls: SocketAddr) -> Result<Vec<u8>, String>
 
 /// Polls with a fresh client each time (a resumed TLS session would show
 /// the certificate of the first handshake).
-async fn wait_for_cert(root: &str, tls: SocketAddr, within: Duration, not: Option<&[u8]>) -> Vec<u8> {
+pub(crate) async fn wait_for_cert(root: &str, tls: SocketAddr, within: Duration, not: Option<&[u8]>) -> Vec<u8> {
     wait_until(within, "no new certificate in time", async || match served(&client(root, tls), tls).await {
         Ok(der) if Some(der.as_slice()) != not => Ok(der),
         other => Err(format!("{other:?}")),

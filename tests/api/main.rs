@@ -10,6 +10,7 @@ mod certs;
 mod cli;
 mod concurrency;
 mod corrupt;
+mod dashboard;
 mod demo_mode;
 mod drain;
 mod errors;
