@@ -66,6 +66,9 @@ RUN touch src/main.rs src/lib.rs \
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 
 COPY --from=builder /out/usr/local/bin/crest /usr/local/bin/crest
+# The licences of the crates compiled into crest (deploy/notices/notices.py
+# writes it from Cargo.lock; a test checks it is current).
+COPY deploy/notices/THIRD_PARTY_NOTICES /usr/share/doc/crest/THIRD_PARTY_NOTICES
 # The state directory, owned by the non-root user. A new named volume mounted
 # here starts as a copy of it, ownership included, so crest can write to it.
 COPY --from=builder --chown=65532:65532 /out/var/lib/crest /var/lib/crest
@@ -91,9 +94,11 @@ EXPOSE 80 443 8080 8443
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD ["crest", "healthcheck"]
 
-# crest exits 0 after SIGTERM (docker stop), once in-flight requests finished
-# (at most CREST_SHUTDOWN_TIMEOUT, 10s: docker stop's default grace period is
-# also 10s, so use `docker stop -t 15` or stop_grace_period in Compose).
+# crest exits 0 after SIGTERM (docker stop), after the drain
+# (CREST_SHUTDOWN_DELAY, 0s unless set: /readyz fails while crest serves on)
+# and once in-flight requests finished (at most CREST_SHUTDOWN_TIMEOUT, 10s:
+# docker stop's default grace period is also 10s, so use `docker stop -t 15`,
+# or stop_grace_period in Compose, above the delay plus the timeout).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["crest"]
 CMD ["serve"]

@@ -94,6 +94,9 @@ def dockerfile():
     ignore = {ln.strip().strip("/") for ln in (ROOT / ".dockerignore").read_text().splitlines() if ln.strip() and not ln.startswith("#")}
     check({"target", ".git", "data"} <= ignore, ".dockerignore excludes target/, .git/, data/")
     check(not ignore & {"src", "migrations", "Cargo.toml", "Cargo.lock"}, ".dockerignore keeps src, migrations, Cargo.*")
+    notices = "deploy/notices/THIRD_PARTY_NOTICES"
+    check(any(c == [notices, "/usr/share/doc/crest/THIRD_PARTY_NOTICES"] for c in copies), f"runtime COPY {notices} to /usr/share/doc/crest/")
+    check(f"!{notices}" in ignore and (ROOT / notices).is_file(), f".dockerignore re-includes {notices} (deploy/ is excluded)")
 
 
 # ------------------------------------------------------------------- Compose

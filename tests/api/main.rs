@@ -27,6 +27,7 @@ mod log_flood;
 mod log_sink;
 mod logs;
 mod messages;
+mod notices;
 mod openapi;
 mod operations;
 mod paging;
