@@ -20,13 +20,43 @@ if [ ! -x "$CREST_BIN" ]; then
 fi
 export CREST_BIN
 
-for tool in wrk nginx openssl python3; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool not found" >&2; exit 1; }
-done
-command -v psql >/dev/null || echo "bench: psql not found; postgres rows will be skipped" >&2
+# The tools, each with its Debian package. A missing one is installed when
+# we run as root with apt-get (as .ci/run does; services the packages bring,
+# nginx's, are not started), else named with the command that installs it.
+# BENCH_NO_INSTALL=1: never install, only name them.
 PGBOUNCER="${BENCH_PGBOUNCER:-/usr/sbin/pgbouncer}"
+declare -A PACKAGE=([wrk]=wrk [nginx]=nginx [openssl]=openssl [python3]=python3 [psql]=postgresql-client
+    ["$PGBOUNCER"]=pgbouncer)
+REQUIRED=(wrk nginx openssl python3)
+OPTIONAL=(psql "$PGBOUNCER") # without them the postgres rows are skipped or fail
+missing() { for tool in "$@"; do command -v "$tool" >/dev/null || echo "$tool"; done; }
+mapfile -t need < <(missing "${REQUIRED[@]}" "${OPTIONAL[@]}")
+if ((${#need[@]})); then
+    packages=()
+    for tool in "${need[@]}"; do packages+=("${PACKAGE[$tool]}"); done
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
+        echo "bench: not found: ${need[*]}; installing: apt-get install -y ${packages[*]}" >&2
+        policy=/usr/sbin/policy-rc.d made_policy=0
+        if [ ! -e "$policy" ]; then
+            printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
+        fi
+        rc=0
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null; } || rc=$?
+        [ "$made_policy" = 0 ] || rm -f "$policy"
+        [ "$rc" = 0 ] || echo "bench: apt-get install -y ${packages[*]} failed (exit $rc)" >&2
+    fi
+fi
+mapfile -t need < <(missing "${REQUIRED[@]}")
+if ((${#need[@]})); then
+    packages=()
+    for tool in "${need[@]}"; do packages+=("${PACKAGE[$tool]}"); done
+    echo "bench: not found: ${need[*]}; install with: sudo apt-get install -y ${packages[*]}" >&2
+    exit 1
+fi
+command -v psql >/dev/null ||
+    echo "bench: psql not found; postgres rows will be skipped (sudo apt-get install -y postgresql-client)" >&2
 command -v "$PGBOUNCER" >/dev/null ||
-    echo "bench: $PGBOUNCER not found; the postgres pgbouncer rows will fail" >&2
+    echo "bench: $PGBOUNCER not found; the postgres pgbouncer rows will fail (sudo apt-get install -y pgbouncer)" >&2
 
 mkdir -p target/bench
 exec python3 "$ROOT/bench/bench.py"
