@@ -48,7 +48,8 @@ fn sigterm_fails_readyz_at_once_and_serves_on_for_the_delay() {
     assert!(body["message"].as_str().unwrap().starts_with("shutting down (draining)"), "{body}");
     let readme = crate::readme::readme();
     let mut shown = crate::readme::section(&readme, "## Operations").lines().map(str::trim);
-    assert!(shown.any(|l| l == body.to_string()), "the README's Operations do not show {body}");
+    let answered = body.to_string();
+    assert!(shown.any(|l| l == answered), "the README's Operations do not show {answered}");
     rt.block_on(async {
         let (status, body) = get("/v1/scalableTargetDimensions/drained").await;
         assert_eq!(
