@@ -2,12 +2,14 @@
 //! `crest::access`), the same fields in text and JSON, outside the
 //! request's span so nothing is written twice:
 //!
-//! `method route id status latency_ms bytes request_id client who`
+//! `method route id status latency_ms bytes request_id client who trace_id xray_trace_id`
 //!
 //! `id` when the route has one (the raw path segment), `path` instead when
 //! no route matched, `bytes` when the body's size is known, `who` when the
 //! caller authenticated (`Principal::label`, as history names callers:
-//! `token:NAME`, or the certificate's subject and `sha256:` fingerprint). Refused requests
+//! `token:NAME`, or the certificate's subject and `sha256:` fingerprint),
+//! `trace_id` and `xray_trace_id` when the caller sent valid ones
+//! (`trace_context`). Refused requests
 //! (401, 403, 429) write `request rejected` instead (`gate`). Whether a
 //! line is written is `telemetry::access::admit`'s call: the access log may
 //! be off, and it has a per-second budget.
@@ -28,6 +30,8 @@ pub struct Request<'a> {
     pub request_id: &'a HeaderValue,
     pub conn: Option<&'a ConnInfo>,
     pub principal: Option<&'a Principal>,
+    /// The caller's valid trace ids, if any.
+    pub trace: Option<&'a super::trace_context::TraceIds>,
     pub started: Instant,
 }
 
@@ -38,7 +42,7 @@ pub fn log(request: &Request<'_>, response: &Response) {
     if !crate::telemetry::access::admit(status) {
         return;
     }
-    let Request { method, route, uri, request_id, conn, principal, started } = *request;
+    let Request { method, route, uri, request_id, conn, principal, trace, started } = *request;
     let path = uri.path();
     let id = route.starts_with("/v1/scalableTargetDimensions/{id}").then(|| path.split('/').nth(3)).flatten();
     let who = principal.and_then(Principal::label);
@@ -55,6 +59,8 @@ pub fn log(request: &Request<'_>, response: &Response) {
         request_id = %request_id.to_str().unwrap_or(""),
         client = conn.map(|c| tracing::field::display(c.peer)),
         who,
+        trace_id = trace.map(|t| t.trace_id.as_str()),
+        xray_trace_id = trace.and_then(|t| t.xray_trace_id.as_deref()),
         "request"
     );
 }

@@ -1,5 +1,5 @@
-//! The HTTP edge: the router (`router`), its front middleware and the
-//! client-certificate gate, the handlers (dimensions, admin, history,
+//! The HTTP edge: the router (`router`), its front middleware (with the
+//! caller's trace ids, `trace_context`) and the client-certificate gate, the handlers (dimensions, admin, history,
 //! health and operations), the one error type (`error`) and the wire types
 //! (`wire`). `openapi` documents the handlers; only the router, which serves
 //! `/openapi.json`, refers to it.
@@ -21,6 +21,7 @@ pub mod redirect;
 pub mod request_id;
 pub mod router;
 pub mod state;
+pub mod trace_context;
 pub mod wire;
 
 pub use router::{metrics_router, route_paths, router};

@@ -1,4 +1,4 @@
-//! The router and its front middleware: request id, the request's log fields and access line, metrics,
+//! The router and its front middleware: request id, trace ids, the request's log fields and access line, metrics,
 //! the size of the request head, timeout, authentication, then the rate limit, body limit, JSON answers
 //! for unknown routes and methods; the client-certificate gate in front of
 //! it all on HTTPS. Each request writes at most one log line: the access
@@ -11,7 +11,7 @@ use super::gate::{Refused, Rejection};
 use super::rate_limit::ClientKey;
 use super::{
     AppState, access, admin, auth, certificate, dimensions, extract, gate, head, health, history, openapi, rate_limit,
-    request_id,
+    request_id, trace_context,
 };
 use crate::auth::Principal;
 use crate::metrics::Metrics;
@@ -97,6 +97,7 @@ async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Resp
     let method = req.method().clone();
     let uri = req.uri().clone();
     let conn = req.extensions().get::<Arc<ConnInfo>>().cloned();
+    let trace = trace_context::TraceIds::from_headers(req.headers());
     let line = access::Request {
         method: &method,
         route,
@@ -104,9 +105,13 @@ async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Resp
         request_id: &request_id,
         conn: conn.as_deref(),
         principal: None,
+        trace: trace.as_ref(),
         started,
     };
-    let fields = telemetry::request::Fields::new(method.clone(), route, uri.clone(), request_id.clone());
+    let mut fields = telemetry::request::Fields::new(method.clone(), route, uri.clone(), request_id.clone());
+    if let Some(trace) = &trace {
+        fields.set_trace(&trace.trace_id, trace.xray_trace_id.as_deref());
+    }
     let state = &front.state;
     let serve = async {
         if let Some(too_big) = too_big {
@@ -140,6 +145,9 @@ async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Resp
     let mut response = telemetry::request::scope(fields, serve).await;
     state.metrics.http(route, &method, response.status().as_u16(), started);
     response.headers_mut().insert(request_id::X_REQUEST_ID.clone(), request_id);
+    if let Some(traceparent) = trace.and_then(|t| t.traceparent) {
+        response.headers_mut().insert(trace_context::TRACEPARENT.clone(), traceparent);
+    }
     response
 }
 

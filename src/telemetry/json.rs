@@ -1,6 +1,6 @@
 //! The JSON format: one flat object per line, `timestamp`, `level`,
 //! `target`, the request's fields (`request_id`, `method`, `route`, `path`,
-//! `dimension_id`: `request.rs`), the fields of every enclosing span, then
+//! `dimension_id`, `trace_id`, `xray_trace_id`: `request.rs`), the fields of every enclosing span, then
 //! the event's own (`message`, …).
 //! Strings are JSON-escaped, and beyond what JSON requires, every
 //! [`must_escape`] character (DEL, C1, bidi, U+2028/U+2029) is written as
@@ -54,6 +54,12 @@ where
                 line.insert("request_id".into(), r.request_id().into());
                 if let Some(id) = r.dimension_id() {
                     line.insert("dimension_id".into(), id.into());
+                }
+                if let Some(id) = r.trace_id() {
+                    line.insert("trace_id".into(), id.into());
+                }
+                if let Some(id) = r.xray_trace_id() {
+                    line.insert("xray_trace_id".into(), id.into());
                 }
             });
         }

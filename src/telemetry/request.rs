@@ -1,5 +1,6 @@
 //! The request a log line was written for. While a request is served, its
-//! fields (`method`, `route`, `path`, `request_id`, and `dimension_id` once
+//! fields (`method`, `route`, `path`, `request_id`, `trace_id` and
+//! `xray_trace_id` when the caller sent valid ones, and `dimension_id` once
 //! the handler knows it) are put on every line written for it: in text as
 //! the `http{…}:` prefix, in JSON as fields (`text.rs`, `json.rs`).
 //!
@@ -28,13 +29,38 @@ pub struct Fields {
     pub route: &'static str,
     pub uri: Uri,
     pub request_id: HeaderValue,
+    /// The caller's trace ids, validated by `http::trace_context`; None (no
+    /// allocation, nothing written) for a request without them.
+    trace: Option<Box<Trace>>,
     dimension_id: OnceCell<Box<str>>,
+}
+
+/// A request's trace ids, as logged.
+#[derive(Debug, Clone)]
+struct Trace {
+    trace_id: Box<str>,
+    xray_trace_id: Option<Box<str>>,
 }
 
 impl Fields {
     #[must_use]
     pub fn new(method: Method, route: &'static str, uri: Uri, request_id: HeaderValue) -> Self {
-        Self { method, route, uri, request_id, dimension_id: OnceCell::new() }
+        Self { method, route, uri, request_id, trace: None, dimension_id: OnceCell::new() }
+    }
+
+    /// Puts the request's trace ids (already validated) on its lines.
+    pub fn set_trace(&mut self, trace_id: &str, xray_trace_id: Option<&str>) {
+        self.trace = Some(Box::new(Trace { trace_id: trace_id.into(), xray_trace_id: xray_trace_id.map(Into::into) }));
+    }
+
+    #[must_use]
+    pub fn trace_id(&self) -> Option<&str> {
+        self.trace.as_ref().map(|t| &*t.trace_id)
+    }
+
+    #[must_use]
+    pub fn xray_trace_id(&self) -> Option<&str> {
+        self.trace.as_ref().and_then(|t| t.xray_trace_id.as_deref())
     }
 
     /// The request id as text (it is visible ASCII: `request_id` made it so).

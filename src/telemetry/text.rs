@@ -56,6 +56,12 @@ where
                 if let Some(id) = r.dimension_id() {
                     write!(Escaping(&mut writer), " dimension_id={id}")?;
                 }
+                if let Some(id) = r.trace_id() {
+                    write!(Escaping(&mut writer), " trace_id={id}")?;
+                }
+                if let Some(id) = r.xray_trace_id() {
+                    write!(Escaping(&mut writer), " xray_trace_id={id}")?;
+                }
                 write!(writer, "{bold}}}{reset}{dim}:{reset}")
             })
             .transpose()?;

@@ -54,6 +54,7 @@ mod shutdown;
 mod sqlite_damage;
 mod tls;
 mod tls_trust;
+mod trace_ids;
 #[path = "../support/wait.rs"]
 mod wait;
 mod walkthrough;
