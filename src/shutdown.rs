@@ -25,7 +25,7 @@ pub fn on_signal() -> CancellationToken {
 fn listen() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let install = |kind: SignalKind, name: &'static str| {
-        signal(kind).map_err(|e| tracing::error!(error = %e, "cannot listen for {name}")).ok()
+        signal(kind).map_err(|e| tracing::error!(error = %e, signal = name, "cannot listen for a signal")).ok()
     };
     let (mut int, mut term) = (install(SignalKind::interrupt(), "SIGINT"), install(SignalKind::terminate(), "SIGTERM"));
     async move {
