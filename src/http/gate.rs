@@ -68,7 +68,7 @@ pub async fn require_certificate(State(state): State<AppState>, mut req: Request
     state.metrics.client_rejected(reason);
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
     // The request's log fields, as the front middleware (never reached) would set them.
-    let route = super::router::intern(route);
+    let route = super::route_label::intern(route);
     let fields = telemetry::request::Fields::new(req.method().clone(), route, req.uri().clone(), request_id.clone());
     let who = Refused {
         peer: conn.as_ref().map(|c| c.peer),

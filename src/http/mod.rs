@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod redirect;
 pub mod request_id;
+mod route_label;
 pub mod router;
 pub mod state;
 pub mod trace_context;

@@ -11,7 +11,7 @@ use super::gate::{Refused, Rejection};
 use super::rate_limit::ClientKey;
 use super::{
     AppState, access, admin, auth, certificate, dimensions, extract, gate, head, health, history, openapi, rate_limit,
-    request_id, trace_context,
+    request_id, route_label, trace_context,
 };
 use crate::auth::Principal;
 use crate::metrics::Metrics;
@@ -61,6 +61,7 @@ pub fn route_paths(metrics: bool) -> Vec<&'static str> {
 
 /// The API router. `request_timeout` bounds each request (503 JSON after it).
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    route_label::register(|| route_paths(true));
     let mut router = Router::new();
     for (path, methods) in routes(state.metrics_on_api) {
         router = router.route(path, methods);
@@ -93,7 +94,7 @@ async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Resp
     // Before the request id is added to the head.
     let too_big = head::check(&req).err();
     let request_id = request_id::normalize(&mut req);
-    let route = intern(req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str));
+    let route = route_label::intern(req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str));
     let method = req.method().clone();
     let uri = req.uri().clone();
     let conn = req.extensions().get::<Arc<ConnInfo>>().cloned();
@@ -166,12 +167,6 @@ fn refused_by<'a>(state: &'a AppState, key: ClientKey, conn: Option<&'a ConnInfo
         client_subject: client.map(|(c, _)| c.subject.as_str()),
         role: token.map(|t| t.role).or_else(|| trusted.map(|(c, standing)| certificate::role(state, c, standing))),
     }
-}
-
-/// The route template as a `'static` label (the router's own strings).
-pub(super) fn intern(route: &str) -> &'static str {
-    static PATHS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-    PATHS.get_or_init(|| route_paths(true)).iter().find(|p| **p == route).copied().unwrap_or("unmatched")
 }
 
 /// A router with only `/metrics`, for `metrics_listen`.
