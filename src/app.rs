@@ -111,6 +111,8 @@ impl App {
             tls: tls_state.clone(),
             max_wait: config.request_timeout.saturating_sub(Duration::from_secs(1)).max(Duration::from_millis(100)),
             clock,
+            acme: acme.clone(),
+            ui: config.ui,
         };
         // On HTTPS, verified client certificates identify callers too; the
         // plain listener (behind a trusted proxy with http_api) has only tokens.

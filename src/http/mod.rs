@@ -1,6 +1,6 @@
 //! The HTTP edge: the router (`router`), its front middleware and the
 //! client-certificate gate, the handlers (dimensions, admin, history,
-//! health and operations), the one error type (`error`) and the wire types
+//! health and operations, `/v1/status`), the status page (`ui`), the one error type (`error`) and the wire types
 //! (`wire`). `openapi` documents the handlers; only the router, which serves
 //! `/openapi.json`, refers to it.
 
@@ -21,6 +21,8 @@ pub mod redirect;
 pub mod request_id;
 pub mod router;
 pub mod state;
+pub mod status;
+pub mod ui;
 pub mod wire;
 
 pub use router::{metrics_router, route_paths, router};

@@ -52,4 +52,8 @@ pub struct Shared {
     pub max_wait: Duration,
     /// The server's time: client certificates' validity dates are judged by it.
     pub clock: Clock,
+    /// The ACME manager, when certificates come from ACME (`/v1/status`).
+    pub acme: Option<Arc<crate::acme::Acme>>,
+    /// Serve the status page (`/ui`).
+    pub ui: bool,
 }

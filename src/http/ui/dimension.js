@@ -1,0 +1,116 @@
+// One dimension: its current state, the capacity chart, the list of
+// scaling activities and the history table (who changed what). The
+// dimension itself comes from the overview's data (a plain GET would
+// advance a demo scaling, so the page never sends one); the history from
+// the history API, reloaded when the dimension changes.
+
+import { history } from './api.js';
+import { chart } from './chart.js';
+import { activities, duration, points, who } from './timeline.js';
+import { bounds } from './overview.js';
+
+function cell(tr, text, cls) {
+  const td = document.createElement('td');
+  td.textContent = text;
+  if (cls) td.className = cls;
+  tr.append(td);
+  return td;
+}
+
+function changes(entry) {
+  const parts = entry.changes.map((c) => `${c.field}: ${JSON.stringify(c.old)} → ${JSON.stringify(c.new)}`);
+  if (entry.created) parts.unshift('created');
+  return parts.join('; ');
+}
+
+export function createDimensionView({ onError }) {
+  const title = document.getElementById('dim-title');
+  const nowLine = document.getElementById('dim-now');
+  const chartBox = document.getElementById('chart');
+  const actBody = document.querySelector('#activities tbody');
+  const histBody = document.querySelector('#history tbody');
+  let id = null;
+  let loading = null;
+  let again = false;
+
+  function summary(d) {
+    title.textContent = d.scalableTargetDimensionId;
+    const reason = d.failureReason ? ` (${d.failureReason})` : '';
+    nowLine.replaceChildren();
+    const status = document.createElement('span');
+    status.className = `status s-${d.scalingStatus}`;
+    status.textContent = d.scalingStatus;
+    nowLine.append(`${d.resourceName} / ${d.dimensionName}: desired ${d.desiredCapacity}, actual ${d.actualCapacity}, `,
+      status, `${reason}; bounds ${bounds(d)}; revision ${d.revision}`);
+  }
+
+  function render(d, entries) {
+    const now = Date.now();
+    const pts = points(d, entries);
+    const acts = activities(pts, now);
+    chartBox.replaceChildren(chart(pts, acts, now));
+    const rows = acts.slice().reverse().map((a) => {
+      const tr = document.createElement('tr');
+      tr.className = a.outcome === 'Failed' ? 'failed' : '';
+      cell(tr, new Date(a.start).toISOString());
+      cell(tr, a.to, 'num');
+      cell(tr, a.outcome === 'running' ? 'in progress' : a.outcome);
+      cell(tr, duration(a.ms));
+      cell(tr, a.reason || '');
+      return tr;
+    });
+    actBody.replaceChildren(...rows);
+    histBody.replaceChildren(...entries.map((e) => {
+      const tr = document.createElement('tr');
+      cell(tr, e.revision, 'num');
+      cell(tr, e.time);
+      cell(tr, who(e));
+      cell(tr, changes(e));
+      return tr;
+    }));
+  }
+
+  /** Loads the history of `d` (one load at a time; a change during it loads again). */
+  async function load(d) {
+    if (loading) { again = true; return; }
+    loading = d.scalableTargetDimensionId;
+    try {
+      const entries = await history(d.scalableTargetDimensionId);
+      if (id === loading) render(current(), entries);
+    } catch (e) {
+      onError(e);
+    } finally {
+      loading = null;
+      if (again && id) { again = false; load(current()); }
+    }
+  }
+
+  let getCurrent = () => null;
+  const current = () => getCurrent();
+
+  return {
+    /** Shows dimension `newId`; `lookup` returns its latest state. */
+    show(newId, lookup) {
+      getCurrent = lookup;
+      id = newId;
+      const d = lookup();
+      if (!d) {
+        title.textContent = newId;
+        nowLine.textContent = 'No such dimension (yet).';
+        chartBox.replaceChildren();
+        actBody.replaceChildren();
+        histBody.replaceChildren();
+        return;
+      }
+      summary(d);
+      load(d);
+    },
+    /** A change of any dimension: refresh when it is the one shown. */
+    changed(d) {
+      if (id !== d.scalableTargetDimensionId) return;
+      summary(d);
+      load(d);
+    },
+    id: () => id,
+  };
+}

@@ -1,0 +1,106 @@
+// The overview: every dimension in one table, most recent change first,
+// filtered by id and status. All dimensions are kept (10,000 is fine);
+// the table shows the first 500 that match, and "Show more" adds 500.
+
+const PAGE = 500;
+
+export function statusCell(status) {
+  const td = document.createElement('td');
+  const span = document.createElement('span');
+  span.className = `status s-${status}`;
+  span.textContent = status;
+  td.append(span);
+  return td;
+}
+
+export function bounds(d) {
+  const min = d.minCapacity ?? null;
+  const max = d.maxCapacity ?? null;
+  if (min === null && max === null) return '–';
+  return `${min ?? '0'} – ${max ?? '∞'}`;
+}
+
+export function ago(iso, now = Date.now()) {
+  if (!iso) return '';
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
+export function createOverview(byId) {
+  const tbody = document.querySelector('#dims tbody');
+  const idInput = document.getElementById('filter-id');
+  const statusInput = document.getElementById('filter-status');
+  const more = document.getElementById('more');
+  const count = document.getElementById('count');
+  let shown = PAGE;
+  let pending = false;
+
+  function matching() {
+    const needle = idInput.value.trim();
+    const status = statusInput.value;
+    const rows = [];
+    for (const d of byId.values()) {
+      if (status && d.scalingStatus !== status) continue;
+      if (needle && !d.scalableTargetDimensionId.includes(needle)) continue;
+      rows.push(d);
+    }
+    // Most recent change first; revision breaks ties, then the id.
+    rows.sort((a, b) => (b.changedAt || '').localeCompare(a.changedAt || '')
+      || b.revision - a.revision
+      || a.scalableTargetDimensionId.localeCompare(b.scalableTargetDimensionId));
+    return rows;
+  }
+
+  function row(d, now) {
+    const tr = document.createElement('tr');
+    tr.dataset.id = d.scalableTargetDimensionId;
+    const cell = (text, cls) => {
+      const td = document.createElement('td');
+      td.textContent = text;
+      if (cls) td.className = cls;
+      return td;
+    };
+    const link = document.createElement('a');
+    link.href = `#/d/${encodeURIComponent(d.scalableTargetDimensionId)}`;
+    link.textContent = d.scalableTargetDimensionId;
+    const first = document.createElement('th');
+    first.scope = 'row';
+    first.append(link);
+    const changed = cell(ago(d.changedAt, now));
+    if (d.changedAt) changed.title = d.changedAt;
+    tr.append(first, cell(d.resourceName), cell(d.dimensionName), cell(d.desiredCapacity, 'num'),
+      cell(d.actualCapacity, 'num'), statusCell(d.scalingStatus), cell(d.failureReason || ''),
+      cell(bounds(d)), cell(d.revision, 'num'), changed);
+    return tr;
+  }
+
+  function render() {
+    pending = false;
+    const rows = matching();
+    const now = Date.now();
+    const fragment = document.createDocumentFragment();
+    for (const d of rows.slice(0, shown)) fragment.append(row(d, now));
+    tbody.replaceChildren(fragment);
+    const total = byId.size;
+    count.textContent = rows.length === total ? `(${total})` : `(${rows.length} of ${total})`;
+    more.hidden = rows.length <= shown;
+    more.textContent = `Show ${Math.min(PAGE, rows.length - shown)} more of ${rows.length - shown}`;
+  }
+
+  /** Re-renders at most once per frame, however many changes arrive. */
+  function update() {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(render);
+  }
+
+  idInput.addEventListener('input', () => { shown = PAGE; update(); });
+  statusInput.addEventListener('change', () => { shown = PAGE; update(); });
+  document.getElementById('filters').addEventListener('submit', (e) => e.preventDefault());
+  more.addEventListener('click', () => { shown += PAGE; update(); });
+  setInterval(update, 10000); // keep "x s ago" current
+  return { update };
+}
