@@ -82,7 +82,7 @@ function quote(s) {
 export function curlPatch(id, body) {
   const url = new URL(dimPath(id), location.href).href;
   const parts = ['curl', '-X PATCH', quote(url), `-H 'Content-Type: application/json'`];
-  if (token()) parts.push(`-H 'Authorization: Bearer $CREST_TOKEN'`);
+  if (token()) parts.push('-H "Authorization: Bearer $CREST_TOKEN"');
   parts.push('-d', quote(JSON.stringify(body)));
   return parts.join(' ');
 }

@@ -1,0 +1,83 @@
+//! Who may do what from the page: with tokens on, it asks for a token,
+//! works with a `read` token and shows crest's role message when its form
+//! is refused; over HTTPS, the browser's client certificate is the
+//! credential. And accessibility: axe-core finds no serious or critical
+//! violation on either view.
+
+use crate::dimension::scalings;
+use crate::helpers::{StoreKind, spawn_app};
+use crate::page::{axe_violations, cell_js, create, curl_patch, open};
+use crate::webdriver::{Browser, Options, available, axe};
+use crest::auth::{AuthConfig, Role, Token, hash};
+use crest::domain::Mode;
+use serde_json::json;
+use std::time::Duration;
+
+const READ: &str = "read-token-for-the-page-0123456789";
+const AAS: &str = "aas-token-for-curl-0123456789";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tokens_a_read_token_sees_everything_and_the_form_is_refused_with_the_role_message() {
+    let Some(chromium) = available("with_tokens_a_read_token") else { return };
+    let app = spawn_app(StoreKind::Memory, |c| {
+        c.auth = AuthConfig {
+            tokens: vec![
+                Token { name: "dashboard".into(), role: Role::Read, sha256: hash(READ) },
+                Token { name: "aas-gw".into(), role: Role::Aas, sha256: hash(AAS) },
+            ],
+            ..AuthConfig::default()
+        };
+    })
+    .await;
+    let all = crate::page::ids("web", 3);
+    create(&app, &all, Some(AAS)).await;
+    let browser = Browser::start(chromium, Options::default()).await;
+    let base = app.url("");
+    browser.goto(&format!("{base}/ui")).await;
+    browser.wait_for(Duration::from_secs(10), "the token form", "!document.getElementById('login').hidden").await;
+    browser.type_into("#token", READ).await;
+    browser.click("#login-form button").await;
+    open_after_login(&browser).await;
+    let you = browser.exec("return document.getElementById('strip').textContent;", json!([])).await;
+    assert!(you.as_str().unwrap().contains("token:dashboard (read)"), "{you}");
+    let kept = browser.exec("return sessionStorage.getItem('crest.token');", json!([])).await;
+    assert_eq!(kept, READ, "the token is kept in sessionStorage");
+
+    // Live with the token (fetch streaming, not EventSource).
+    curl_patch(&app.dim_url(&all[2]), &json!({"desiredCapacity": 4.0}), &["-H", &format!("Authorization: Bearer {AAS}")]).await;
+    browser.wait_for(Duration::from_secs(1), "the curl PATCH", &format!("{} === '4'", cell_js(&all[2], 3))).await;
+
+    // The form goes through the API with the read token: refused, with the role message.
+    browser.click(&format!("#dims a[href='#/d/{}']", all[0])).await;
+    browser.wait_for(Duration::from_secs(5), "the history", "document.querySelectorAll('#history tbody tr').length === 1").await;
+    browser.type_into("#aas-desired", "5").await;
+    browser.click("#aas-form button").await;
+    let refused = browser.wait_for(Duration::from_secs(5), "the refusal", "document.getElementById('result-text').textContent.startsWith('Refused') && document.getElementById('result-text').textContent").await;
+    assert_eq!(refused, "Refused (403): setting desiredCapacity needs role aas or admin; this caller has role read");
+    let curl = browser.exec("return document.getElementById('curl').textContent;", json!([])).await;
+    assert!(curl.as_str().unwrap().contains(r#"-H "Authorization: Bearer $CREST_TOKEN""#), "{curl}");
+    assert!(!curl.as_str().unwrap().contains(READ), "never the token itself: {curl}");
+    browser.quit().await;
+}
+
+async fn open_after_login(browser: &Browser) {
+    crate::page::wait_live(browser).await;
+    browser.wait_for(Duration::from_secs(10), "the overview", "document.getElementById('count').textContent === '(3)'").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axe_finds_no_serious_or_critical_violation() {
+    let Some(chromium) = available("axe_finds_no_serious_or_critical_violation") else { return };
+    let Some(axe) = axe("axe_finds_no_serious_or_critical_violation") else { return };
+    let app = spawn_app(StoreKind::Memory, |c| c.mode = Mode::Production).await;
+    scalings(&app).await;
+    let browser = Browser::start(chromium, Options::default()).await;
+    open(&browser, &app.url(""), 5).await;
+    let overview = axe_violations(&browser, &axe).await;
+    assert!(overview.is_empty(), "overview: {overview:#?}");
+    browser.click("#dims a[href='#/d/web']").await;
+    browser.wait_for(Duration::from_secs(5), "the chart", "document.querySelectorAll('#chart svg .step').length === 8").await;
+    let dimension = axe_violations(&browser, &axe).await;
+    assert!(dimension.is_empty(), "dimension: {dimension:#?}");
+    browser.quit().await;
+}
