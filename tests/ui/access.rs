@@ -70,7 +70,7 @@ async fn axe_finds_no_serious_or_critical_violation() {
     let Some(chromium) = available("axe_finds_no_serious_or_critical_violation") else { return };
     let Some(axe) = axe("axe_finds_no_serious_or_critical_violation") else { return };
     let app = spawn_app(StoreKind::Memory, |c| c.mode = Mode::Production).await;
-    scalings(&app).await;
+    scalings(&app, &crest::clock::Clock::system()).await;
     let browser = Browser::start(chromium, Options::default()).await;
     open(&browser, &app.url(""), 5).await;
     let overview = axe_violations(&browser, &axe).await;

@@ -4,17 +4,23 @@
 //! dimension through the API and show the curl line. Also makes the
 //! README's two screenshots (`page::screenshot`).
 
-use crate::helpers::{StoreKind, TestApp, spawn_app};
+use crate::helpers::{StoreKind, TestApp, spawn_clocked, test_config};
 use crate::page::{cell_js, console_errors, open, screenshot};
 use crate::webdriver::{Browser, Options, available};
+use crest::clock::Clock;
 use crest::domain::Mode;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 /// What AAS and a scaler send over a few scalings of `web` (one fails), and
-/// a few other dimensions in other states.
-pub async fn scalings(app: &TestApp) {
+/// a few other dimensions in other states; `clock` (crest's) moves on by
+/// 20 s to a few minutes between two changes, as in real scalings.
+pub async fn scalings(app: &TestApp, clock: &Clock) {
+    let pause = [95, 40, 20, 300, 60, 30, 240, 50, 20, 45, 600, 30, 60, 35, 25];
+    let step = std::cell::Cell::new(0);
     let send = async |id: &str, body: Value| {
+        clock.advance(Duration::from_secs(pause[step.get() % pause.len()]));
+        step.set(step.get() + 1);
         let (status, answer) = app.patch(id, body).await;
         assert_eq!(status, 200, "{id}: {answer}");
     };
@@ -50,8 +56,13 @@ fn count(selector: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dimensions_chart_has_a_step_per_change_and_its_forms_patch_with_a_curl_line() {
     let Some(chromium) = available("a_dimensions_chart_has_a_step_per_change") else { return };
-    let app = spawn_app(StoreKind::Sqlite, |c| c.mode = Mode::Production).await;
-    scalings(&app).await;
+    // crest's clock starts 30 minutes ago and moves on by hand: the
+    // scalings take minutes, as they would, and the test no time.
+    let clock = Clock::manual(std::time::SystemTime::now() - Duration::from_secs(1800));
+    let dir = tempfile::tempdir().unwrap();
+    let config = crest::config::Config { mode: Mode::Production, ..test_config(StoreKind::Sqlite, dir.path()) };
+    let app = spawn_clocked(config, dir, clock.clone()).await;
+    scalings(&app, &clock).await;
     let browser = Browser::start(chromium, Options::default()).await;
     let base = app.url("");
     open(&browser, &base, 5).await;
@@ -67,12 +78,13 @@ async fn a_dimensions_chart_has_a_step_per_change_and_its_forms_patch_with_a_cur
     let activities = activities.as_array().unwrap();
     assert_eq!(activities.len(), 3, "{activities:?}");
     assert!(activities.iter().any(|a| a[2] == "Failed" && a[4] == "quota: no more vCPU in eu-west-1"), "{activities:?}");
-    assert_eq!(browser.exec(&format!("return {};", count("#chart svg .act-fail")), json!([])).await, 1);
-    assert_eq!(browser.exec(&format!("return {};", count("#chart svg .act-ok")), json!([])).await, 2);
+    assert_eq!(browser.exec(&format!("return {};", count("#chart svg .activities .act-fail")), json!([])).await, 1);
+    assert_eq!(browser.exec(&format!("return {};", count("#chart svg .activities .act-ok")), json!([])).await, 2);
     let marked = browser.exec("return document.querySelector('#chart svg .fail-mark title').textContent;", json!([])).await;
     assert_eq!(marked, "Failed: quota: no more vCPU in eu-west-1");
 
     // The AAS form: the dimension changes, the curl line says how.
+    clock.advance(Duration::from_secs(120));
     browser.type_into("#aas-desired", "9").await;
     browser.click("#aas-form button").await;
     browser.wait_for(Duration::from_secs(5), "the PATCH's answer", "document.getElementById('result-text').textContent.startsWith('Done')").await;
@@ -86,6 +98,7 @@ async fn a_dimensions_chart_has_a_step_per_change_and_its_forms_patch_with_a_cur
     assert_eq!((web["desiredCapacity"].as_f64(), web["scalingStatus"].as_str()), (Some(9.0), Some("Pending")));
 
     // The scaler's form (production mode): the scaling ends.
+    clock.advance(Duration::from_secs(200));
     browser.type_into("#sc-actual", "9").await;
     browser.exec("document.getElementById('sc-status').value = 'Successful'; return true;", json!([])).await;
     browser.click("#scaler-form button").await;
@@ -96,6 +109,7 @@ async fn a_dimensions_chart_has_a_step_per_change_and_its_forms_patch_with_a_cur
     browser.wait_for(Duration::from_secs(5), "the chart follows", &format!("{} === {steps}", count("#chart svg .step"))).await;
     browser.wait_for(Duration::from_secs(5), "four scalings", &format!("{} === 4", count("#activities tbody tr"))).await;
     assert_eq!(console_errors(&browser).await, Vec::<String>::new());
+    browser.exec("window.scrollTo(0, 0); return true;", json!([])).await;
     screenshot(&browser, "dimension").await;
 
     // Back to the overview: the change is there too.

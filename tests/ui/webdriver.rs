@@ -99,7 +99,7 @@ impl Browser {
             "--no-sandbox".into(),
             "--disable-dev-shm-usage".into(),
             "--disable-gpu".into(),
-            "--window-size=1280,900".into(),
+            "--window-size=1280,1000".into(),
             "--no-first-run".into(),
             "--disable-background-networking".into(),
             "--disable-component-update".into(),

@@ -8,8 +8,8 @@ import { duration } from './timeline.js';
 
 const NS = 'http://www.w3.org/2000/svg';
 const W = 900;
-const H = 300;
-const PAD = { l: 48, r: 16, t: 16, b: 40 };
+const H = 320;
+const PAD = { l: 48, r: 16, t: 16, b: 56 };
 
 function el(name, attrs = {}, text) {
   const e = document.createElementNS(NS, name);
@@ -47,8 +47,8 @@ export function chart(pts, acts, now = Date.now()) {
   for (const v of [0, top / 2, top / 1.15]) {
     axes.append(el('text', { x: PAD.l - 6, y: y(v) + 4, 'text-anchor': 'end' }, +v.toFixed(1)));
   }
-  axes.append(el('text', { x: PAD.l, y: H - 12 }, time(t0)));
-  axes.append(el('text', { x: W - PAD.r, y: H - 12, 'text-anchor': 'end' }, time(t1)));
+  axes.append(el('text', { x: PAD.l, y: H - PAD.b + 18 }, time(t0)));
+  axes.append(el('text', { x: W - PAD.r, y: H - PAD.b + 18, 'text-anchor': 'end' }, time(t1)));
   svg.append(axes);
 
   // Activities, under the lines.
@@ -87,10 +87,16 @@ export function chart(pts, acts, now = Date.now()) {
 
   // Legend.
   const legend = el('g', { class: 'legend' });
-  legend.append(el('line', { x1: W - 260, y1: H - 26, x2: W - 236, y2: H - 26, class: 'desired' }));
-  legend.append(el('text', { x: W - 230, y: H - 22 }, 'desired'));
-  legend.append(el('line', { x1: W - 160, y1: H - 26, x2: W - 136, y2: H - 26, class: 'actual' }));
-  legend.append(el('text', { x: W - 130, y: H - 22 }, 'actual'));
+  const ly = H - 12;
+  const key = [['desired', 'desired capacity'], ['actual', 'actual capacity'], ['act-ok', 'Successful scaling'],
+    ['act-fail', 'Failed scaling'], ['act-open', 'scaling in progress']];
+  let lx = PAD.l;
+  for (const [cls, label] of key) {
+    if (cls.startsWith('act-')) legend.append(el('rect', { x: lx, y: ly - 10, width: 24, height: 12, class: cls }));
+    else legend.append(el('line', { x1: lx, y1: ly - 4, x2: lx + 24, y2: ly - 4, class: cls }));
+    legend.append(el('text', { x: lx + 30, y: ly }, label));
+    lx += 40 + label.length * 7;
+  }
   svg.append(legend);
   return svg;
 }
