@@ -25,6 +25,7 @@ mod pgbouncer;
 #[path = "../support/ports.rs"]
 mod ports;
 mod stores;
+mod tls;
 #[path = "../support/wait.rs"]
 mod wait;
 mod webdriver;

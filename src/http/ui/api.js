@@ -1,5 +1,6 @@
 // Calls to crest's API from this origin, with the bearer token when the
-// viewer gave one (kept in sessionStorage: this tab only), and the curl
+// viewer gave one (kept in sessionStorage: this tab only; over HTTPS
+// without one, the browser sends its client certificate), and the curl
 // line that does the same (with $CREST_TOKEN, never the token).
 
 const KEY = 'crest.token';
@@ -83,6 +84,7 @@ export function curlPatch(id, body) {
   const url = new URL(dimPath(id), location.href).href;
   const parts = ['curl', '-X PATCH', quote(url), `-H 'Content-Type: application/json'`];
   if (token()) parts.push('-H "Authorization: Bearer $CREST_TOKEN"');
+  else if (location.protocol === 'https:') parts.push('--cert client.pem --key client.key');
   parts.push('-d', quote(JSON.stringify(body)));
   return parts.join(' ');
 }
