@@ -44,12 +44,19 @@ async fn with_tokens_a_read_token_sees_everything_and_the_form_is_refused_with_t
     assert_eq!(kept, READ, "the token is kept in sessionStorage");
 
     // Live with the token (fetch streaming, not EventSource).
-    curl_patch(&app.dim_url(&all[2]), &json!({"desiredCapacity": 4.0}), &["-H", &format!("Authorization: Bearer {AAS}")]).await;
+    curl_patch(
+        &app.dim_url(&all[2]),
+        &json!({"desiredCapacity": 4.0}),
+        &["-H", &format!("Authorization: Bearer {AAS}")],
+    )
+    .await;
     browser.wait_for(Duration::from_secs(1), "the curl PATCH", &format!("{} === '4'", cell_js(&all[2], 3))).await;
 
     // The form goes through the API with the read token: refused, with the role message.
     browser.click(&format!("#dims a[href='#/d/{}']", all[0])).await;
-    browser.wait_for(Duration::from_secs(5), "the history", "document.querySelectorAll('#history tbody tr').length === 1").await;
+    browser
+        .wait_for(Duration::from_secs(5), "the history", "document.querySelectorAll('#history tbody tr').length === 1")
+        .await;
     browser.type_into("#aas-desired", "5").await;
     browser.click("#aas-form button").await;
     let refused = browser.wait_for(Duration::from_secs(5), "the refusal", "document.getElementById('result-text').textContent.startsWith('Refused') && document.getElementById('result-text').textContent").await;
@@ -62,7 +69,9 @@ async fn with_tokens_a_read_token_sees_everything_and_the_form_is_refused_with_t
 
 async fn open_after_login(browser: &Browser) {
     crate::page::wait_live(browser).await;
-    browser.wait_for(Duration::from_secs(10), "the overview", "document.getElementById('count').textContent === '(3)'").await;
+    browser
+        .wait_for(Duration::from_secs(10), "the overview", "document.getElementById('count').textContent === '(3)'")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,7 +85,9 @@ async fn axe_finds_no_serious_or_critical_violation() {
     let overview = axe_violations(&browser, &axe).await;
     assert!(overview.is_empty(), "overview: {overview:#?}");
     browser.click("#dims a[href='#/d/web']").await;
-    browser.wait_for(Duration::from_secs(5), "the chart", "document.querySelectorAll('#chart svg .step').length === 8").await;
+    browser
+        .wait_for(Duration::from_secs(5), "the chart", "document.querySelectorAll('#chart svg .step').length === 8")
+        .await;
     let dimension = axe_violations(&browser, &axe).await;
     assert!(dimension.is_empty(), "dimension: {dimension:#?}");
     browser.quit().await;

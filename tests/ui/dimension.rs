@@ -30,7 +30,11 @@ pub async fn scalings(app: &TestApp, clock: &Clock) {
     send("web", report(4.0, "Successful")).await;
     send("web", json!({"desiredCapacity": 8.0})).await;
     send("web", report(5.0, "InProgress")).await;
-    send("web", json!({"actualCapacity": 5.0, "scalingStatus": "Failed", "failureReason": "quota: no more vCPU in eu-west-1"})).await;
+    send(
+        "web",
+        json!({"actualCapacity": 5.0, "scalingStatus": "Failed", "failureReason": "quota: no more vCPU in eu-west-1"}),
+    )
+    .await;
     send("web", json!({"desiredCapacity": 6.0})).await;
     send("web", report(6.0, "Successful")).await;
     send("api", json!({"desiredCapacity": 3.0})).await;
@@ -38,7 +42,8 @@ pub async fn scalings(app: &TestApp, clock: &Clock) {
     send("worker", json!({"desiredCapacity": 12.0})).await;
     send("worker", report(7.0, "InProgress")).await;
     send("batch", json!({"desiredCapacity": 2.0})).await;
-    send("batch", json!({"actualCapacity": 1.0, "scalingStatus": "Failed", "failureReason": "image pull failed"})).await;
+    send("batch", json!({"actualCapacity": 1.0, "scalingStatus": "Failed", "failureReason": "image pull failed"}))
+        .await;
     send("cron", json!({"desiredCapacity": 1.0})).await;
 }
 
@@ -71,29 +76,46 @@ async fn a_dimensions_chart_has_a_step_per_change_and_its_forms_patch_with_a_cur
     browser.click("#dims a[href='#/d/web']").await;
     let steps = history_len(&app, "web").await;
     assert_eq!(steps, 8);
-    browser.wait_for(Duration::from_secs(5), "the history table", &format!("{} === {steps}", count("#history tbody tr"))).await;
-    assert_eq!(browser.exec(&format!("return {};", count("#chart svg .step")), json!([])).await, steps, "one step per history entry");
+    browser
+        .wait_for(Duration::from_secs(5), "the history table", &format!("{} === {steps}", count("#history tbody tr")))
+        .await;
+    assert_eq!(
+        browser.exec(&format!("return {};", count("#chart svg .step")), json!([])).await,
+        steps,
+        "one step per history entry"
+    );
     // Three scalings: two Successful, one Failed with its reason, each with a duration.
     let activities = browser.exec("return [...document.querySelectorAll('#activities tbody tr')].map(r => [...r.cells].map(c => c.textContent));", json!([])).await;
     let activities = activities.as_array().unwrap();
     assert_eq!(activities.len(), 3, "{activities:?}");
-    assert!(activities.iter().any(|a| a[2] == "Failed" && a[4] == "quota: no more vCPU in eu-west-1"), "{activities:?}");
+    assert!(
+        activities.iter().any(|a| a[2] == "Failed" && a[4] == "quota: no more vCPU in eu-west-1"),
+        "{activities:?}"
+    );
     assert_eq!(browser.exec(&format!("return {};", count("#chart svg .activities .act-fail")), json!([])).await, 1);
     assert_eq!(browser.exec(&format!("return {};", count("#chart svg .activities .act-ok")), json!([])).await, 2);
-    let marked = browser.exec("return document.querySelector('#chart svg .fail-mark title').textContent;", json!([])).await;
+    let marked =
+        browser.exec("return document.querySelector('#chart svg .fail-mark title').textContent;", json!([])).await;
     assert_eq!(marked, "Failed: quota: no more vCPU in eu-west-1");
 
     // The AAS form: the dimension changes, the curl line says how.
     clock.advance(Duration::from_secs(120));
     browser.type_into("#aas-desired", "9").await;
     browser.click("#aas-form button").await;
-    browser.wait_for(Duration::from_secs(5), "the PATCH's answer", "document.getElementById('result-text').textContent.startsWith('Done')").await;
+    browser
+        .wait_for(
+            Duration::from_secs(5),
+            "the PATCH's answer",
+            "document.getElementById('result-text').textContent.startsWith('Done')",
+        )
+        .await;
     let curl = browser.exec("return document.getElementById('curl').textContent;", json!([])).await;
     let expected = format!(
         "curl -X PATCH '{base}/v1/scalableTargetDimensions/web' -H 'Content-Type: application/json' -d '{{\"desiredCapacity\":9}}'"
     );
     assert_eq!(curl, expected.as_str());
-    let list: Value = app.client.get(app.url("/v1/scalableTargetDimensions")).send().await.unwrap().json().await.unwrap();
+    let list: Value =
+        app.client.get(app.url("/v1/scalableTargetDimensions")).send().await.unwrap().json().await.unwrap();
     let web = list["dimensions"].as_array().unwrap().iter().find(|d| d["scalableTargetDimensionId"] == "web").unwrap();
     assert_eq!((web["desiredCapacity"].as_f64(), web["scalingStatus"].as_str()), (Some(9.0), Some("Pending")));
 
@@ -102,12 +124,28 @@ async fn a_dimensions_chart_has_a_step_per_change_and_its_forms_patch_with_a_cur
     browser.type_into("#sc-actual", "9").await;
     browser.exec("document.getElementById('sc-status').value = 'Successful'; return true;", json!([])).await;
     browser.click("#scaler-form button").await;
-    browser.wait_for(Duration::from_secs(5), "the scaler PATCH", "document.getElementById('curl').textContent.includes('\"scalingStatus\":\"Successful\"')").await;
-    browser.wait_for(Duration::from_secs(5), "the answer", "document.getElementById('result-text').textContent.startsWith('Done')").await;
+    browser
+        .wait_for(
+            Duration::from_secs(5),
+            "the scaler PATCH",
+            "document.getElementById('curl').textContent.includes('\"scalingStatus\":\"Successful\"')",
+        )
+        .await;
+    browser
+        .wait_for(
+            Duration::from_secs(5),
+            "the answer",
+            "document.getElementById('result-text').textContent.startsWith('Done')",
+        )
+        .await;
     let steps = history_len(&app, "web").await;
     assert_eq!(steps, 10);
-    browser.wait_for(Duration::from_secs(5), "the chart follows", &format!("{} === {steps}", count("#chart svg .step"))).await;
-    browser.wait_for(Duration::from_secs(5), "four scalings", &format!("{} === 4", count("#activities tbody tr"))).await;
+    browser
+        .wait_for(Duration::from_secs(5), "the chart follows", &format!("{} === {steps}", count("#chart svg .step")))
+        .await;
+    browser
+        .wait_for(Duration::from_secs(5), "four scalings", &format!("{} === 4", count("#activities tbody tr")))
+        .await;
     assert_eq!(console_errors(&browser).await, Vec::<String>::new());
     browser.exec("window.scrollTo(0, 0); return true;", json!([])).await;
     screenshot(&browser, "dimension").await;

@@ -41,21 +41,31 @@ async fn the_overview_shows_every_dimension_and_a_curl_patch_within_a_second() {
     let id = &all[617];
     curl_patch(&app.dim_url(id), &json!({"desiredCapacity": 7.0}), &[]).await;
     let sent = Instant::now();
-    browser.wait_for(Duration::from_secs(1), "the curl PATCH on the page", &format!("{} === '7'", cell_js(id, 3))).await;
+    browser
+        .wait_for(Duration::from_secs(1), "the curl PATCH on the page", &format!("{} === '7'", cell_js(id, 3)))
+        .await;
     eprintln!("the curl PATCH showed after {:?}", sent.elapsed());
     assert_eq!(browser.exec("return window.notReloaded === true;", json!([])).await, true, "no reload");
     assert_eq!(rows(&browser).await.first(), Some(id), "most recent change first");
 
     // Filters: by id and by status.
     browser.type_into("#filter-id", "svc-061").await;
-    browser.wait_for(Duration::from_secs(5), "the id filter", "document.querySelectorAll('#dims tbody tr').length === 10").await;
+    browser
+        .wait_for(Duration::from_secs(5), "the id filter", "document.querySelectorAll('#dims tbody tr').length === 10")
+        .await;
     browser.exec("const i = document.getElementById('filter-id'); i.value = ''; i.dispatchEvent(new Event('input')); return true;", json!([])).await;
     // Demo mode: GETs (as AAS sends them) finish one scaling.
     for _ in 0..3 {
         app.get(&all[3]).await;
     }
     browser.exec("const s = document.getElementById('filter-status'); s.value = 'Successful'; s.dispatchEvent(new Event('change')); return true;", json!([])).await;
-    browser.wait_for(Duration::from_secs(5), "the status filter", "document.querySelectorAll('#dims tbody tr').length === 1").await;
+    browser
+        .wait_for(
+            Duration::from_secs(5),
+            "the status filter",
+            "document.querySelectorAll('#dims tbody tr').length === 1",
+        )
+        .await;
 
     // No request to any other host.
     let urls = requested(&browser).await;
@@ -92,7 +102,13 @@ async fn the_page_reconnects_after_crest_restarts() {
     open(&browser, &base, 3).await;
 
     let dir = app.stop().await;
-    browser.wait_for(Duration::from_secs(5), "the page notices", "document.getElementById('live').className.includes('reconnecting')").await;
+    browser
+        .wait_for(
+            Duration::from_secs(5),
+            "the page notices",
+            "document.getElementById('live').className.includes('reconnecting')",
+        )
+        .await;
     let mut config = test_config(StoreKind::Sqlite, dir.path());
     config.listen = addr;
     let app = spawn_with(config, dir).await;
@@ -101,7 +117,9 @@ async fn the_page_reconnects_after_crest_restarts() {
     let down = Instant::now();
     wait_live(&browser).await;
     eprintln!("live again {:?} after crest was back", down.elapsed());
-    browser.wait_for(Duration::from_secs(2), "the change made meanwhile", &format!("{} === '5'", cell_js(&all[0], 3))).await;
+    browser
+        .wait_for(Duration::from_secs(2), "the change made meanwhile", &format!("{} === '5'", cell_js(&all[0], 3)))
+        .await;
     curl_patch(&app.dim_url(&all[1]), &json!({"desiredCapacity": 6.0}), &[]).await;
     browser.wait_for(Duration::from_secs(1), "a change after", &format!("{} === '6'", cell_js(&all[1], 3))).await;
     browser.quit().await;

@@ -47,7 +47,9 @@ pub fn cell_js(id: &str, column: usize) -> String {
 
 /// The ids in the overview's table, in order.
 pub async fn rows(browser: &Browser) -> Vec<String> {
-    let v = browser.exec("return [...document.querySelectorAll('#dims tbody tr')].map(r => r.dataset.id);", json!([])).await;
+    let v = browser
+        .exec("return [...document.querySelectorAll('#dims tbody tr')].map(r => r.dataset.id);", json!([]))
+        .await;
     serde_json::from_value(v).unwrap()
 }
 

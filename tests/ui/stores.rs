@@ -23,7 +23,11 @@ async fn every_dimension_and_live(kind: StoreKind) {
     curl_patch(&app.dim_url(&all[5]), &json!({"desiredCapacity": 3.0}), &[]).await;
     browser.wait_for(Duration::from_secs(1), "the curl PATCH", &format!("{} === '3'", cell_js(&all[5], 3))).await;
     let strip = browser.exec("return document.getElementById('strip').textContent;", json!([])).await;
-    assert!(strip.as_str().unwrap().contains(&format!("Store:{}", kind.metrics_label())) || strip.as_str().unwrap().contains(kind.metrics_label()), "{strip}");
+    assert!(
+        strip.as_str().unwrap().contains(&format!("Store:{}", kind.metrics_label()))
+            || strip.as_str().unwrap().contains(kind.metrics_label()),
+        "{strip}"
+    );
     browser.quit().await;
     app.stop().await;
 }

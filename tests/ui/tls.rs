@@ -30,12 +30,29 @@ fn nss_database(home: &Path, cert: &Path, key: &Path) {
     run("certutil", &["-N", "-d", &db, "--empty-password"]);
     let p12 = home.join("client.p12");
     let p12 = p12.to_str().unwrap();
-    run("openssl", &["pkcs12", "-export", "-in", cert.to_str().unwrap(), "-inkey", key.to_str().unwrap(), "-out", p12, "-passout", "pass:", "-name", "crest-ui-test"]);
+    run(
+        "openssl",
+        &[
+            "pkcs12",
+            "-export",
+            "-in",
+            cert.to_str().unwrap(),
+            "-inkey",
+            key.to_str().unwrap(),
+            "-out",
+            p12,
+            "-passout",
+            "pass:",
+            "-name",
+            "crest-ui-test",
+        ],
+    );
     run("pk12util", &["-i", p12, "-d", &db, "-W", ""]);
 }
 
 fn nss_tools(test: &str) -> bool {
-    let found = Command::new("pk12util").arg("-h").output().is_ok() && Command::new("certutil").arg("-H").output().is_ok();
+    let found =
+        Command::new("pk12util").arg("-h").output().is_ok() && Command::new("certutil").arg("-H").output().is_ok();
     if !found {
         assert!(
             !std::env::var("CREST_REQUIRE_SERVICES").is_ok_and(|v| v == "1"),
@@ -56,7 +73,8 @@ struct Policy(std::path::PathBuf);
 
 impl Policy {
     fn auto_select_certificate(origin: &str) -> Self {
-        std::fs::create_dir_all(POLICIES).unwrap_or_else(|e| panic!("{POLICIES}: {e} (the test writes a policy there)"));
+        std::fs::create_dir_all(POLICIES)
+            .unwrap_or_else(|e| panic!("{POLICIES}: {e} (the test writes a policy there)"));
         let file = Path::new(POLICIES).join(format!("crest-ui-test-{}.json", std::process::id()));
         let rule = json!({"pattern": origin, "filter": {}}).to_string();
         std::fs::write(&file, json!({"AutoSelectCertificateForUrls": [rule]}).to_string()).unwrap();
@@ -106,25 +124,32 @@ async fn over_https_the_browsers_client_certificate_is_the_credential() {
     let ids = crate::page::ids("tls", 4);
     create(&app, &ids, None).await;
     let base = format!("https://localhost:{}", app.tls_addr.unwrap().port());
-    let options = Options {
-        insecure: true,
-        args: Vec::new(),
-        env: vec![("HOME".into(), home.path().display().to_string())],
-    };
+    let options =
+        Options { insecure: true, args: Vec::new(), env: vec![("HOME".into(), home.path().display().to_string())] };
     let _policy = Policy::auto_select_certificate(&base);
     let browser = Browser::start(chromium, options).await;
     browser.goto(&format!("{base}/ui")).await;
     wait_live(&browser).await;
-    browser.wait_for(Duration::from_secs(10), "every dimension", "document.getElementById('count').textContent === '(4)'").await;
+    browser
+        .wait_for(Duration::from_secs(10), "every dimension", "document.getElementById('count').textContent === '(4)'")
+        .await;
     let strip = browser.exec("return document.getElementById('strip').textContent;", json!([])).await;
     assert!(strip.as_str().unwrap().contains("CN=operator (sha256:"), "the certificate is the caller: {strip}");
     assert!(strip.as_str().unwrap().contains("(admin)"), "{strip}");
     // The form, with the certificate's role (admin).
     browser.click(&format!("#dims a[href='#/d/{}']", ids[1])).await;
-    browser.wait_for(Duration::from_secs(5), "the history", "document.querySelectorAll('#history tbody tr').length === 1").await;
+    browser
+        .wait_for(Duration::from_secs(5), "the history", "document.querySelectorAll('#history tbody tr').length === 1")
+        .await;
     browser.type_into("#aas-desired", "3").await;
     browser.click("#aas-form button").await;
-    browser.wait_for(Duration::from_secs(5), "the PATCH", "document.getElementById('result-text').textContent.startsWith('Done')").await;
+    browser
+        .wait_for(
+            Duration::from_secs(5),
+            "the PATCH",
+            "document.getElementById('result-text').textContent.startsWith('Done')",
+        )
+        .await;
     let curl = browser.exec("return document.getElementById('curl').textContent;", json!([])).await;
     let expected = format!(
         "curl -X PATCH '{base}/v1/scalableTargetDimensions/{}' -H 'Content-Type: application/json' \

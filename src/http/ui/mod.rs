@@ -43,7 +43,10 @@ pub fn router(on: bool) -> Router {
             .route("/", get(to_ui))
             .route("/ui", get(|headers: HeaderMap| async move { file("", &headers) }))
             .route("/ui/", get(to_ui))
-            .route("/ui/{name}", get(|Path(name): Path<String>, headers: HeaderMap| async move { file(&name, &headers) }))
+            .route(
+                "/ui/{name}",
+                get(|Path(name): Path<String>, headers: HeaderMap| async move { file(&name, &headers) }),
+            )
     } else {
         Router::new().route("/ui", get(off)).route("/ui/{*rest}", get(off))
     };
@@ -68,8 +71,11 @@ fn file(name: &str, headers: &HeaderMap) -> Response {
     };
     let etag = etags().get(index).cloned().unwrap_or_else(|| HeaderValue::from_static("\"0\""));
     let fresh = headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes());
-    let mut response =
-        if fresh { StatusCode::NOT_MODIFIED.into_response() } else { ([(header::CONTENT_TYPE, *content_type)], *text).into_response() };
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, *content_type)], *text).into_response()
+    };
     let h = response.headers_mut();
     h.insert(header::ETAG, etag);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
