@@ -6,7 +6,7 @@
 
 use crate::dimension::scalings;
 use crate::helpers::{StoreKind, spawn_app};
-use crate::page::{axe_violations, cell_js, create, curl_patch, open};
+use crate::page::{axe_violations, cell_js, create, curl_patch, open, open_dimension, submit};
 use crate::webdriver::{Browser, Options, available, axe};
 use crest::auth::{AuthConfig, Role, Token, hash};
 use crest::domain::Mode;
@@ -53,17 +53,11 @@ async fn with_tokens_a_read_token_sees_everything_and_the_form_is_refused_with_t
     browser.wait_for(Duration::from_secs(1), "the curl PATCH", &format!("{} === '4'", cell_js(&all[2], 3))).await;
 
     // The form goes through the API with the read token: refused, with the role message.
-    browser.click(&format!("#dims a[href='#/d/{}']", all[0])).await;
-    browser
-        .wait_for(Duration::from_secs(5), "the history", "document.querySelectorAll('#history tbody tr').length === 1")
-        .await;
-    browser.type_into("#aas-desired", "5").await;
-    browser.click("#aas-form button").await;
-    let refused = browser.wait_for(Duration::from_secs(5), "the refusal", "document.getElementById('result-text').textContent.startsWith('Refused') && document.getElementById('result-text').textContent").await;
+    open_dimension(&browser, &all[0], 1).await;
+    let (refused, curl) = submit(&browser, "#aas-form", &[("#aas-desired", "5")]).await;
     assert_eq!(refused, "Refused (403): setting desiredCapacity needs role aas or admin; this caller has role read");
-    let curl = browser.exec("return document.getElementById('curl').textContent;", json!([])).await;
-    assert!(curl.as_str().unwrap().contains(r#"-H "Authorization: Bearer $CREST_TOKEN""#), "{curl}");
-    assert!(!curl.as_str().unwrap().contains(READ), "never the token itself: {curl}");
+    assert!(curl.contains(r#"-H "Authorization: Bearer $CREST_TOKEN""#), "{curl}");
+    assert!(!curl.contains(READ), "never the token itself: {curl}");
     browser.quit().await;
 }
 
@@ -84,10 +78,7 @@ async fn axe_finds_no_serious_or_critical_violation() {
     open(&browser, &app.url(""), 5).await;
     let overview = axe_violations(&browser, &axe).await;
     assert!(overview.is_empty(), "overview: {overview:#?}");
-    browser.click("#dims a[href='#/d/web']").await;
-    browser
-        .wait_for(Duration::from_secs(5), "the chart", "document.querySelectorAll('#chart svg .step').length === 8")
-        .await;
+    open_dimension(&browser, "web", 8).await;
     let dimension = axe_violations(&browser, &axe).await;
     assert!(dimension.is_empty(), "dimension: {dimension:#?}");
     browser.quit().await;

@@ -5,7 +5,7 @@
 //! README's two screenshots (`page::screenshot`).
 
 use crate::helpers::{StoreKind, TestApp, spawn_clocked, test_config};
-use crate::page::{cell_js, console_errors, open, screenshot};
+use crate::page::{cell_js, console_errors, open, open_dimension, screenshot, submit};
 use crate::webdriver::{Browser, Options, available};
 use crest::clock::Clock;
 use crest::domain::Mode;
@@ -73,12 +73,9 @@ async fn a_dimensions_chart_has_a_step_per_change_and_its_forms_patch_with_a_cur
     open(&browser, &base, 5).await;
     screenshot(&browser, "overview").await;
 
-    browser.click("#dims a[href='#/d/web']").await;
     let steps = history_len(&app, "web").await;
     assert_eq!(steps, 8);
-    browser
-        .wait_for(Duration::from_secs(5), "the history table", &format!("{} === {steps}", count("#history tbody tr")))
-        .await;
+    open_dimension(&browser, "web", steps).await;
     assert_eq!(
         browser.exec(&format!("return {};", count("#chart svg .step")), json!([])).await,
         steps,
@@ -100,16 +97,8 @@ async fn a_dimensions_chart_has_a_step_per_change_and_its_forms_patch_with_a_cur
 
     // The AAS form: the dimension changes, the curl line says how.
     clock.advance(Duration::from_secs(120));
-    browser.type_into("#aas-desired", "9").await;
-    browser.click("#aas-form button").await;
-    browser
-        .wait_for(
-            Duration::from_secs(5),
-            "the PATCH's answer",
-            "document.getElementById('result-text').textContent.startsWith('Done')",
-        )
-        .await;
-    let curl = browser.exec("return document.getElementById('curl').textContent;", json!([])).await;
+    let (result, curl) = submit(&browser, "#aas-form", &[("#aas-desired", "9")]).await;
+    assert_eq!(result, "Done: desired 9, actual 6, Pending.");
     let expected = format!(
         "curl -X PATCH '{base}/v1/scalableTargetDimensions/web' -H 'Content-Type: application/json' -d '{{\"desiredCapacity\":9}}'"
     );
@@ -121,23 +110,10 @@ async fn a_dimensions_chart_has_a_step_per_change_and_its_forms_patch_with_a_cur
 
     // The scaler's form (production mode): the scaling ends.
     clock.advance(Duration::from_secs(200));
-    browser.type_into("#sc-actual", "9").await;
     browser.exec("document.getElementById('sc-status').value = 'Successful'; return true;", json!([])).await;
-    browser.click("#scaler-form button").await;
-    browser
-        .wait_for(
-            Duration::from_secs(5),
-            "the scaler PATCH",
-            "document.getElementById('curl').textContent.includes('\"scalingStatus\":\"Successful\"')",
-        )
-        .await;
-    browser
-        .wait_for(
-            Duration::from_secs(5),
-            "the answer",
-            "document.getElementById('result-text').textContent.startsWith('Done')",
-        )
-        .await;
+    let (result, curl) = submit(&browser, "#scaler-form", &[("#sc-actual", "9")]).await;
+    assert_eq!(result, "Done: desired 9, actual 9, Successful.");
+    assert!(curl.ends_with(r#"-d '{"actualCapacity":9,"scalingStatus":"Successful"}'"#), "{curl}");
     let steps = history_len(&app, "web").await;
     assert_eq!(steps, 10);
     browser

@@ -107,3 +107,24 @@ pub async fn axe_violations(browser: &Browser, axe: &str) -> Vec<Value> {
     let v = browser.exec_async(script, json!([])).await;
     v.as_array().cloned().unwrap_or_default()
 }
+
+/// Clicks `id` in the overview and waits for its history table to have `entries` rows.
+pub async fn open_dimension(browser: &Browser, id: &str, entries: usize) {
+    browser.click(&format!("#dims a[href='#/d/{id}']")).await;
+    let js = format!("document.querySelectorAll('#history tbody tr').length === {entries}");
+    browser.wait_for(Duration::from_secs(5), &format!("the history of {id}"), &js).await;
+}
+
+/// Submits `form` (after `fill`ing fields: selector and text typed) and
+/// waits for crest's answer; returns the result line and the curl line.
+pub async fn submit(browser: &Browser, form: &str, fill: &[(&str, &str)]) -> (String, String) {
+    for (field, text) in fill {
+        browser.type_into(field, text).await;
+    }
+    browser.exec("document.getElementById('result-text').textContent = ''; return true;", json!([])).await;
+    browser.click(&format!("{form} button")).await;
+    let js = "(t => (t.startsWith('Done') || t.startsWith('Refused')) && t)(document.getElementById('result-text').textContent)";
+    let result = browser.wait_for(Duration::from_secs(5), &format!("the answer to {form}"), js).await;
+    let curl = browser.exec("return document.getElementById('curl').textContent;", json!([])).await;
+    (result.as_str().unwrap().to_owned(), curl.as_str().unwrap().to_owned())
+}

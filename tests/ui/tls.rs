@@ -7,7 +7,7 @@
 
 use crate::certs::{Ca, valid_for};
 use crate::helpers::{StoreKind, spawn_app};
-use crate::page::{create, wait_live};
+use crate::page::{create, open_dimension, submit, wait_live};
 use crate::webdriver::{Browser, Options, available};
 use crest::auth::{CertMatch, Role};
 use crest::tls::{ClientAuth, TlsOptions};
@@ -137,20 +137,9 @@ async fn over_https_the_browsers_client_certificate_is_the_credential() {
     assert!(strip.as_str().unwrap().contains("CN=operator (sha256:"), "the certificate is the caller: {strip}");
     assert!(strip.as_str().unwrap().contains("(admin)"), "{strip}");
     // The form, with the certificate's role (admin).
-    browser.click(&format!("#dims a[href='#/d/{}']", ids[1])).await;
-    browser
-        .wait_for(Duration::from_secs(5), "the history", "document.querySelectorAll('#history tbody tr').length === 1")
-        .await;
-    browser.type_into("#aas-desired", "3").await;
-    browser.click("#aas-form button").await;
-    browser
-        .wait_for(
-            Duration::from_secs(5),
-            "the PATCH",
-            "document.getElementById('result-text').textContent.startsWith('Done')",
-        )
-        .await;
-    let curl = browser.exec("return document.getElementById('curl').textContent;", json!([])).await;
+    open_dimension(&browser, &ids[1], 1).await;
+    let (result, curl) = submit(&browser, "#aas-form", &[("#aas-desired", "3")]).await;
+    assert!(result.starts_with("Done"), "{result}");
     let expected = format!(
         "curl -X PATCH '{base}/v1/scalableTargetDimensions/{}' -H 'Content-Type: application/json' \
          --cert client.pem --key client.key -d '{{\"desiredCapacity\":3}}'",

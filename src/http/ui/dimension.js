@@ -76,12 +76,14 @@ export function createDimensionView({ onError }) {
     loading = d.scalableTargetDimensionId;
     try {
       const entries = await history(d.scalableTargetDimensionId);
-      if (id === loading) render(current(), entries);
+      const now = current();
+      if (id === loading && now) render(now, entries);
     } catch (e) {
       onError(e);
     } finally {
       loading = null;
-      if (again && id) { again = false; load(current()); }
+      const next = current();
+      if (again && next) { again = false; load(next); }
     }
   }
 
