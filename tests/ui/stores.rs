@@ -21,7 +21,9 @@ async fn every_dimension_and_live(kind: StoreKind) {
     shown.sort();
     assert_eq!(shown, all, "{name}");
     curl_patch(&app.dim_url(&all[5]), &json!({"desiredCapacity": 3.0}), &[]).await;
+    let sent = std::time::Instant::now();
     browser.wait_for(Duration::from_secs(1), "the curl PATCH", &format!("{} === '3'", cell_js(&all[5], 3))).await;
+    eprintln!("{name}: the curl PATCH showed after {:?}", sent.elapsed());
     let strip = browser.exec("return document.getElementById('strip').textContent;", json!([])).await;
     assert!(
         strip.as_str().unwrap().contains(&format!("Store:{}", kind.metrics_label()))

@@ -87,7 +87,7 @@ function onChange(d) {
   if (old && old.revision > d.revision) return;
   // The stream sends no bounds: keep the ones the list gave.
   byId.set(d.scalableTargetDimensionId, { minCapacity: old?.minCapacity, maxCapacity: old?.maxCapacity, ...d });
-  overview.update();
+  overview.changed(byId.get(d.scalableTargetDimensionId), old);
   dimension.changed(byId.get(d.scalableTargetDimensionId));
 }
 

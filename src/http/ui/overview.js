@@ -39,13 +39,9 @@ export function createOverview(byId) {
   let pending = false;
 
   function matching() {
-    const needle = idInput.value.trim();
-    const status = statusInput.value;
     const rows = [];
     for (const d of byId.values()) {
-      if (status && d.scalingStatus !== status) continue;
-      if (needle && !d.scalableTargetDimensionId.includes(needle)) continue;
-      rows.push(d);
+      if (passes(d)) rows.push(d);
     }
     // Most recent change first; revision breaks ties, then the id.
     rows.sort((a, b) => (b.changedAt || '').localeCompare(a.changedAt || '')
@@ -77,6 +73,15 @@ export function createOverview(byId) {
     return tr;
   }
 
+  let matched = 0;
+
+  function counts() {
+    const total = byId.size;
+    count.textContent = matched === total ? `(${total})` : `(${matched} of ${total})`;
+    more.hidden = matched <= shown;
+    more.textContent = `Show ${Math.min(PAGE, matched - shown)} more of ${matched - shown}`;
+  }
+
   function render() {
     pending = false;
     const rows = matching();
@@ -84,10 +89,8 @@ export function createOverview(byId) {
     const fragment = document.createDocumentFragment();
     for (const d of rows.slice(0, shown)) fragment.append(row(d, now));
     tbody.replaceChildren(fragment);
-    const total = byId.size;
-    count.textContent = rows.length === total ? `(${total})` : `(${rows.length} of ${total})`;
-    more.hidden = rows.length <= shown;
-    more.textContent = `Show ${Math.min(PAGE, rows.length - shown)} more of ${rows.length - shown}`;
+    matched = rows.length;
+    counts();
   }
 
   /** Re-renders at most once per frame, however many changes arrive. */
@@ -97,10 +100,38 @@ export function createOverview(byId) {
     requestAnimationFrame(render);
   }
 
+  /**
+   * One dimension changed (`old`: before, or undefined when new). Its
+   * change is the most recent, so its row moves to the top: done in place
+   * when it can be, so a table of thousands of rows keeps up; otherwise
+   * (no time known, a render already due) the whole table is drawn again.
+   */
+  function changed(d, old) {
+    const first = tbody.firstElementChild;
+    const newest = !first || (d.changedAt && d.changedAt >= (byId.get(first.dataset.id)?.changedAt || ''));
+    if (pending || !newest) { update(); return; }
+    const wasIn = old && passes(old);
+    const isIn = passes(d);
+    const existing = [...tbody.children].find((tr) => tr.dataset.id === d.scalableTargetDimensionId);
+    if (existing) existing.remove();
+    if (isIn) tbody.prepend(row(d, Date.now()));
+    matched += (isIn ? 1 : 0) - (wasIn ? 1 : 0);
+    while (tbody.children.length > Math.min(shown, matched)) tbody.lastElementChild.remove();
+    // A row left the table: the next one must come up (a full render).
+    if (tbody.children.length < Math.min(shown, matched)) { update(); return; }
+    counts();
+  }
+
+  function passes(d) {
+    const needle = idInput.value.trim();
+    const status = statusInput.value;
+    return (!status || d.scalingStatus === status) && (!needle || d.scalableTargetDimensionId.includes(needle));
+  }
+
   idInput.addEventListener('input', () => { shown = PAGE; update(); });
   statusInput.addEventListener('change', () => { shown = PAGE; update(); });
   document.getElementById('filters').addEventListener('submit', (e) => e.preventDefault());
   more.addEventListener('click', () => { shown += PAGE; update(); });
   setInterval(update, 10000); // keep "x s ago" current
-  return { update };
+  return { update, changed };
 }
