@@ -125,3 +125,39 @@ async fn the_page_reconnects_after_crest_restarts() {
     browser.quit().await;
     app.stop().await;
 }
+
+/// 10,000 dimensions (ten pages of the list API): the page counts them
+/// all, finds any by id, and still shows a curl PATCH within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_dimensions_keep_up() {
+    let Some(chromium) = available("ten_thousand_dimensions_keep_up") else { return };
+    let app = spawn_app(StoreKind::Memory, |_| {}).await;
+    let all = ids("d", 10_000);
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in all.chunks(1250) {
+        let (client, urls) = (app.client.clone(), chunk.iter().map(|id| app.dim_url(id)).collect::<Vec<_>>());
+        tasks.spawn(async move {
+            for url in urls {
+                let r = client.patch(url).json(&json!({"desiredCapacity": 2.0})).send().await.unwrap();
+                assert!(r.status().is_success());
+            }
+        });
+    }
+    tasks.join_all().await;
+    let browser = Browser::start(chromium, Options::default()).await;
+    let started = Instant::now();
+    open(&browser, &app.url(""), all.len()).await;
+    eprintln!("10,000 dimensions listed and shown in {:?}", started.elapsed());
+    assert_eq!(rows(&browser).await.len(), 500, "the table shows the first 500");
+    let id = &all[9_876];
+    curl_patch(&app.dim_url(id), &json!({"desiredCapacity": 9.0}), &[]).await;
+    let sent = Instant::now();
+    browser.wait_for(Duration::from_secs(1), "the curl PATCH", &format!("{} === '9'", cell_js(id, 3))).await;
+    eprintln!("the curl PATCH showed after {:?} among 10,000", sent.elapsed());
+    assert_eq!(rows(&browser).await.first(), Some(id));
+    browser.type_into("#filter-id", &all[4_321]).await;
+    let js = format!("{} === '2'", cell_js(&all[4_321], 3));
+    browser.wait_for(Duration::from_secs(5), "found by id", &js).await;
+    assert_eq!(console_errors(&browser).await, Vec::<String>::new());
+    browser.quit().await;
+}
