@@ -42,6 +42,10 @@ async fn the_files_are_public_hardened_and_revalidated() {
     let none = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let r = none.get(app.url("/")).send().await.unwrap();
     assert_eq!((r.status().as_u16(), r.headers()["location"].to_str().unwrap()), (302, "/ui"));
+    let r = app.client.post(app.url("/ui")).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["allow"].to_str().unwrap()), (405, "GET, HEAD"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["message"], "method POST is not allowed here; use GET, HEAD");
     let r = app.client.get(app.url("/ui/nothing.js")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     let body: Value = r.json().await.unwrap();

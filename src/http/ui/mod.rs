@@ -15,7 +15,7 @@ use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use std::sync::OnceLock;
 
 /// The page's Content-Security-Policy.
@@ -38,17 +38,19 @@ const FILES: &[(&str, &str, &str)] = &[
 
 /// The routes of the page: served when `on`, else a 404 saying how to turn it on.
 pub fn router(on: bool) -> Router {
+    // Other methods: a JSON 405 with `Allow`.
+    let only_get = |r: MethodRouter| r.fallback(super::health::method_not_allowed);
     let router = if on {
         Router::new()
-            .route("/", get(to_ui))
-            .route("/ui", get(|headers: HeaderMap| async move { file("", &headers) }))
-            .route("/ui/", get(to_ui))
+            .route("/", only_get(get(to_ui)))
+            .route("/ui", only_get(get(|headers: HeaderMap| async move { file("", &headers) })))
+            .route("/ui/", only_get(get(to_ui)))
             .route(
                 "/ui/{name}",
-                get(|Path(name): Path<String>, headers: HeaderMap| async move { file(&name, &headers) }),
+                only_get(get(|Path(name): Path<String>, headers: HeaderMap| async move { file(&name, &headers) })),
             )
     } else {
-        Router::new().route("/ui", get(off)).route("/ui/{*rest}", get(off))
+        Router::new().route("/ui", only_get(get(off))).route("/ui/{*rest}", only_get(get(off)))
     };
     router.layer(middleware::from_fn(request_id::layer))
 }
