@@ -45,6 +45,12 @@ pub async fn scalings(app: &TestApp, clock: &Clock) {
     send("batch", json!({"actualCapacity": 1.0, "scalingStatus": "Failed", "failureReason": "image pull failed"}))
         .await;
     send("cron", json!({"desiredCapacity": 1.0})).await;
+    // Bounds (admin API) on two of them.
+    for (id, min, max) in [("api", 2.0, 10.0), ("worker", 4.0, 16.0)] {
+        let body = json!({"minCapacity": min, "maxCapacity": max});
+        let r = app.client.put(app.dim_url(id)).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 200, "PUT {id}");
+    }
 }
 
 /// The number of history entries of `id`, from the API.

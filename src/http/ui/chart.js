@@ -44,7 +44,7 @@ export function chart(pts, acts, now = Date.now()) {
   const axes = el('g', { class: 'axes' });
   axes.append(el('line', { x1: PAD.l, y1: H - PAD.b, x2: W - PAD.r, y2: H - PAD.b }));
   axes.append(el('line', { x1: PAD.l, y1: PAD.t, x2: PAD.l, y2: H - PAD.b }));
-  for (const v of [0, top / 2, top / 1.15]) {
+  for (const v of [0, top / 2.3, top / 1.15]) {
     axes.append(el('text', { x: PAD.l - 6, y: y(v) + 4, 'text-anchor': 'end' }, +v.toFixed(1)));
   }
   axes.append(el('text', { x: PAD.l, y: H - PAD.b + 18 }, time(t0)));
@@ -53,6 +53,7 @@ export function chart(pts, acts, now = Date.now()) {
 
   // Activities, under the lines.
   const shades = el('g', { class: 'activities' });
+  const marks = el('g', { class: 'failures' }); // drawn over the lines
   for (const a of acts) {
     const x1 = x(a.start);
     const x2 = Math.max(x(a.end ?? now), x1 + 2);
@@ -62,8 +63,8 @@ export function chart(pts, acts, now = Date.now()) {
     shades.append(el('text', { x: (x1 + x2) / 2, y: PAD.t + 12, 'text-anchor': 'middle', class: 'took' }, duration(a.ms)));
     if (a.outcome === 'Failed') {
       const mark = el('text', { x: x2, y: PAD.t + 28, 'text-anchor': 'middle', class: 'fail-mark' }, '✕');
-      shades.append(titled(mark, `Failed: ${a.reason || 'no reason given'}`));
-      if (a.reason) shades.append(el('text', { x: x2 + 6, y: PAD.t + 44, class: 'fail-reason' }, a.reason.slice(0, 40)));
+      marks.append(titled(mark, `Failed: ${a.reason || 'no reason given'}`));
+      if (a.reason) marks.append(el('text', { x: x2 + 6, y: PAD.t + 44, class: 'fail-reason' }, a.reason.slice(0, 40)));
     }
   }
   svg.append(shades);
@@ -83,7 +84,7 @@ export function chart(pts, acts, now = Date.now()) {
     const c = el('circle', { cx: x(p.t), cy: y(p.desired), r: 3.5, class: 'step', 'data-revision': p.revision });
     steps.append(titled(c, `revision ${p.revision} at ${time(p.t)}: desired ${p.desired}, actual ${p.actual}, ${p.status}`));
   }
-  svg.append(steps);
+  svg.append(steps, marks);
 
   // Legend.
   const legend = el('g', { class: 'legend' });
