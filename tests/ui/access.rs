@@ -6,7 +6,7 @@
 
 use crate::dimension::scalings;
 use crate::helpers::{StoreKind, spawn_app};
-use crate::page::{axe_violations, cell_js, create, curl_patch, open, open_dimension, submit};
+use crate::page::{axe_violations, create, curl_shows_within_a_second, open, open_dimension, submit};
 use crate::webdriver::{Browser, Options, available, axe};
 use crest::auth::{AuthConfig, Role, Token, hash};
 use crest::domain::Mode;
@@ -44,13 +44,8 @@ async fn with_tokens_a_read_token_sees_everything_and_the_form_is_refused_with_t
     assert_eq!(kept, READ, "the token is kept in sessionStorage");
 
     // Live with the token (fetch streaming, not EventSource).
-    curl_patch(
-        &app.dim_url(&all[2]),
-        &json!({"desiredCapacity": 4.0}),
-        &["-H", &format!("Authorization: Bearer {AAS}")],
-    )
-    .await;
-    browser.wait_for(Duration::from_secs(1), "the curl PATCH", &format!("{} === '4'", cell_js(&all[2], 3))).await;
+    let token = format!("Authorization: Bearer {AAS}");
+    curl_shows_within_a_second(&browser, &app.dim_url(&all[2]), &all[2], 4, &["-H", &token]).await;
 
     // The form goes through the API with the read token: refused, with the role message.
     open_dimension(&browser, &all[0], 1).await;

@@ -4,7 +4,9 @@
 //! weighs at most 150 KB, and comes back by itself after crest restarts.
 
 use crate::helpers::{StoreKind, spawn_app, spawn_with, test_config};
-use crate::page::{cell_js, console_errors, create, curl_patch, ids, open, requested, rows, wait_live};
+use crate::page::{
+    cell_js, console_errors, create, curl_patch, curl_shows_within_a_second, ids, open, requested, rows, wait_live,
+};
 use crate::webdriver::{Browser, Options, available};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -39,12 +41,8 @@ async fn the_overview_shows_every_dimension_and_a_curl_patch_within_a_second() {
     // A PATCH made with curl shows within a second, without a reload, first.
     browser.exec("window.notReloaded = true; return true;", json!([])).await;
     let id = &all[617];
-    curl_patch(&app.dim_url(id), &json!({"desiredCapacity": 7.0}), &[]).await;
-    let sent = Instant::now();
-    browser
-        .wait_for(Duration::from_secs(1), "the curl PATCH on the page", &format!("{} === '7'", cell_js(id, 3)))
-        .await;
-    eprintln!("the curl PATCH showed after {:?}", sent.elapsed());
+    let took = curl_shows_within_a_second(&browser, &app.dim_url(id), id, 7, &[]).await;
+    eprintln!("the curl PATCH showed after {took:?}");
     assert_eq!(browser.exec("return window.notReloaded === true;", json!([])).await, true, "no reload");
     assert_eq!(rows(&browser).await.first(), Some(id), "most recent change first");
 
@@ -120,8 +118,7 @@ async fn the_page_reconnects_after_crest_restarts() {
     browser
         .wait_for(Duration::from_secs(2), "the change made meanwhile", &format!("{} === '5'", cell_js(&all[0], 3)))
         .await;
-    curl_patch(&app.dim_url(&all[1]), &json!({"desiredCapacity": 6.0}), &[]).await;
-    browser.wait_for(Duration::from_secs(1), "a change after", &format!("{} === '6'", cell_js(&all[1], 3))).await;
+    curl_shows_within_a_second(&browser, &app.dim_url(&all[1]), &all[1], 6, &[]).await;
     browser.quit().await;
     app.stop().await;
 }
@@ -150,10 +147,8 @@ async fn ten_thousand_dimensions_keep_up() {
     eprintln!("10,000 dimensions listed and shown in {:?}", started.elapsed());
     assert_eq!(rows(&browser).await.len(), 500, "the table shows the first 500");
     let id = &all[9_876];
-    curl_patch(&app.dim_url(id), &json!({"desiredCapacity": 9.0}), &[]).await;
-    let sent = Instant::now();
-    browser.wait_for(Duration::from_secs(1), "the curl PATCH", &format!("{} === '9'", cell_js(id, 3))).await;
-    eprintln!("the curl PATCH showed after {:?} among 10,000", sent.elapsed());
+    let took = curl_shows_within_a_second(&browser, &app.dim_url(id), id, 9, &[]).await;
+    eprintln!("the curl PATCH showed after {took:?} among 10,000");
     assert_eq!(rows(&browser).await.first(), Some(id));
     browser.type_into("#filter-id", &all[4_321]).await;
     let js = format!("{} === '2'", cell_js(&all[4_321], 3));

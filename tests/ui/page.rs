@@ -128,3 +128,20 @@ pub async fn submit(browser: &Browser, form: &str, fill: &[(&str, &str)]) -> (St
     let curl = browser.exec("return document.getElementById('curl').textContent;", json!([])).await;
     (result.as_str().unwrap().to_owned(), curl.as_str().unwrap().to_owned())
 }
+
+/// Sets `id`'s desiredCapacity to `desired` with the real curl (with
+/// `extra` arguments) and waits at most a second for the overview to show
+/// it, without a reload; returns how long that took.
+pub async fn curl_shows_within_a_second(
+    browser: &Browser,
+    url: &str,
+    id: &str,
+    desired: u32,
+    extra: &[&str],
+) -> Duration {
+    curl_patch(url, &json!({"desiredCapacity": desired}), extra).await;
+    let sent = std::time::Instant::now();
+    let js = format!("{} === '{desired}'", cell_js(id, 3));
+    browser.wait_for(Duration::from_secs(1), &format!("the curl PATCH of {id} on the page"), &js).await;
+    sent.elapsed()
+}

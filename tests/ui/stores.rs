@@ -4,10 +4,9 @@
 //! `tls.rs`.
 
 use crate::helpers::{StoreKind, spawn_app};
-use crate::page::{cell_js, create, curl_patch, ids, open, rows};
+use crate::page::{create, curl_shows_within_a_second, ids, open, rows};
 use crate::webdriver::{Browser, Options, available};
 use serde_json::json;
-use std::time::Duration;
 
 async fn every_dimension_and_live(kind: StoreKind) {
     let name = format!("the page with the {} store", kind.metrics_label());
@@ -20,10 +19,8 @@ async fn every_dimension_and_live(kind: StoreKind) {
     let mut shown = rows(&browser).await;
     shown.sort();
     assert_eq!(shown, all, "{name}");
-    curl_patch(&app.dim_url(&all[5]), &json!({"desiredCapacity": 3.0}), &[]).await;
-    let sent = std::time::Instant::now();
-    browser.wait_for(Duration::from_secs(1), "the curl PATCH", &format!("{} === '3'", cell_js(&all[5], 3))).await;
-    eprintln!("{name}: the curl PATCH showed after {:?}", sent.elapsed());
+    let took = curl_shows_within_a_second(&browser, &app.dim_url(&all[5]), &all[5], 3, &[]).await;
+    eprintln!("{name}: the curl PATCH showed after {took:?}");
     let strip = browser.exec("return document.getElementById('strip').textContent;", json!([])).await;
     assert!(
         strip.as_str().unwrap().contains(&format!("Store:{}", kind.metrics_label()))

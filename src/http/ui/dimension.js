@@ -7,7 +7,7 @@
 import { history } from './api.js';
 import { chart } from './chart.js';
 import { activities, duration, points, who } from './timeline.js';
-import { bounds } from './overview.js';
+import { badge, bounds } from './overview.js';
 
 function cell(tr, text, cls) {
   const td = document.createElement('td');
@@ -24,11 +24,8 @@ function changes(entry) {
 }
 
 export function createDimensionView({ onError }) {
-  const title = document.getElementById('dim-title');
-  const nowLine = document.getElementById('dim-now');
-  const chartBox = document.getElementById('chart');
-  const actBody = document.querySelector('#activities tbody');
-  const histBody = document.querySelector('#history tbody');
+  const [title, nowLine, chartBox, actBody, histBody] = ['#dim-title', '#dim-now', '#chart',
+    '#activities tbody', '#history tbody'].map((s) => document.querySelector(s));
   let id = null;
   let loading = null;
   let again = false;
@@ -37,11 +34,8 @@ export function createDimensionView({ onError }) {
     title.textContent = d.scalableTargetDimensionId;
     const reason = d.failureReason ? ` (${d.failureReason})` : '';
     nowLine.replaceChildren();
-    const status = document.createElement('span');
-    status.className = `status s-${d.scalingStatus}`;
-    status.textContent = d.scalingStatus;
     nowLine.append(`${d.resourceName} / ${d.dimensionName}: desired ${d.desiredCapacity}, actual ${d.actualCapacity}, `,
-      status, `${reason}; bounds ${bounds(d)}; revision ${d.revision}`);
+      badge(d.scalingStatus), `${reason}; bounds ${bounds(d)}; revision ${d.revision}`);
   }
 
   function render(d, entries) {

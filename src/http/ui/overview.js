@@ -4,12 +4,17 @@
 
 const PAGE = 500;
 
-export function statusCell(status) {
-  const td = document.createElement('td');
+/** The status as text in a coloured box (readable without the colour). */
+export function badge(status) {
   const span = document.createElement('span');
   span.className = `status s-${status}`;
   span.textContent = status;
-  td.append(span);
+  return span;
+}
+
+function statusCell(status) {
+  const td = document.createElement('td');
+  td.append(badge(status));
   return td;
 }
 
