@@ -83,6 +83,8 @@ impl Browser {
         let port = crate::ports::free_port();
         let mut command = Command::new("chromedriver");
         command.arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null());
+        // Its own process group, with the browser it starts: `Drop` ends them all.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         command.envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let driver = command.spawn().expect("chromedriver starts");
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
@@ -184,17 +186,17 @@ impl Browser {
         self.post("/se/log", json!({"type": kind})).await.as_array().cloned().unwrap_or_default()
     }
 
-    /// Ends the session (chromium quits) and the driver.
-    pub async fn quit(mut self) {
+    /// Ends the session (chromium quits), then the driver (`Drop`).
+    pub async fn quit(self) {
         let _ = self.http.delete(&self.session).send().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
+/// After a failed test too: chromedriver and every chromium process it started.
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        let group = rustix::process::Pid::from_child(&self.driver);
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         let _ = self.driver.wait();
     }
 }
