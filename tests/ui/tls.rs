@@ -8,7 +8,7 @@
 use crate::certs::{Ca, valid_for};
 use crate::helpers::{StoreKind, spawn_app};
 use crate::page::{create, open_dimension, submit, wait_live};
-use crate::webdriver::{Browser, Options, available};
+use crate::webdriver::{Browser, Options, available, skip};
 use crest::auth::{CertMatch, Role};
 use crest::tls::{ClientAuth, TlsOptions};
 use serde_json::json;
@@ -54,11 +54,7 @@ fn nss_tools(test: &str) -> bool {
     let found =
         Command::new("pk12util").arg("-h").output().is_ok() && Command::new("certutil").arg("-H").output().is_ok();
     if !found {
-        assert!(
-            !std::env::var("CREST_REQUIRE_SERVICES").is_ok_and(|v| v == "1"),
-            "CREST_REQUIRE_SERVICES=1 but certutil/pk12util are missing (apt-get install -y libnss3-tools)"
-        );
-        eprintln!("SKIP {test}: certutil/pk12util are missing (apt-get install -y libnss3-tools)");
+        skip(test, "certutil/pk12util are missing (apt-get install -y libnss3-tools)");
     }
     found
 }
@@ -72,13 +68,18 @@ const POLICIES: &str = "/etc/chromium/policies/managed";
 struct Policy(std::path::PathBuf);
 
 impl Policy {
-    fn auto_select_certificate(origin: &str) -> Self {
-        std::fs::create_dir_all(POLICIES)
-            .unwrap_or_else(|e| panic!("{POLICIES}: {e} (the test writes a policy there)"));
+    /// None (after printing why) when the file cannot be written (not root).
+    fn auto_select_certificate(test: &str, origin: &str) -> Option<Self> {
         let file = Path::new(POLICIES).join(format!("crest-ui-test-{}.json", std::process::id()));
         let rule = json!({"pattern": origin, "filter": {}}).to_string();
-        std::fs::write(&file, json!({"AutoSelectCertificateForUrls": [rule]}).to_string()).unwrap();
-        Self(file)
+        let policy = json!({"AutoSelectCertificateForUrls": [rule]}).to_string();
+        match std::fs::create_dir_all(POLICIES).and_then(|()| std::fs::write(&file, policy)) {
+            Ok(()) => Some(Self(file)),
+            Err(e) => {
+                skip(test, &format!("cannot write Chromium's policy {}: {e} (run as root)", file.display()));
+                None
+            }
+        }
     }
 }
 
@@ -126,7 +127,7 @@ async fn over_https_the_browsers_client_certificate_is_the_credential() {
     let base = format!("https://localhost:{}", app.tls_addr.unwrap().port());
     let options =
         Options { insecure: true, args: Vec::new(), env: vec![("HOME".into(), home.path().display().to_string())] };
-    let _policy = Policy::auto_select_certificate(&base);
+    let Some(_policy) = Policy::auto_select_certificate(test, &base) else { return };
     let browser = Browser::start(chromium, options).await;
     browser.goto(&format!("{base}/ui")).await;
     wait_live(&browser).await;

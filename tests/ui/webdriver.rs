@@ -19,7 +19,8 @@ fn required() -> bool {
     std::env::var("CREST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
 }
 
-fn skip(test: &str, why: &str) {
+/// Prints why `test` skips; fails instead with CREST_REQUIRE_SERVICES=1.
+pub fn skip(test: &str, why: &str) {
     assert!(!required(), "CREST_REQUIRE_SERVICES=1 but {why}");
     eprintln!("SKIP {test}: {why}");
 }
