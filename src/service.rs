@@ -3,7 +3,7 @@
 //! transition → store → publish to watchers → metric → change log here, and
 //! nowhere else. A change that would write nothing is answered from the read,
 //! on the caller's task; one that writes runs in a task of its own (keeping
-//! the request's span), so a client that hangs up cannot cancel it half-way.
+//! the request's log fields), so a client that hangs up cannot cancel it half-way.
 //! A change that would create a dimension must also fit the dimension limit
 //! (`quota`), and is refused to a read-only caller ([`Creating`]).
 
@@ -17,9 +17,9 @@ use crate::domain::{
 use crate::fingerprint::Fingerprint;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError, Transition, UpdateError};
+use crate::telemetry;
 use crate::watch::Feed;
 use std::sync::Arc;
-use tracing::Instrument;
 
 /// The default of `max_dimensions`: how many dimensions there may be
 /// before the API refuses to create another. AAS needs one per scalable
@@ -228,7 +228,7 @@ impl Dimensions {
     /// `Store` (nothing removed) or `Task`.
     pub async fn delete(&self, id: &DimensionId, caller: impl FnOnce() -> Caller) -> Result<bool, ServiceError> {
         let (store, id_) = (self.store.clone(), id.clone());
-        let task = tokio::spawn(async move { store.delete(&id_).await }.in_current_span());
+        let task = tokio::spawn(telemetry::request::carry(async move { store.delete(&id_).await }));
         let gone = task.await.map_err(|e| ServiceError::Task(e.to_string()))??;
         if gone {
             self.quota.freed();
@@ -270,17 +270,14 @@ impl Dimensions {
         };
         let caller = caller();
         let (store, id_, source) = (self.store.clone(), id.clone(), caller.source.clone());
-        let task = tokio::spawn(
-            async move {
-                let transition: &Transition<'_> = &step;
-                // The store may try its write against what was just read.
-                let written = store.update_seen(&id_, current, transition, &source).await;
-                // The slot is given back once the write is done (or not).
-                drop(slot);
-                written
-            }
-            .in_current_span(),
-        );
+        let task = tokio::spawn(telemetry::request::carry(async move {
+            let transition: &Transition<'_> = &step;
+            // The store may try its write against what was just read.
+            let written = store.update_seen(&id_, current, transition, &source).await;
+            // The slot is given back once the write is done (or not).
+            drop(slot);
+            written
+        }));
         let outcome = task.await.map_err(|e| ServiceError::Task(e.to_string()))??;
         self.metrics.dimension(&outcome.dimension);
         if outcome.must_write() {

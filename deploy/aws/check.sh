@@ -13,6 +13,9 @@
 #                   (default: the newest target/{release,debug}/crest that
 #                   knows --client-cert-pin; skipped when there is none)
 #   TERRAFORM       the terraform command (default: terraform, when present)
+#   TF_PLUGIN_DIR   a local mirror of the hashicorp/aws provider for terraform
+#                   init -plugin-dir (default: /opt/tf-plugins when it holds
+#                   one); without a mirror, init needs the Terraform registry
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,6 +24,8 @@ cd "$root"
 
 aws_dir=deploy/aws
 template=$aws_dir/cloudformation/api-gateway.yaml
+many_template=$aws_dir/cloudformation/scalable-targets.yaml
+templates=("$aws_dir"/cloudformation/*.yaml)
 tf_dir=$aws_dir/terraform
 script=$aws_dir/fetch-client-cert.sh
 venv=${CREST_AWS_VENV:-${TMPDIR:-/tmp}/crest-aws-check-venv}
@@ -110,20 +115,20 @@ step "fetch-client-cert.sh --help" help_works
 
 # ------------------------------------------------------------------ CloudFormation
 
-section "cloudformation: cfn-lint $template"
-proves "the template is valid CloudFormation against cfn-lint's AWS resource schemas: resource types, property names and types, enums (Integration Type, ServiceNamespace, PolicyType, ...), references, conditions, outputs, parameter patterns against their defaults (AuthorizationType is a free string there: check_templates.py checks it)"
+section "cloudformation: cfn-lint ${templates[*]}"
+proves "every template is valid CloudFormation against cfn-lint's AWS resource schemas: resource types, property names and types, enums (Integration Type, ConnectionType, Scheme, ServiceNamespace, PolicyType, ...), references, conditions, rules, outputs, parameter patterns against their defaults (AuthorizationType is a free string there: check_templates.py checks it); scalable-targets.yaml after cfn-lint expands its Fn::ForEach (AWS::LanguageExtensions)"
 cfn_lint() {
-    "$venv/bin/cfn-lint" --include-checks I -- "$template"
+    "$venv/bin/cfn-lint" --include-checks I -- "${templates[@]}"
 }
 step "cfn-lint" cfn_lint
 
-proves "cfn-lint is not vacuous: copies with a misspelt Stage property, an unknown integration type, or a dangling Ref are each rejected"
-cfn_lint_rejects_broken() {
-    local broken edit rc ok=0
+proves "cfn-lint is not vacuous: copies with a misspelt Stage property, an unknown integration type, a dangling Ref, an unknown NLB scheme or connection type, or a ForEach Ref to no generated resource are each rejected"
+# lint_rejects TEMPLATE SED-EDIT...: each edited copy must fail cfn-lint.
+lint_rejects() {
+    local template=$1 broken edit rc ok=0
+    shift
     broken=$(mktemp "${TMPDIR:-/tmp}/crest-broken-XXXXXX.yaml")
-    for edit in 's/^      ClientCertificateId: !If/      ClientCertificateID: !If/' \
-        '0,/Type: HTTP_PROXY/s//Type: HTTP_PROXYX/' \
-        's/DeploymentId: !Ref Deployment/DeploymentId: !Ref NoSuchDeployment/'; do
+    for edit in "$@"; do
         sed -e "$edit" "$template" >"$broken"
         if cmp -s "$template" "$broken"; then
             printf '     the edit %s no longer applies to the template: update this check\n' "$edit"
@@ -140,6 +145,18 @@ cfn_lint_rejects_broken() {
         fi
     done
     rm -f -- "$broken" "$broken.out"
+    return "$ok"
+}
+cfn_lint_rejects_broken() {
+    local ok=0
+    lint_rejects "$template" \
+        's/^      ClientCertificateId: !If/      ClientCertificateID: !If/' \
+        '0,/Type: HTTP_PROXY/s//Type: HTTP_PROXYX/' \
+        's/DeploymentId: !Ref Deployment/DeploymentId: !Ref NoSuchDeployment/' \
+        's/Scheme: internal/Scheme: private/' \
+        '0,/VPC_LINK, INTERNET/s//VPC_LINKX, INTERNET/' || ok=1
+    lint_rejects "$many_template" \
+        's/Ref: !Sub ScalableTarget&{Id}/Ref: !Sub ScalableTargets\&{Id}/' || ok=1
     return "$ok"
 }
 step "cfn-lint rejects broken copies" cfn_lint_rejects_broken
@@ -160,42 +177,64 @@ if command -v "${terraform_cmd[0]}" >/dev/null 2>&1; then
     }
     step "terraform fmt -check" tf_fmt
 
-    tf_validate() {
-        local work rc=0
-        work=$(mktemp -d "${TMPDIR:-/tmp}/crest-tf-XXXXXX")
-        cp "$tf_dir"/*.tf "$work"/
-        if env "${terraform_env[@]}" TF_IN_AUTOMATION=1 "${terraform_cmd[@]}" -chdir="$work" \
-            init -backend=false -input=false -no-color >"$work/init.log" 2>&1; then
-            proves "terraform validate: every resource, argument and reference is valid for the hashicorp/aws provider"
-            env "${terraform_env[@]}" "${terraform_cmd[@]}" -chdir="$work" validate -no-color || rc=$?
-            rm -rf -- "$work"
-            return "$rc"
-        fi
-        grep -m1 -E 'could not connect|Failed to query|no such host|Error' "$work/init.log" | sed 's/^/     /' || true
-        rm -rf -- "$work"
-        return 3
-    }
-    rc=0
-    tf_validate || rc=$?
-    if [[ $rc -eq 0 ]]; then
-        passed+=("terraform validate")
-        echo "   PASS terraform validate"
-    elif [[ $rc -eq 3 ]]; then
-        skip "terraform validate" "terraform init cannot download the hashicorp/aws provider here (no registry access); the python-hcl2 checks below stand in, and argument names are checked on paper only"
-    else
-        failed+=("terraform validate")
-        echo "   FAIL terraform validate"
+    plugin_dir=${TF_PLUGIN_DIR:-}
+    if [[ -z $plugin_dir && -d /opt/tf-plugins/registry.terraform.io/hashicorp/aws ]]; then
+        plugin_dir=/opt/tf-plugins
     fi
+    init_args=(init -backend=false -input=false -no-color)
+    if [[ -n $plugin_dir ]]; then
+        echo "   provider mirror: $plugin_dir"
+        init_args+=("-plugin-dir=$plugin_dir")
+    fi
+    work=$(mktemp -d "${TMPDIR:-/tmp}/crest-tf-XXXXXX")
+    cp -R "$tf_dir" "$work/terraform"
+    rm -rf -- "$work"/terraform/.terraform "$work"/terraform/examples/*/.terraform
+    # tf_in DIR ARGS...: terraform ARGS in the copy of DIR (relative to $tf_dir)
+    tf_in() {
+        local dir=$1
+        shift
+        env "${terraform_env[@]}" TF_IN_AUTOMATION=1 "${terraform_cmd[@]}" -chdir="$work/terraform/$dir" "$@"
+    }
+    tf_roots=(. examples/multi-region)
+    tf_init() {
+        local dir
+        for dir in "${tf_roots[@]}"; do
+            tf_in "$dir" "${init_args[@]}" >"$work/init.log" 2>&1 || {
+                grep -m1 -E 'could not connect|Failed to query|no such host|Error' "$work/init.log" | sed 's/^/     /' || true
+                return 1
+            }
+        done
+    }
+    if tf_init; then
+        proves "terraform validate: every resource, argument and reference of the module and of examples/multi-region is valid for the hashicorp/aws provider"
+        tf_validate() {
+            local dir rc=0
+            for dir in "${tf_roots[@]}"; do
+                echo "   $dir:"
+                tf_in "$dir" validate -no-color || rc=1
+            done
+            return "$rc"
+        }
+        step "terraform validate" tf_validate
+        proves "terraform test (tests/module.tftest.hcl, mocked provider): the plans for public, private (internal NLB, TCP 443, HTTPS /readyz, deregistration delay 20 and no connection reset for a failing target, VPC_LINK integrations, one attachment per target; refused without subnets) and three dimensions (one target and policy each, per-entry values with module-wide fallbacks)"
+        tf_test() {
+            tf_in . test -no-color
+        }
+        step "terraform test" tf_test
+    else
+        skip "terraform validate/test" "terraform init cannot get the hashicorp/aws provider here (no registry access, no mirror in TF_PLUGIN_DIR); the python-hcl2 checks below stand in, and argument names are checked on paper only"
+    fi
+    rm -rf -- "$work"
 else
-    skip "terraform fmt/validate" "no terraform binary on this machine; the python-hcl2 checks below stand in"
+    skip "terraform fmt/validate/test" "no terraform binary on this machine; the python-hcl2 checks below stand in"
 fi
 
 # ------------------------------------------------------------------ properties
 
 section "properties: $aws_dir/tests/check_templates.py (cfn-lint's YAML loader + python-hcl2)"
-proves "both the CloudFormation template and every .tf file say what the brief asks: GET and PATCH on /scalableTargetDimensions/{scalableTargetDimensionId} with AWS_IAM; HTTP_PROXY integrations to <crest>/v1/scalableTargetDimensions/{scalableTargetDimensionId} with the path parameter mapped (evaluated with example values to the exact crest URL); a stage with the client certificate; a custom-resource scalable target with ScalableDimension custom-resource:ResourceType:Property whose ResourceId evaluates to https://API.execute-api.REGION.amazonaws.com/STAGE/scalableTargetDimensions/ID; a TargetTracking policy with a customized metric; the outputs fetch-client-cert.sh reads; the same defaults in both; and that broken copies fail these checks"
+proves "the CloudFormation templates, every .tf file, the multi-region example and the README's IAM policies say what the brief asks: GET and PATCH on /scalableTargetDimensions/{scalableTargetDimensionId} with AWS_IAM; HTTP_PROXY integrations to <crest>/v1/scalableTargetDimensions/{scalableTargetDimensionId} with the path parameter mapped (evaluated with example values to the exact crest URL); a stage with the client certificate; a custom-resource scalable target with ScalableDimension custom-resource:ResourceType:Property whose ResourceId evaluates to https://API.execute-api.REGION.amazonaws.com/STAGE/scalableTargetDimensions/ID; a TargetTracking policy with a customized metric; the outputs fetch-client-cert.sh reads; the same defaults in both; private: an internal NLB (no internet-facing resource), TCP 443 passthrough, HTTPS /readyz health check, deregistration delay above crest's shutdown delay, VPC_LINK integrations, none of it when public; one target and policy per dimension (Fn::ForEach evaluated, for_each over the map); one module instance per region with its own provider alias, region, crest URL and dimension ids; execute-api:Invoke for GET and PATCH (and nothing else) for AAS's service-linked role in both resource policies and the README's policies; every parameter, -var, module argument and output the READMEs' commands and snippets use exists; and that broken copies fail these checks"
 templates() {
-    "$venv/bin/python" "$aws_dir/tests/check_templates.py" "$template" "$tf_dir"
+    "$venv/bin/python" "$aws_dir/tests/check_templates.py" "$aws_dir"
 }
 step "template properties" templates
 

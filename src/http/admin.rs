@@ -158,7 +158,6 @@ fn text(v: Option<String>, field: &str) -> Result<Option<String>, ApiError> {
         (status = 503, description = "Store unavailable", body = ErrorBody),
     )
 )]
-#[tracing::instrument(skip_all, fields(dimension_id = %id))]
 pub async fn put(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -167,6 +166,7 @@ pub async fn put(
     IfMatch(precondition): IfMatch,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
+    super::dimensions::log_fields(&id);
     allow(&principal, &[], "registering a dimension")?;
     let body: RegisterRequest = serde_json::from_value(body).map_err(|e| {
         ApiError::BadRequest(format!(
@@ -204,13 +204,13 @@ pub async fn put(
         (status = 503, description = "Store unavailable", body = ErrorBody),
     )
 )]
-#[tracing::instrument(skip_all, fields(dimension_id = %id))]
 pub async fn delete(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
+    super::dimensions::log_fields(&id);
     allow(&principal, &[], "deleting a dimension")?;
     if !state.dimensions.delete(&id, || caller("DELETE", &principal, &headers)).await? {
         return Err(ApiError::NotFound(format!("no scalable target dimension {:?}", id.as_str())));

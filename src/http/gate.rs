@@ -24,6 +24,7 @@ use super::{certificate, extract, request_id};
 use crate::auth::Role;
 use crate::metrics::Metrics;
 use crate::net::ConnInfo;
+use crate::telemetry::{self, LogWindow};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -66,15 +67,15 @@ pub async fn require_certificate(State(state): State<AppState>, mut req: Request
     let request_id = request_id::normalize(&mut req);
     state.metrics.client_rejected(reason);
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
-    // The fields of the front middleware's span, which this request never reaches.
-    let span = tracing::info_span!("http", method = %req.method(), route, path = %req.uri().path(),
-        request_id = request_id.to_str().unwrap_or(""));
+    // The request's log fields, as the front middleware (never reached) would set them.
+    let route = super::router::intern(route);
+    let fields = telemetry::request::Fields::new(req.method().clone(), route, req.uri().clone(), request_id.clone());
     let who = Refused {
         peer: conn.as_ref().map(|c| c.peer),
         client_subject: presented.map(|(c, _)| c.subject.as_str()),
         ..Refused::default()
     };
-    span.in_scope(|| log_rejection(&state.metrics, StatusCode::FORBIDDEN, reason, &who));
+    telemetry::request::sync_scope(fields, || log_rejection(&state.metrics, StatusCode::FORBIDDEN, reason, &who));
     // Read a small body first: some h2 clients (curl 7.x) treat an answer
     // before the end of their request body as a stream error.
     let body = req.into_body();
@@ -103,7 +104,7 @@ pub struct Refused<'a> {
     pub role: Option<Role>,
 }
 
-/// Counts a refused request and logs it (in the request's span, which
+/// Counts a refused request and logs it (with the request's fields, which
 /// carries its id), unless the log limit is reached.
 pub fn log_rejection(metrics: &Metrics, status: StatusCode, reason: &'static str, who: &Refused<'_>) {
     metrics.rejected(reason);
@@ -114,7 +115,7 @@ pub fn log_rejection(metrics: &Metrics, status: StatusCode, reason: &'static str
         return;
     };
     if unlogged > 0 {
-        // Not in the request's span: the count is not this request's.
+        // Not the request's line (`parent: None`): the count is not this request's.
         tracing::warn!(parent: None, count = unlogged, limit_per_second = REJECTIONS_LOGGED_PER_SECOND,
             "rejections not logged");
     }
@@ -133,39 +134,9 @@ pub fn log_rejection(metrics: &Metrics, status: StatusCode, reason: &'static str
 /// it protects is.
 static LOG_WINDOW: Mutex<LogWindow> = Mutex::new(LogWindow::new());
 
-#[derive(Debug)]
-struct LogWindow {
-    started: Option<Instant>,
-    logged: u32,
-    unlogged: u64,
-}
-
-impl LogWindow {
-    const fn new() -> Self {
-        Self { started: None, logged: 0, unlogged: 0 }
-    }
-
-    /// `Some(n)` when one more line may be written at `now`, `n` being the
-    /// lines not written since the last one; `None` (and counted) when
-    /// `per_second` lines were written in this second already.
-    fn admit(&mut self, now: Instant, per_second: u32) -> Option<u64> {
-        if self.started.is_none_or(|s| now.saturating_duration_since(s) >= Duration::from_secs(1)) {
-            *self = Self { started: Some(now), logged: 0, unlogged: self.unlogged };
-        }
-        if self.logged < per_second {
-            self.logged += 1;
-            Some(std::mem::take(&mut self.unlogged))
-        } else {
-            self.unlogged += 1;
-            None
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{LogWindow, is_public};
-    use std::time::{Duration, Instant};
+    use super::is_public;
 
     #[test]
     fn only_exact_public_paths_skip_the_certificate() {
@@ -186,20 +157,5 @@ mod tests {
         ] {
             assert!(!is_public(p), "{p}");
         }
-    }
-
-    /// N lines a second; the rest are counted and the count comes with the
-    /// next line written.
-    #[test]
-    fn the_rejection_log_writes_n_lines_a_second_and_counts_the_rest() {
-        let mut w = LogWindow::new();
-        let t0 = Instant::now();
-        let at = |ms| t0 + Duration::from_millis(ms);
-        let admitted: Vec<Option<u64>> = (0..1000).map(|n| w.admit(at(n / 2), 10)).collect();
-        assert_eq!(admitted.iter().filter(|a| a.is_some()).count(), 10, "500 ms: one window");
-        assert!(admitted.iter().flatten().all(|n| *n == 0));
-        assert_eq!(w.admit(at(999), 10), None);
-        assert_eq!(w.admit(at(1000), 10), Some(991), "a new second: the count of the others");
-        assert_eq!(w.admit(at(1001), 10), Some(0));
     }
 }

@@ -1,4 +1,4 @@
-//! The router and its front middleware: request id, span and log, metrics,
+//! The router and its front middleware: request id, the request's log fields and access line, metrics,
 //! the size of the request head, timeout, authentication, then the rate limit, body limit, JSON answers
 //! for unknown routes and methods; the client-certificate gate in front of
 //! it all on HTTPS. Each request writes at most one log line: the access
@@ -16,6 +16,7 @@ use super::{
 use crate::auth::Principal;
 use crate::metrics::Metrics;
 use crate::net::ConnInfo;
+use crate::telemetry;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{StatusCode, Uri};
@@ -24,7 +25,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::Instrument;
 
 /// The API's routes: path template, the methods it documents, handlers.
 /// `/openapi.json` must list exactly these (tests/api/openapi.rs checks it).
@@ -85,7 +85,8 @@ struct Front {
 }
 
 /// Every API request passes here once (one middleware instead of a stack,
-/// which axum would clone per request): request id, the request's span,
+/// which axum would clone per request): request id, the request's log
+/// fields (`telemetry::request`: on every line written for it),
 /// authentication, then the rate limit (per token, certificate or
 /// address), timeout, the log line, metrics.
 async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Response {
@@ -106,10 +107,9 @@ async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Resp
         principal: None,
         started,
     };
-    let span = tracing::info_span!("http", method = %method, route, path = %req.uri().path(),
-        request_id = request_id.to_str().unwrap_or(""), dimension_id = tracing::field::Empty);
+    let fields = telemetry::request::Fields::new(method.clone(), route, uri.clone(), request_id.clone());
     let state = &front.state;
-    let mut response = async {
+    let serve = async {
         if let Some(too_big) = too_big {
             // Judged first: a head this size is refused whoever sends it.
             let response = too_big.into_response();
@@ -137,9 +137,8 @@ async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Resp
             access::log(&access::Request { principal: principal.as_ref(), ..line }, &response);
         }
         response
-    }
-    .instrument(span)
-    .await;
+    };
+    let mut response = telemetry::request::scope(fields, serve).await;
     state.metrics.http(route, &method, response.status().as_u16(), started);
     response.headers_mut().insert(request_id::X_REQUEST_ID.clone(), request_id);
     response
@@ -163,7 +162,7 @@ fn refused_by<'a>(state: &'a AppState, key: ClientKey, conn: Option<&'a ConnInfo
 }
 
 /// The route template as a `'static` label (the router's own strings).
-fn intern(route: &str) -> &'static str {
+pub(super) fn intern(route: &str) -> &'static str {
     static PATHS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
     PATHS.get_or_init(|| route_paths(true)).iter().find(|p| **p == route).copied().unwrap_or("unmatched")
 }

@@ -9,9 +9,10 @@
 use super::accept::Acceptor;
 use super::conn::serve_connection;
 use super::{ClientIdentity, ConnInfo, Net};
+use crate::telemetry::LogWindow;
 use axum::Router;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -46,12 +47,13 @@ pub async fn serve_tls(
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {
                     stop.metrics.handshake_failed(failure_reason(&e));
-                    tracing::info!(%peer, error = %e, "TLS handshake failed");
+                    log_failure(|| tracing::info!(%peer, error = %e, "TLS handshake failed"));
                     return;
                 }
                 Err(_) => {
                     stop.metrics.handshake_failed("timeout");
-                    tracing::info!(%peer, timeout = %humantime::format_duration(handshake_timeout), "TLS handshake timed out");
+                    let timeout = humantime::format_duration(handshake_timeout);
+                    log_failure(|| tracing::info!(%peer, %timeout, "TLS handshake timed out"));
                     return;
                 }
             };
@@ -60,6 +62,33 @@ pub async fn serve_tls(
         });
     }
     accepting.drain(limits).await;
+}
+
+/// Failed handshakes logged per second at most: anyone who can connect can
+/// fail one, as fast as they like. The others are counted in
+/// `crest_tls_handshake_failures_total` and, in the log, by the next line.
+pub const HANDSHAKE_FAILURES_LOGGED_PER_SECOND: u32 = 10;
+
+/// Writes a failed handshake's line with `log`, within
+/// [`HANDSHAKE_FAILURES_LOGGED_PER_SECOND`].
+fn log_failure(log: impl FnOnce()) {
+    static WINDOW: Mutex<LogWindow> = Mutex::new(LogWindow::new());
+    let admitted = WINDOW
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .admit(Instant::now(), HANDSHAKE_FAILURES_LOGGED_PER_SECOND);
+    match admitted {
+        Some(0) => log(),
+        Some(unlogged) => {
+            tracing::info!(
+                count = unlogged,
+                limit_per_second = HANDSHAKE_FAILURES_LOGGED_PER_SECOND,
+                "TLS handshake failures not logged"
+            );
+            log();
+        }
+        None => {}
+    }
 }
 
 /// A short, fixed word for why a handshake failed (a metric label).

@@ -1,6 +1,7 @@
 //! The JSON format: one flat object per line, `timestamp`, `level`,
-//! `target`, the fields of every enclosing span (so `request_id`, `method`,
-//! `route`, `path`, `dimension_id`), then the event's own (`message`, …).
+//! `target`, the request's fields (`request_id`, `method`, `route`, `path`,
+//! `dimension_id`: `request.rs`), the fields of every enclosing span, then
+//! the event's own (`message`, …).
 //! Strings are JSON-escaped, and beyond what JSON requires, every
 //! [`must_escape`] character (DEL, C1, bidi, U+2028/U+2029) is written as
 //! `\uXXXX` too: the line parses to the same values, but no raw control
@@ -45,6 +46,17 @@ where
                 }
             }
         }
+        if !event.is_root() {
+            super::request::with_current(|r| {
+                line.insert("method".into(), r.method.as_str().into());
+                line.insert("route".into(), r.route.into());
+                line.insert("path".into(), r.uri.path().into());
+                line.insert("request_id".into(), r.request_id().into());
+                if let Some(id) = r.dimension_id() {
+                    line.insert("dimension_id".into(), id.into());
+                }
+            });
+        }
         event.record(&mut Fields(&mut line));
         writeln!(writer, "{}", to_line(&Value::Object(line))?)
     }
@@ -58,18 +70,14 @@ pub struct JsonSpanFields;
 
 impl<'w> FormatFields<'w> for JsonSpanFields {
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
-        let mut map = Map::new();
-        fields.record(&mut Fields(&mut map));
-        writer.write_str(&to_line(&Value::Object(map))?)
+        writer.write_str(&object(fields)?)
     }
 
     fn add_fields(&self, current: &'w mut FormattedFields<Self>, fields: &Record<'_>) -> fmt::Result {
-        let mut map = Map::new();
-        fields.record(&mut Fields(&mut map));
-        if map.is_empty() {
+        let more = object(fields)?;
+        if more == "{}" {
             return Ok(());
         }
-        let more = to_line(&Value::Object(map))?;
         let had = current.fields.trim_end().strip_suffix('}').map(|s| s.trim_end().len());
         match had {
             // `{` alone: no field yet.
@@ -81,6 +89,68 @@ impl<'w> FormatFields<'w> for JsonSpanFields {
             _ => current.fields = more,
         }
         Ok(())
+    }
+}
+
+/// `fields` as a compact JSON object, written as they are visited (a span
+/// is made on every request: no map to build and serialize).
+fn object<R: RecordFields>(fields: R) -> Result<String, fmt::Error> {
+    let mut object = Object { out: Vec::with_capacity(128), ok: true };
+    object.out.push(b'{');
+    fields.record(&mut object);
+    object.out.push(b'}');
+    if !object.ok {
+        return Err(fmt::Error);
+    }
+    String::from_utf8(object.out).map_err(|_| fmt::Error)
+}
+
+/// Writes each field as `"name":value` into a JSON object.
+struct Object {
+    out: Vec<u8>,
+    ok: bool,
+}
+
+impl Object {
+    fn field<T: Serialize + ?Sized>(&mut self, field: &Field, value: &T) {
+        if self.out.len() > 1 {
+            self.out.push(b',');
+        }
+        let mut serializer = serde_json::Serializer::with_formatter(&mut self.out, Escaping);
+        let written = field.name().serialize(&mut serializer).is_ok();
+        self.out.push(b':');
+        let mut serializer = serde_json::Serializer::with_formatter(&mut self.out, Escaping);
+        self.ok &= written && value.serialize(&mut serializer).is_ok();
+    }
+}
+
+impl Visit for Object {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.field(field, &super::round(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.field(field, &value);
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.field(field, &value);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.field(field, &value);
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.field(field, value);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.field(field, &value.to_string());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.field(field, &format!("{value:?}"));
     }
 }
 
@@ -169,12 +239,23 @@ mod tests {
             tracing_subscriber::fmt::layer().fmt_fields(JsonSpanFields).event_format(FlatJson).with_writer(writer),
         );
         tracing::subscriber::with_default(subscriber, || {
-            let span = tracing::info_span!("http", route = "/x", dimension_id = tracing::field::Empty);
+            let hostile = "/x\n\"\u{2028}\u{9b}";
+            let span = tracing::info_span!(
+                "http",
+                route = hostile,
+                ms = 0.1234,
+                ok = true,
+                dimension_id = tracing::field::Empty
+            );
             span.record("dimension_id", "web");
             span.in_scope(|| tracing::info!(n = 1, "inside"));
         });
-        let line: Value = serde_json::from_str(lines.lock().unwrap().trim()).unwrap();
-        assert_eq!(line["route"], "/x", "{line}");
+        let raw = lines.lock().unwrap().clone();
+        assert!(!raw.trim_end().chars().any(|c| c == '\n' || must_escape(c)), "{raw}");
+        let line: Value = serde_json::from_str(raw.trim()).unwrap();
+        assert_eq!(line["route"], "/x\n\"\u{2028}\u{9b}", "{line}");
+        assert_eq!(line["ms"], 0.123, "{line}");
+        assert_eq!(line["ok"], true, "{line}");
         assert_eq!(line["dimension_id"], "web", "{line}");
         assert_eq!(line["n"], 1, "{line}");
     }

@@ -13,6 +13,7 @@ mod corrupt;
 mod demo_mode;
 mod errors;
 mod fd_limit;
+mod handshake_log;
 mod head_limits;
 mod helpers;
 mod hostile;

@@ -12,6 +12,13 @@ locals {
   resource_id_prefix = "${aws_api_gateway_stage.this.invoke_url}/scalableTargetDimensions/"
   custom_resource_id = "${local.resource_id_prefix}${var.scalable_target_dimension_id}"
 
+  # public: API Gateway calls crest_url over the internet. private: through
+  # the VPC link to the internal NLB (private.tf); crest_url's host then only
+  # names crest's certificate (Host header and TLS verification).
+  private         = var.exposure == "private"
+  connection_type = local.private ? "VPC_LINK" : "INTERNET"
+  connection_id   = local.private ? aws_api_gateway_vpc_link.crest[0].id : null
+
   # The certificate the stage presents: the module's own, or during a
   # rotation the one named by var.client_certificate_id.
   client_certificate_id = coalesce(var.client_certificate_id, aws_api_gateway_client_certificate.this.id)
@@ -72,7 +79,8 @@ resource "aws_api_gateway_integration" "get" {
   http_method             = aws_api_gateway_method.get.http_method
   type                    = "HTTP_PROXY"
   integration_http_method = "GET"
-  connection_type         = "INTERNET"
+  connection_type         = local.connection_type
+  connection_id           = local.connection_id
   uri                     = local.crest_integration_uri
   passthrough_behavior    = "WHEN_NO_MATCH"
   timeout_milliseconds    = 29000
@@ -88,7 +96,8 @@ resource "aws_api_gateway_integration" "patch" {
   http_method             = aws_api_gateway_method.patch.http_method
   type                    = "HTTP_PROXY"
   integration_http_method = "PATCH"
-  connection_type         = "INTERNET"
+  connection_type         = local.connection_type
+  connection_id           = local.connection_id
   uri                     = local.crest_integration_uri
   passthrough_behavior    = "WHEN_NO_MATCH"
   timeout_milliseconds    = 29000
@@ -126,6 +135,11 @@ resource "aws_api_gateway_deployment" "this" {
       aws_api_gateway_integration.get.uri,
       aws_api_gateway_integration.patch.id,
       aws_api_gateway_integration.patch.uri,
+      aws_api_gateway_integration.get.connection_type,
+      aws_api_gateway_integration.get.connection_id,
+      aws_api_gateway_integration.patch.connection_type,
+      aws_api_gateway_integration.patch.connection_id,
+      aws_api_gateway_rest_api_policy.this.policy,
     ]))
   }
 
@@ -136,6 +150,7 @@ resource "aws_api_gateway_deployment" "this" {
   depends_on = [
     aws_api_gateway_integration.get,
     aws_api_gateway_integration.patch,
+    aws_api_gateway_rest_api_policy.this,
   ]
 }
 
@@ -146,50 +161,4 @@ resource "aws_api_gateway_stage" "this" {
   description           = "Stage whose invoke URL is the AAS custom resource ID prefix"
   client_certificate_id = local.client_certificate_id
   tags                  = var.tags
-}
-
-# No role_arn: for service_namespace "custom-resource" AAS uses (and creates
-# on first registration, if the caller may iam:CreateServiceLinkedRole) the
-# service-linked role AWSServiceRoleForApplicationAutoScaling_CustomResource
-# (managed policy AWSApplicationAutoScalingCustomResourcePolicy:
-# execute-api:Invoke and the CloudWatch alarm actions it needs).
-resource "aws_appautoscaling_target" "this" {
-  count = var.register_scalable_target ? 1 : 0
-
-  service_namespace  = "custom-resource"
-  scalable_dimension = "custom-resource:ResourceType:Property"
-  resource_id        = local.custom_resource_id
-  min_capacity       = var.min_capacity
-  max_capacity       = var.max_capacity
-}
-
-resource "aws_appautoscaling_policy" "target_tracking" {
-  count = var.register_scalable_target ? 1 : 0
-
-  name               = "${var.name}-target-tracking"
-  policy_type        = "TargetTrackingScaling"
-  service_namespace  = aws_appautoscaling_target.this[0].service_namespace
-  scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
-  resource_id        = aws_appautoscaling_target.this[0].resource_id
-
-  target_tracking_scaling_policy_configuration {
-    target_value       = var.target_value
-    scale_in_cooldown  = var.scale_in_cooldown
-    scale_out_cooldown = var.scale_out_cooldown
-
-    customized_metric_specification {
-      metric_name = var.metric_name
-      namespace   = var.metric_namespace
-      statistic   = var.metric_statistic
-      unit        = var.metric_unit
-
-      dynamic "dimensions" {
-        for_each = var.metric_dimensions
-        content {
-          name  = dimensions.key
-          value = dimensions.value
-        }
-      }
-    }
-  }
 }

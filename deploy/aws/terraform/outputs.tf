@@ -42,3 +42,28 @@ output "scalable_target_registered" {
   description = "Whether this module registered the scalable target and policy."
   value       = var.register_scalable_target
 }
+
+output "custom_resource_ids" {
+  description = "Dimension id => AAS resource ID, for every scalable target this module registered (register_scalable_target and scalable_targets)."
+  value       = { for id, t in local.scalable_targets : id => t.resource_id }
+}
+
+output "exposure" {
+  description = "public or private."
+  value       = var.exposure
+}
+
+output "target_group_arn" {
+  description = "exposure = private: the NLB target group; give it to an Auto Scaling group (target_group_arns) or ECS service (load_balancer) that registers crest. null when public."
+  value       = local.private ? aws_lb_target_group.crest[0].arn : null
+}
+
+output "nlb_dns_name" {
+  description = "exposure = private: the internal NLB's DNS name (reachable only inside the VPC). null when public."
+  value       = local.private ? aws_lb.private[0].dns_name : null
+}
+
+output "vpc_link_id" {
+  description = "exposure = private: the API Gateway VPC link. null when public."
+  value       = local.private ? aws_api_gateway_vpc_link.crest[0].id : null
+}

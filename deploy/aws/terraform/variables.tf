@@ -129,3 +129,77 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "scalable_targets" {
+  description = "More dimensions through the same API: crest dimension id => settings. Each entry registers one scalable target and one target-tracking policy; an attribute left out takes the module-wide value (min_capacity, max_capacity, target_value, metric_*, scale_*_cooldown). Independent of register_scalable_target, which adds scalable_target_dimension_id."
+  type = map(object({
+    min_capacity       = optional(number)
+    max_capacity       = optional(number)
+    target_value       = optional(number)
+    metric_name        = optional(string)
+    metric_namespace   = optional(string)
+    metric_statistic   = optional(string)
+    metric_unit        = optional(string)
+    metric_dimensions  = optional(map(string))
+    scale_in_cooldown  = optional(number)
+    scale_out_cooldown = optional(number)
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for id in keys(var.scalable_targets) : can(regex("^[A-Za-z0-9._~-]{1,255}$", id)) && !contains([".", ".."], id)])
+    error_message = "Every key of scalable_targets must be 1-255 of A-Z a-z 0-9 . _ ~ - and not . or .."
+  }
+}
+
+variable "exposure" {
+  description = "public: API Gateway calls crest_url over the internet, so crest listens publicly on 443. private: API Gateway reaches crest through a VPC link and an internal NLB in subnet_ids (private.tf); crest has no public listener, and crest_url's host only names crest's certificate."
+  type        = string
+  default     = "public"
+
+  validation {
+    condition     = contains(["public", "private"], var.exposure)
+    error_message = "The exposure must be public or private."
+  }
+}
+
+variable "vpc_id" {
+  description = "exposure = private: the VPC of crest's private subnets."
+  type        = string
+  default     = null
+}
+
+variable "subnet_ids" {
+  description = "exposure = private: the private subnets the internal NLB is placed in (one per availability zone that runs crest)."
+  type        = list(string)
+  default     = []
+}
+
+variable "crest_targets" {
+  description = "exposure = private: crest replicas for the NLB target group, instance ids (crest_target_type instance) or private IPs (ip). Empty when an Auto Scaling group or ECS service registers them with output target_group_arn."
+  type        = list(string)
+  default     = []
+}
+
+variable "crest_target_type" {
+  description = "exposure = private: what crest_targets holds, instance or ip."
+  type        = string
+  default     = "instance"
+
+  validation {
+    condition     = contains(["instance", "ip"], var.crest_target_type)
+    error_message = "The crest_target_type must be instance or ip."
+  }
+}
+
+variable "crest_port" {
+  description = "exposure = private: the port crest's --tls-listen binds on the targets."
+  type        = number
+  default     = 443
+}
+
+variable "deregistration_delay" {
+  description = "exposure = private: seconds the NLB lets a deregistered crest finish its connections. Keep it a little above crest's shutdown delay (CREST_SHUTDOWN_DELAY, e.g. 15s => 20)."
+  type        = number
+  default     = 20
+}

@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""Asserts what the CloudFormation template and the Terraform module must do.
+"""Asserts what the CloudFormation templates and the Terraform module must do.
 
 Run by deploy/aws/check.sh inside its venv (needs cfn-lint for its YAML loader
-and python-hcl2). Usage: check_templates.py CFN_TEMPLATE TERRAFORM_DIR
+and python-hcl2). Usage: check_templates.py AWS_DIR (deploy/aws: its
+cloudformation/, terraform/, terraform/examples/multi-region/ and README.md)
+
+The private, many-dimension, multi-region and IAM checks live in
+check_variants.py, the READMEs' commands and snippets in check_readme.py;
+this file has the public single-dimension API and the shared evaluators.
 
 Both are read as data, intrinsic functions and interpolations are evaluated
 with example values (an API id, a region, a stage, a crest URL), and the
@@ -98,7 +103,7 @@ def cfn_condition(tpl, name: str, env: dict[str, str]) -> bool:
     def ev(c):
         (fn, arg), = c.items()
         if fn == "Fn::Equals":
-            return cfn_eval(arg[0], env) == cfn_eval(arg[1], env)
+            return cfn_eval(arg[0], env, tpl) == cfn_eval(arg[1], env, tpl)
         if fn == "Fn::Not":
             return not ev(arg[0])
         if fn == "Fn::And":
@@ -113,13 +118,20 @@ def cfn_condition(tpl, name: str, env: dict[str, str]) -> bool:
 
 
 def cfn_eval(value, env: dict[str, str], tpl=None):
-    """Evaluates Ref, Fn::Sub, Fn::If and plain strings with `env` (name -> value)."""
-    if isinstance(value, str):
+    """Evaluates Ref, Fn::Sub, Fn::If, Fn::Join, Fn::Split, Fn::Select and plain
+    strings with `env` (name -> value; a list for a CommaDelimitedList)."""
+    if isinstance(value, (str, int)):
         return value
     if isinstance(value, dict) and len(value) == 1:
         (fn, arg), = value.items()
         if fn == "Fn::If" and tpl is not None:
             return cfn_eval(arg[1] if cfn_condition(tpl, arg[0], env) else arg[2], env, tpl)
+        if fn == "Fn::Join":
+            return arg[0].join(cfn_eval(v, env, tpl) for v in cfn_list(arg[1], env, tpl))
+        if fn == "Fn::Split":
+            return cfn_eval(arg[1], env, tpl).split(arg[0])
+        if fn == "Fn::Select":
+            return cfn_list(arg[1], env, tpl)[int(arg[0])]
         if fn == "Ref":
             if arg not in env:
                 raise KeyError(f"Ref {arg} has no example value")
@@ -133,6 +145,16 @@ def cfn_eval(value, env: dict[str, str], tpl=None):
 
             return SUB_VAR.sub(repl, arg)
     raise ValueError(f"cannot evaluate {value!r}")
+
+
+def cfn_list(value, env, tpl=None) -> list:
+    """A list literal, or a Ref/function that evaluates to one."""
+    if isinstance(value, list):
+        return value
+    got = cfn_eval(value, env, tpl)
+    if not isinstance(got, list):
+        raise ValueError(f"not a list: {value!r}")
+    return got
 
 
 def try_eval(value, env, tpl=None):
@@ -303,16 +325,19 @@ def norm(x):
 
 
 def load_tf(tf_dir: pathlib.Path) -> dict:
-    merged = {"resource": {}, "variable": {}, "output": {}, "locals": {}, "terraform": [], "files": []}
+    merged = {"resource": {}, "data": {}, "variable": {}, "output": {}, "locals": {}, "module": {},
+              "provider": [], "terraform": [], "files": []}
     for f in sorted(tf_dir.glob("*.tf")):
         with f.open() as fh:
             doc = norm(hcl2.load(fh))
         merged["files"].append(f.name)
-        for block in doc.get("resource", []):
-            for typ, named in block.items():
-                for name, body in named.items():
-                    merged["resource"].setdefault(typ, {})[name] = body
-        for kind in ("variable", "output"):
+        for kind in ("resource", "data"):
+            for block in doc.get(kind, []):
+                for typ, named in block.items():
+                    for name, body in named.items():
+                        merged[kind].setdefault(typ, {})[name] = body
+        merged["provider"].extend(doc.get("provider", []))
+        for kind in ("variable", "output", "module"):
             for block in doc.get(kind, []):
                 merged[kind].update(block)
         for block in doc.get("locals", []):
@@ -492,25 +517,41 @@ def check_tf(tf: dict, c: Checker) -> None:
             t.get("service_namespace"))
     c.check(t.get("scalable_dimension") == SCALABLE_DIMENSION,
             "scalable dimension is custom-resource:ResourceType:Property", t.get("scalable_dimension"))
-    rid = tf_try(t.get("resource_id"), tf, attrs)
+    targets_expr = tf["locals"].get("scalable_targets", "")
+    c.check(t.get("for_each") == "${local.scalable_targets}" and t.get("resource_id") == "${each.value.resource_id}",
+            "one scalable target per entry of local.scalable_targets (for_each), with that entry's resource_id",
+            (t.get("for_each"), t.get("resource_id")))
+    m = re.search(r'resource_id\s*=\s*"([^"]*)"', targets_expr)
+    rid = tf_try(m.group(1).replace("${id}", DIMENSION_ID), tf, attrs) if m else "<no resource_id in local.scalable_targets>"
     c.check(rid == EXPECTED_RESOURCE_ID, "scalable target resource_id is the stage's invoke URL of the dimension", rid)
     c.check("role_arn" not in t, "no role_arn: AAS uses its service-linked role for custom resources")
-    c.check("min_capacity" in t and "max_capacity" in t, "min and max capacity are set")
-    c.check("count" in t, "registration is optional (count, second step after pinning)")
+    c.check(t.get("min_capacity") == "${each.value.min_capacity}" and t.get("max_capacity") == "${each.value.max_capacity}",
+            "min and max capacity are set per entry")
+    single = "var.register_scalable_target ? {(var.scalable_target_dimension_id) = {}} : {}"
+    c.check(single in targets_expr and "var.scalable_targets" in targets_expr
+            and var.get("register_scalable_target", {}).get("default") is False
+            and var.get("scalable_targets", {}).get("default") == {},
+            "registration is optional: the map holds scalable_target_dimension_id only with register_scalable_target"
+            " (second step after pinning) plus var.scalable_targets, both empty by default")
+    for a in ("min_capacity", "max_capacity", "target_value", "metric_name", "metric_namespace", "metric_statistic",
+              "metric_unit", "scale_in_cooldown", "scale_out_cooldown"):
+        c.check(f"{a} = coalesce(try(t.{a}, null), var.{a})" in targets_expr,
+                f"an entry's {a} falls back to var.{a}")
 
     pols = R.get("aws_appautoscaling_policy", {})
     c.check(len(pols) == 1, "one aws_appautoscaling_policy", list(pols))
     for name, p in pols.items():
         c.check(p.get("policy_type") == "TargetTrackingScaling", "the policy is TargetTrackingScaling", p.get("policy_type"))
         for a in ("resource_id", "scalable_dimension", "service_namespace"):
-            c.check(p.get(a) == f"${{aws_appautoscaling_target.{target}[0].{a}}}", f"the policy's {a} is the target's",
-                    p.get(a))
+            c.check(p.get(a) == f"${{aws_appautoscaling_target.{target}[each.key].{a}}}",
+                    f"the policy's {a} is its own target's", p.get(a))
         cfg = one_block(p.get("target_tracking_scaling_policy_configuration", []))
         cms = one_block(cfg.get("customized_metric_specification", []))
-        c.check(cms.get("metric_name") == "${var.metric_name}", "the metric name is var.metric_name", cms.get("metric_name"))
-        c.check(cms.get("namespace") == "${var.metric_namespace}", "the metric namespace is var.metric_namespace",
-                cms.get("namespace"))
-        c.check(p.get("count") == t.get("count"), "the policy has the same count as the target")
+        c.check(cms.get("metric_name") == "${each.value.metric_name}", "the metric name is the entry's metric_name",
+                cms.get("metric_name"))
+        c.check(cms.get("namespace") == "${each.value.metric_namespace}",
+                "the metric namespace is the entry's metric_namespace", cms.get("namespace"))
+        c.check(p.get("for_each") == t.get("for_each"), "one policy per target (the same for_each)")
 
     out = tf["output"]
     for extra in ({}, {"var.client_certificate_id": "newid9"}):
@@ -533,6 +574,8 @@ def check_same(tpl, tf, c: Checker) -> None:
         ("MetricName", "metric_name"), ("MetricNamespace", "metric_namespace"),
         ("MetricStatistic", "metric_statistic"), ("MetricUnit", "metric_unit"),
         ("ScaleInCooldown", "scale_in_cooldown"), ("ScaleOutCooldown", "scale_out_cooldown"),
+        ("Exposure", "exposure"), ("CrestTargetType", "crest_target_type"), ("CrestPort", "crest_port"),
+        ("DeregistrationDelay", "deregistration_delay"),
     ]
     for cp, tv in pairs:
         a, b = p.get(cp, {}).get("Default"), v.get(tv, {}).get("default")
@@ -599,6 +642,14 @@ def tf_mutations(tf):
     def m5(t):
         next(iter(R(t)["aws_appautoscaling_target"].values()))["service_namespace"] = "ecs"
 
+    def m8(t):
+        target = next(iter(R(t)["aws_appautoscaling_target"].values()))
+        del target["for_each"]
+        target["count"] = "${var.register_scalable_target ? 1 : 0}"
+
+    def m9(t):
+        t["locals"]["scalable_targets"] = t["locals"]["scalable_targets"].replace(", var.scalable_targets)", ")")
+
     def m6(t):
         next(iter(R(t)["aws_appautoscaling_policy"].values()))["policy_type"] = "StepScaling"
 
@@ -607,38 +658,51 @@ def tf_mutations(tf):
 
     return [("a method without AWS_IAM", m1), ("integration uri without /v1", m2),
             ("HTTP instead of HTTP_PROXY", m3), ("stage without client_certificate_id", m4),
-            ("namespace ecs", m5), ("step scaling", m6), ("no path parameter mapping", m7)]
+            ("namespace ecs", m5), ("step scaling", m6), ("no path parameter mapping", m7),
+            ("count instead of for_each", m8), ("the map without var.scalable_targets", m9)]
+
+
+def read_cfn(path: pathlib.Path):
+    tpl, errors = decode(str(path))
+    if errors or tpl is None:
+        raise SystemExit(f"cannot read {path}: {errors}")
+    return tpl
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3:
+    if len(argv) != 2:
         print(__doc__)
         return 2
-    cfn_path, tf_dir = pathlib.Path(argv[1]), pathlib.Path(argv[2])
-    tpl, errors = decode(str(cfn_path))
-    if errors or tpl is None:
-        print(f"cannot read {cfn_path}: {errors}")
-        return 1
-    tf = load_tf(tf_dir)
+    import check_readme  # both import this module's helpers
+    import check_variants
+
+    aws = pathlib.Path(argv[1])
+    tpl = read_cfn(aws / "cloudformation" / "api-gateway.yaml")
+    many = read_cfn(aws / "cloudformation" / "scalable-targets.yaml")
+    tf = load_tf(aws / "terraform")
+    multi = load_tf(aws / "terraform" / "examples" / "multi-region")
+    readme = (aws / "README.md").read_text()
+    suites = [
+        ("cloudformation", check_cfn, tpl, cfn_mutations(tpl)),
+        ("terraform", check_tf, tf, tf_mutations(tf)),
+        ("cfn=tf", lambda both, c: check_same(*both, c), (tpl, tf), []),
+        *check_variants.suites(tpl, many, tf, multi, readme),
+        *check_readme.suites(tpl, many, tf, readme, (aws / "terraform" / "README.md").read_text()),
+    ]
 
     total_pass = total_fail = 0
-    for label, fn, args in (
-        ("cloudformation", check_cfn, (tpl,)),
-        ("terraform", check_tf, (tf,)),
-        ("cfn=tf", check_same, (tpl, tf)),
-    ):
+    for label, fn, base, _ in suites:
         print(f"{label}:")
         c = Checker(label)
-        fn(*args, c)
+        fn(base, c)
         total_pass += c.passed
         total_fail += len(c.failures)
 
     print("negative controls (each broken copy must fail the checks above):")
-    for label, fn, base, muts in (("cloudformation", check_cfn, tpl, cfn_mutations(tpl)),
-                                  ("terraform", check_tf, tf, tf_mutations(tf))):
+    for label, fn, base, muts in suites:
         for what, mutate in muts:
-            broken = copy.deepcopy(dict(base)) if label == "terraform" else copy.deepcopy(base)
-            mutate(broken)
+            broken = copy.deepcopy(dict(base)) if isinstance(base, dict) else copy.deepcopy(base)
+            broken = mutate(broken) or broken  # text inputs are returned, not changed in place
             c = Checker(label, quiet=True)
             fn(broken, c)
             if c.failures:
