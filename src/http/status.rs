@@ -86,7 +86,7 @@ pub async fn status(
     State(state): State<AppState>,
     axum::Extension(principal): axum::Extension<Principal>,
 ) -> Result<Json<StatusBody>, ApiError> {
-    super::auth::allow(&principal, &Role::ALL, "reading /v1/status")?;
+    principal.require(&Role::ALL, "reading /v1/status").map_err(ApiError::Forbidden)?;
     let now = state.clock.now();
     let (mode, demo_style, simulate_failure) = match state.dimensions.mode() {
         Mode::Production => ("production", None, false),

@@ -39,7 +39,7 @@ const FILES: &[(&str, &str, &str)] = &[
 /// The routes of the page: served when `on`, else a 404 saying how to turn it on.
 pub fn router(on: bool) -> Router {
     // Other methods: a JSON 405 with `Allow`.
-    let only_get = |r: MethodRouter| r.fallback(super::health::method_not_allowed);
+    let only_get = |r: MethodRouter| r.fallback(method_not_allowed);
     let router = if on {
         Router::new()
             .route("/", only_get(get(to_ui)))
@@ -58,6 +58,10 @@ pub fn router(on: bool) -> Router {
 /// `/` and `/ui/`: to the page.
 async fn to_ui() -> Response {
     (StatusCode::FOUND, [(header::LOCATION, HeaderValue::from_static("/ui"))]).into_response()
+}
+
+async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::MethodNotAllowed { method: method.to_string(), allow: "GET, HEAD" }
 }
 
 async fn off() -> ApiError {
