@@ -95,12 +95,8 @@ impl App {
         };
         metrics.sample(Arc::new(LogSampler));
         metrics.sample(Arc::new(FeedSampler(feed.clone())));
-        if let Some(tls) = &tls_state {
-            metrics.sample(tls.clone());
-        }
-        if let Some(acme) = &acme {
-            metrics.sample(acme.clone());
-        }
+        tls_state.iter().for_each(|tls| metrics.sample(tls.clone()));
+        acme.iter().for_each(|acme| metrics.sample(acme.clone()));
         let challenges = acme.as_ref().and(tls_state.as_ref()).map(|t| t.challenges());
         let shared = Shared {
             dimensions,
@@ -115,6 +111,8 @@ impl App {
             max_wait: config.request_timeout.saturating_sub(Duration::from_secs(1)).max(Duration::from_millis(100)),
             clock,
             draining: CancellationToken::new(),
+            acme: acme.clone(),
+            ui: config.ui,
         };
         // On HTTPS, verified client certificates identify callers too; the
         // plain listener (behind a trusted proxy with http_api) has only tokens.

@@ -81,6 +81,7 @@ impl Settings {
             header_read_timeout: self.header_read_timeout.or(lower.header_read_timeout),
             idle_timeout: self.idle_timeout.or(lower.idle_timeout),
             max_connections: self.max_connections.or(lower.max_connections),
+            ui: self.ui.or(lower.ui),
         }
     }
 }

@@ -18,6 +18,7 @@ mod merge;
 mod settings;
 mod tls;
 mod tokens;
+mod ui;
 mod validate;
 
 pub use settings::{DefaultSettings, ServeArgs, Settings};
@@ -71,6 +72,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Deprecated spellings used, each a warning to log at start.
     pub deprecated: Vec<String>,
+    /// Serve the status page (`/ui`).
+    pub ui: bool,
 }
 
 /// A configuration problem; the text names the setting.
@@ -122,6 +125,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
             deprecated: Vec::new(),
+            ui: true,
         }
     }
 }
@@ -157,6 +161,7 @@ impl fmt::Debug for Config {
             idle_timeout,
             max_connections,
             deprecated,
+            ui,
         } = self;
         f.debug_struct("Config")
             .field("listen", listen)
@@ -184,6 +189,7 @@ impl fmt::Debug for Config {
             .field("idle_timeout", idle_timeout)
             .field("max_connections", max_connections)
             .field("deprecated", deprecated)
+            .field("ui", ui)
             .finish()
     }
 }

@@ -199,6 +199,9 @@ pub struct Settings {
     /// Open client connections, all listeners together; at the limit a newcomer replaces the longest-idle one. Lowered to stay under the open-file limit (ulimit -n) [default: 10000].
     #[arg(long, env = "CREST_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
+    /// The status page at /ui: on or off [default: on when every API listener is a loopback address, else off].
+    #[arg(long, env = "CREST_UI", value_name = "on|off")]
+    pub ui: Option<String>,
     /// On SIGTERM/SIGINT, how long in-flight requests may finish [default: 10s].
     #[arg(long, env = "CREST_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
     pub shutdown_timeout: Option<String>,

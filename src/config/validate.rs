@@ -63,6 +63,7 @@ pub(super) fn config(s: &Settings) -> Result<Config, ConfigError> {
     }
     logging(s, &mut c)?;
     timeouts(s, &mut c)?;
+    c.ui = super::ui::ui(s.ui.as_deref(), &c)?;
     Ok(c)
 }
 

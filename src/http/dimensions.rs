@@ -223,7 +223,7 @@ pub async fn watch(
                 Ok(d) => SseEvent::default()
                     .event("change")
                     .id(d.revision.to_string())
-                    .json_data(ChangeEvent { revision: d.revision, dimension: (*d).clone() }),
+                    .json_data(ChangeEvent::of((*d).clone())),
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     Ok(SseEvent::default().event("lagged").data(format!("{{\"missed\":{n}}}")))
                 }

@@ -1,6 +1,6 @@
 //! The HTTP edge: the router (`router`), its front middleware (with the
 //! caller's trace ids, `trace_context`) and the client-certificate gate, the handlers (dimensions, admin, history,
-//! health and operations), the one error type (`error`) and the wire types
+//! health and operations, `/v1/status`), the status page (`ui`), the one error type (`error`) and the wire types
 //! (`wire`). `openapi` documents the handlers; only the router, which serves
 //! `/openapi.json`, refers to it.
 
@@ -22,7 +22,9 @@ pub mod request_id;
 mod route_label;
 pub mod router;
 pub mod state;
+pub mod status;
 pub mod trace_context;
+pub mod ui;
 pub mod wire;
 
 pub use router::{metrics_router, route_paths, router};

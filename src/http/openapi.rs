@@ -6,7 +6,7 @@
 //! crest to it, and schemathesis (tests/scripts/schemathesis.sh) both ways.
 
 use super::wire::{AdminView, ChangeEvent, ErrorBody, HealthBody, PatchRequest};
-use super::{admin, dimensions, health, history};
+use super::{admin, dimensions, health, history, status};
 use crate::domain::{Dimension, FieldChange, HistoryEntry, MAX_REVISION, ScalingStatus, Source};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -38,13 +38,14 @@ mod rules;
         health::readyz,
         health::acme_http01,
         health::metrics_text,
+        status::status,
         openapi_json,
     ),
-    components(schemas(AdminView, admin::ListPage, admin::RegisterRequest, ChangeEvent, Dimension, ScalingStatus, PatchRequest, ErrorBody, HistoryEntry, Source, FieldChange, HealthBody)),
+    components(schemas(AdminView, admin::ListPage, admin::RegisterRequest, ChangeEvent, Dimension, ScalingStatus, PatchRequest, ErrorBody, HistoryEntry, Source, FieldChange, HealthBody, status::StatusBody, status::Caller, status::Certificate, status::AcmeState)),
     tags(
         (name = "dimensions", description = "What AAS and the scaler read and write"),
         (name = "admin", description = "Register, list and remove dimensions (role admin; listing: read)"),
-        (name = "operations", description = "Health, readiness, metrics, this document"),
+        (name = "operations", description = "Health, readiness, metrics, status (for the status page), this document"),
     )
 )]
 pub struct ApiDoc;

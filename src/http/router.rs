@@ -11,7 +11,7 @@ use super::gate::{Refused, Rejection};
 use super::rate_limit::ClientKey;
 use super::{
     AppState, access, admin, auth, certificate, dimensions, extract, gate, head, health, history, openapi, rate_limit,
-    request_id, route_label, trace_context,
+    request_id, route_label, status, trace_context, ui,
 };
 use crate::auth::Principal;
 use crate::metrics::Metrics;
@@ -42,6 +42,7 @@ fn routes(metrics: bool) -> Vec<(&'static str, MethodRouter<AppState>)> {
                 .fallback(dimensions::method_not_allowed),
         ),
         ("/v1/scalableTargetDimensions/{id}/history", read_only(get(history::get))),
+        ("/v1/status", read_only(get(status::status))),
         ("/healthz", read_only(get(health::healthz))),
         ("/livez", read_only(get(health::livez))),
         ("/readyz", read_only(get(health::readyz))),
@@ -74,7 +75,8 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         // Outermost: judged before anything else.
         router = router.layer(middleware::from_fn_with_state(state.clone(), gate::require_certificate));
     }
-    router.with_state(state)
+    // The status page's files carry no data: outside authentication and the gate.
+    ui::router(state.ui).merge(router.with_state(state))
 }
 
 /// What the front middleware needs.

@@ -54,4 +54,8 @@ pub struct Shared {
     pub clock: Clock,
     /// Cancelled at SIGTERM: the drain has begun, `/readyz` answers 503.
     pub draining: tokio_util::sync::CancellationToken,
+    /// The ACME manager, when certificates come from ACME (`/v1/status`).
+    pub acme: Option<Arc<crate::acme::Acme>>,
+    /// Serve the status page (`/ui`).
+    pub ui: bool,
 }

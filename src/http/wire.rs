@@ -76,8 +76,20 @@ impl IntoResponse for Versioned {
 #[serde(rename_all = "camelCase")]
 pub struct ChangeEvent {
     pub revision: u64,
+    /// When the dimension was last stored (RFC 3339, UTC, milliseconds),
+    /// when the store knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub changed_at: Option<String>,
     #[serde(flatten)]
     pub dimension: Dimension,
+}
+
+impl ChangeEvent {
+    pub fn of(dimension: Dimension) -> Self {
+        let changed_at = dimension.changed_at.map(|t| humantime::format_rfc3339_millis(t).to_string());
+        Self { revision: dimension.revision, changed_at, dimension }
+    }
 }
 
 /// A dimension as the admin API shows it: the AAS fields plus revision and bounds.
@@ -95,7 +107,7 @@ pub struct AdminView {
 impl From<Dimension> for AdminView {
     fn from(d: Dimension) -> Self {
         let (min_capacity, max_capacity) = (d.min_capacity.map(Capacity::get), d.max_capacity.map(Capacity::get));
-        Self { change: ChangeEvent { revision: d.revision, dimension: d }, min_capacity, max_capacity }
+        Self { change: ChangeEvent::of(d), min_capacity, max_capacity }
     }
 }
 
