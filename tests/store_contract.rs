@@ -805,5 +805,7 @@ async fn sqlite_migration_records_that_do_not_fit_are_refused() {
     }
 }
 
+#[path = "store_contract/leases.rs"]
+mod leases;
 #[path = "store_contract/literals.rs"]
 mod literals;
