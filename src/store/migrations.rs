@@ -28,6 +28,7 @@ pub const SQLITE: &[Embedded] = embed!(
     "20261121000002_secrets.sql",
     "20261122000003_history.sql",
     "20261122000004_bounds.sql",
+    "20261206000006_without_rowid.sql",
 );
 
 /// `migrations/postgres/`, oldest first.

@@ -146,7 +146,7 @@ mod tests {
         assert_eq!(records(&path), first);
         // A later migration is applied on top, alone.
         let mut more = SQLITE.to_vec();
-        more.push(Embedded { file: "20261201000005_more.sql", sql: "CREATE TABLE more (x INTEGER);" });
+        more.push(Embedded { file: "20261231000099_more.sql", sql: "CREATE TABLE more (x INTEGER);" });
         run(&path, "m.db", &more).unwrap();
         assert_eq!(records(&path).len(), SQLITE.len() + 1);
         assert_eq!(records(&path)[..SQLITE.len()], first[..]);
