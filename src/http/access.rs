@@ -1,6 +1,6 @@
 //! The access line: one INFO line `request` per answered request (target
-//! `crest::access`), the same fields in text and JSON, outside the
-//! request's span so nothing is written twice:
+//! `crest::access`), the same fields in text and JSON, written with
+//! `parent: None` so the request's log fields are not added twice:
 //!
 //! `method route id status latency_ms bytes request_id client who trace_id xray_trace_id`
 //!
@@ -16,51 +16,49 @@
 
 use crate::auth::Principal;
 use crate::net::ConnInfo;
+use crate::telemetry::request;
 use axum::body::HttpBody;
-use axum::http::{HeaderValue, Method, Uri};
 use axum::response::Response;
 use std::time::Instant;
 
-/// What the access line says of a request.
+/// What the access line says of a request besides the request's log fields
+/// (method, route, path, request id, trace ids: `telemetry::request`, set by
+/// the router for the request being served).
 #[derive(Clone, Copy)]
 pub struct Request<'a> {
-    pub method: &'a Method,
-    pub route: &'static str,
-    pub uri: &'a Uri,
-    pub request_id: &'a HeaderValue,
     pub conn: Option<&'a ConnInfo>,
     pub principal: Option<&'a Principal>,
-    /// The caller's valid trace ids, if any.
-    pub trace: Option<&'a super::trace_context::TraceIds>,
     pub started: Instant,
 }
 
-/// Writes `request`'s access line for `response`, unless the access log is
-/// off or over its budget.
+/// Writes the access line of the request being served for `response`,
+/// unless the access log is off or over its budget.
 pub fn log(request: &Request<'_>, response: &Response) {
     let status = response.status().as_u16();
     if !crate::telemetry::access::admit(status) {
         return;
     }
-    let Request { method, route, uri, request_id, conn, principal, trace, started } = *request;
-    let path = uri.path();
-    let id = route.starts_with("/v1/scalableTargetDimensions/{id}").then(|| path.split('/').nth(3)).flatten();
+    let Request { conn, principal, started } = *request;
     let who = principal.and_then(Principal::label);
-    tracing::info!(
-        target: "crest::access",
-        parent: None,
-        method = %method,
-        route = %route,
-        id = id.map(tracing::field::display),
-        path = (route == "unmatched").then_some(tracing::field::display(path)),
-        status,
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        bytes = response.body().size_hint().exact(),
-        request_id = %request_id.to_str().unwrap_or(""),
-        client = conn.map(|c| tracing::field::display(c.peer)),
-        who,
-        trace_id = trace.map(|t| t.trace_id.as_str()),
-        xray_trace_id = trace.and_then(|t| t.xray_trace_id.as_deref()),
-        "request"
-    );
+    request::with_current(|r| {
+        let (route, path) = (r.route, r.uri.path());
+        let id = route.starts_with("/v1/scalableTargetDimensions/{id}").then(|| path.split('/').nth(3)).flatten();
+        tracing::info!(
+            target: "crest::access",
+            parent: None,
+            method = %r.method,
+            route = %route,
+            id = id.map(tracing::field::display),
+            path = (route == "unmatched").then_some(tracing::field::display(path)),
+            status,
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            bytes = response.body().size_hint().exact(),
+            request_id = %r.request_id(),
+            client = conn.map(|c| tracing::field::display(c.peer)),
+            who,
+            trace_id = r.trace_id(),
+            xray_trace_id = r.xray_trace_id(),
+            "request"
+        );
+    });
 }

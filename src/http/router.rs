@@ -98,20 +98,10 @@ async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Resp
     let request_id = request_id::normalize(&mut req);
     let route = route_label::intern(req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str));
     let method = req.method().clone();
-    let uri = req.uri().clone();
     let conn = req.extensions().get::<Arc<ConnInfo>>().cloned();
     let trace = trace_context::TraceIds::from_headers(req.headers());
-    let line = access::Request {
-        method: &method,
-        route,
-        uri: &uri,
-        request_id: &request_id,
-        conn: conn.as_deref(),
-        principal: None,
-        trace: trace.as_ref(),
-        started,
-    };
-    let mut fields = telemetry::request::Fields::new(method.clone(), route, uri.clone(), request_id.clone());
+    let line = access::Request { conn: conn.as_deref(), principal: None, started };
+    let mut fields = telemetry::request::Fields::new(method.clone(), route, req.uri().clone(), request_id.clone());
     if let Some(trace) = &trace {
         fields.set_trace(&trace.trace_id, trace.xray_trace_id.as_deref());
     }
