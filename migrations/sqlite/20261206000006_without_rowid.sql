@@ -1,7 +1,7 @@
 -- The dimensions as a WITHOUT ROWID table: rows stored in the primary key's
 -- own B-tree, so reading a dimension by id is one B-tree descent instead of
 -- two (the id's index, then the rowid table). Reads of ids not in crest's
--- memory cache got about 6 % faster with 1,000,000 dimensions (bench/README.md),
+-- memory cache got about 7 % faster with 1,000,000 dimensions (bench/README.md),
 -- and the file is about a fifth smaller. Same columns, same constraints.
 CREATE TABLE dimensions_by_id (
     id               TEXT    NOT NULL PRIMARY KEY,

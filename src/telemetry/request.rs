@@ -6,9 +6,10 @@
 //!
 //! They live in a task-local, not in a tracing span: a span costs every
 //! request its registration, the formatting of its fields and a lock-free
-//! but not free enter and exit on each poll (about 9 % of a cached GET's
-//! throughput, measured with `bench/run.sh`'s LOG rows), to serve the few
-//! lines a request writes besides its access line. Here a request pays for
+//! but not free enter and exit on each poll (in a throw-away build that
+//! could leave the span out, about 9 % of a cached GET's throughput; not a
+//! figure the bench reproduces), to serve the few lines a request writes
+//! besides its access line. Here a request pays for
 //! cloning two shared buffers; the fields are formatted only for a line
 //! that is written. Lines with an explicit `parent: None` (the access line,
 //! summaries of many requests) are not the request's and get no fields.
