@@ -145,20 +145,23 @@ impl Outcome {
 
 /// The fields that differ between `old` and `new`, in contract order.
 pub fn diff(old: &Dimension, new: &Dimension) -> Vec<Change> {
-    let mut out = Vec::new();
-    let mut push = |field, o: Value, n: Value| {
+    // Compared first, turned into JSON values only when they differ: a GET
+    // that changes nothing allocates nothing here.
+    fn push<T: PartialEq + Clone + Into<Value>>(out: &mut Vec<Change>, field: &'static str, o: &T, n: &T) {
         if o != n {
-            out.push(Change { field, old: o, new: n });
+            out.push(Change { field, old: o.clone().into(), new: n.clone().into() });
         }
-    };
-    push("version", old.version.clone().into(), new.version.clone().into());
-    push("resourceName", old.resource_name.clone().into(), new.resource_name.clone().into());
-    push("dimensionName", old.dimension_name.clone().into(), new.dimension_name.clone().into());
-    push("desiredCapacity", old.desired_capacity.get().into(), new.desired_capacity.get().into());
-    push("actualCapacity", old.actual_capacity.get().into(), new.actual_capacity.get().into());
-    push("scalingStatus", old.scaling_status.as_str().into(), new.scaling_status.as_str().into());
-    push("failureReason", old.failure_reason.clone().into(), new.failure_reason.clone().into());
-    push("minCapacity", old.min_capacity.map(Capacity::get).into(), new.min_capacity.map(Capacity::get).into());
-    push("maxCapacity", old.max_capacity.map(Capacity::get).into(), new.max_capacity.map(Capacity::get).into());
+    }
+    let bound = |c: Option<Capacity>| c.map(Capacity::get);
+    let mut out = Vec::new();
+    push(&mut out, "version", &old.version, &new.version);
+    push(&mut out, "resourceName", &old.resource_name, &new.resource_name);
+    push(&mut out, "dimensionName", &old.dimension_name, &new.dimension_name);
+    push(&mut out, "desiredCapacity", &old.desired_capacity.get(), &new.desired_capacity.get());
+    push(&mut out, "actualCapacity", &old.actual_capacity.get(), &new.actual_capacity.get());
+    push(&mut out, "scalingStatus", &old.scaling_status.as_str(), &new.scaling_status.as_str());
+    push(&mut out, "failureReason", &old.failure_reason, &new.failure_reason);
+    push(&mut out, "minCapacity", &bound(old.min_capacity), &bound(new.min_capacity));
+    push(&mut out, "maxCapacity", &bound(old.max_capacity), &bound(new.max_capacity));
     out
 }

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// The longest id we accept, in bytes: an AAS ResourceId may be up to 1,600
 /// characters, URL prefix included. Ids are never file names (the file store
@@ -12,9 +13,10 @@ pub const MAX_ID_BYTES: usize = 1600;
 
 /// One path segment naming a dimension: 1–1,600 bytes, no control or
 /// invisible characters, no `/` or `\`, not `.` or `..`, and not a word the
-/// router owns (`watch`). Never used as a file name as is.
+/// router owns (`watch`). Never used as a file name as is. Shared, so a
+/// clone (a cache key, a log field) copies no bytes.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DimensionId(String);
+pub struct DimensionId(Arc<str>);
 
 /// Why a string is not a `DimensionId`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,7 +73,7 @@ impl DimensionId {
                 return Err(IdError::Invisible(c));
             }
         }
-        Ok(Self(raw.to_owned()))
+        Ok(Self(raw.into()))
     }
 
     /// Reads an id a store already holds. It may predate a rule `parse`
@@ -84,13 +86,19 @@ impl DimensionId {
     /// The first of those rules the string breaks.
     pub fn stored(raw: &str) -> Result<Self, IdError> {
         match Self::parse(raw) {
-            Err(IdError::Reserved(_) | IdError::Invisible(_)) => Ok(Self(raw.to_owned())),
+            Err(IdError::Reserved(_) | IdError::Invisible(_)) => Ok(Self(raw.into())),
             other => other,
         }
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The id's text, shared (no copy).
+    #[must_use]
+    pub fn shared(&self) -> Arc<str> {
+        self.0.clone()
     }
 }
 

@@ -69,13 +69,17 @@ pub fn apply(
     policy: &Policy,
     now: SystemTime,
 ) -> Result<Outcome, TransitionError> {
+    let fresh;
     let (old, created) = match current {
-        Some(d) => (d.clone(), false),
+        Some(d) => (d, false),
         None if policy.strict => return Err(TransitionError::NotFound(id.clone())),
-        None => (Dimension::new(id.clone(), &policy.defaults), true),
+        None => {
+            fresh = Dimension::new(id.clone(), &policy.defaults);
+            (&fresh, true)
+        }
     };
-    let new = transition(&old, event, policy.mode, now)?;
-    let changes = diff(&old, &new);
+    let new = transition(old, event, policy.mode, now)?;
+    let changes = diff(old, &new);
     let mut dimension = new;
     if created || !changes.is_empty() {
         dimension.revision = old.revision + 1;

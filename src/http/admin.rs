@@ -6,14 +6,14 @@ use super::AppState;
 use super::auth::allow;
 use super::dimensions::caller;
 use super::error::ApiError;
-use super::extract::{Id, IfMatch, JsonBody};
+use super::extract::{Id, IfMatch, JsonBody, RequestId};
 use super::wire::{AdminView, ErrorBody};
 use crate::auth::{Principal, Role};
 use crate::domain::{Capacity, Registration, ScalingStatus};
 use crate::store::ListQuery;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -161,7 +161,7 @@ fn text(v: Option<String>, field: &str) -> Result<Option<String>, ApiError> {
 pub async fn put(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    headers: HeaderMap,
+    RequestId(request_id): RequestId,
     Id(id): Id,
     IfMatch(precondition): IfMatch,
     JsonBody(body): JsonBody,
@@ -183,7 +183,7 @@ pub async fn put(
         min_capacity: body.min_capacity.into(),
         max_capacity: body.max_capacity.into(),
     };
-    let caller = || caller("PUT", &principal, &headers);
+    let caller = || caller("PUT", &principal, request_id.as_ref());
     let outcome = state.dimensions.register(&id, reg, precondition, caller).await?;
     Ok(AdminView::response(outcome.dimension, outcome.created))
 }
@@ -207,12 +207,12 @@ pub async fn put(
 pub async fn delete(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    headers: HeaderMap,
+    RequestId(request_id): RequestId,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
     super::dimensions::log_fields(&id);
     allow(&principal, &[], "deleting a dimension")?;
-    if !state.dimensions.delete(&id, || caller("DELETE", &principal, &headers)).await? {
+    if !state.dimensions.delete(&id, || caller("DELETE", &principal, request_id.as_ref())).await? {
         return Err(ApiError::NotFound(format!("no scalable target dimension {:?}", id.as_str())));
     }
     Ok(StatusCode::NO_CONTENT)

@@ -4,7 +4,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Id, IfMatch, PatchBody};
+use super::extract::{Id, IfMatch, PatchBody, RequestId};
 use super::wire::{ChangeEvent, ErrorBody, PatchRequest, Versioned};
 use crate::auth::{Principal, Role};
 use crate::domain::{Dimension, DimensionId, Source};
@@ -13,7 +13,7 @@ use crate::service::{Caller, Creating};
 use axum::Extension;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderValue, Method};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
@@ -46,7 +46,7 @@ use tracing::{debug, info};
 pub async fn get(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    headers: HeaderMap,
+    RequestId(request_id): RequestId,
     method: Method,
     Id(id): Id,
     params: Result<Query<WaitParams>, QueryRejection>,
@@ -63,7 +63,7 @@ pub async fn get(
         return Ok(Versioned(state.dimensions.view(&id, creating).await?));
     }
     let Some((wait, changes)) = wait.zip(changes) else {
-        let outcome = state.dimensions.get(&id, creating, || caller("GET", &principal, &headers)).await?;
+        let outcome = state.dimensions.get(&id, creating, || caller("GET", &principal, request_id.as_ref())).await?;
         return Ok(Versioned(outcome.dimension));
     };
     // A watcher, like HEAD: it must not advance a demo scaling it waits on.
@@ -265,7 +265,7 @@ pub async fn watch(
 pub async fn patch(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    headers: HeaderMap,
+    RequestId(request_id): RequestId,
     Id(id): Id,
     IfMatch(precondition): IfMatch,
     PatchBody(patch): PatchBody,
@@ -278,7 +278,7 @@ pub async fn patch(
         super::auth::allow(&principal, &[Role::Scaler], "reporting actualCapacity, scalingStatus or failureReason")?;
     }
     debug!(body = %patch.to_json(), if_match = precondition.map(tracing::field::display), "patch body");
-    let caller = || caller("PATCH", &principal, &headers);
+    let caller = || caller("PATCH", &principal, request_id.as_ref());
     let outcome = state.dimensions.patch(&id, patch, precondition, caller).await?;
     Ok(Versioned(outcome.dimension))
 }
@@ -286,14 +286,14 @@ pub async fn patch(
 /// Records the dimension's id in the request's log fields (`http{…}`), so
 /// the request's lines carry `dimension_id`.
 pub(super) fn log_fields(id: &DimensionId) {
-    crate::telemetry::request::record_dimension(id.as_str());
+    crate::telemetry::request::record_dimension(id.shared());
 }
 
 /// Who is asking, for the history and the change log: the token by name or
 /// the client certificate (trusted at this request) by RFC 4514 subject and
 /// SHA-256.
-pub(super) fn caller(method: &str, principal: &Principal, headers: &HeaderMap) -> Caller {
-    let request_id = headers.get(&super::request_id::X_REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
+pub(super) fn caller(method: &str, principal: &Principal, request_id: Option<&HeaderValue>) -> Caller {
+    let request_id = request_id.and_then(|v| v.to_str().ok()).map(str::to_owned);
     let certificate = match principal {
         Principal::Certificate { subject, sha256, .. } => Some((subject.clone(), *sha256)),
         Principal::Open | Principal::Token { .. } => None,

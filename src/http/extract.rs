@@ -6,7 +6,7 @@ use crate::domain::{DimensionId, Patch, Precondition};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
-use axum::http::{HeaderMap, StatusCode, header, request::Parts};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 
 /// The largest body we read.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -25,6 +25,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
             ))
         })?;
         Ok(Self(DimensionId::parse(&raw)?))
+    }
+}
+
+/// The request's `X-Request-Id` (the front middleware has set it), for the
+/// history: all a handler needs of the head to name its caller, without a
+/// copy of every header.
+pub struct RequestId(pub Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.headers.get(&super::request_id::X_REQUEST_ID).cloned()))
     }
 }
 

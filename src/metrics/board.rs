@@ -2,7 +2,7 @@
 //! dimension (capped), and the gauges of the `Sampler`s the app registers
 //! (certificate days left, ACME state), which depend on the clock.
 
-use crate::domain::{DimensionId, ScalingStatus};
+use crate::domain::{Dimension, DimensionId, ScalingStatus};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -55,6 +55,12 @@ pub(super) struct Seen {
     pub(super) actual: f64,
     pub(super) status: ScalingStatus,
     pub(super) since: SystemTime,
+}
+
+impl Seen {
+    pub(super) fn of(d: &Dimension, since: SystemTime) -> Self {
+        Self { desired: d.desired_capacity.get(), actual: d.actual_capacity.get(), status: d.scaling_status, since }
+    }
 }
 
 fn gauge<L: EncodeLabelSet>(

@@ -228,21 +228,16 @@ impl Metrics {
     /// The state of a dimension as a response showed it.
     pub fn dimension(&self, d: &Dimension) {
         let mut map = self.board.dimensions.lock().unwrap_or_else(PoisonError::into_inner);
-        let since = match (map.get(d.id()), d.status_since) {
-            (_, Some(t)) => t,
-            (Some(seen), None) if seen.status == d.scaling_status => seen.since,
-            _ => SystemTime::now(),
-        };
-        let seen = Seen {
-            desired: d.desired_capacity.get(),
-            actual: d.actual_capacity.get(),
-            status: d.scaling_status,
-            since,
-        };
+        // One lookup for a dimension already shown (every GET after the first).
         if let Some(slot) = map.get_mut(d.id()) {
-            *slot = seen;
+            let since = match d.status_since {
+                Some(t) => t,
+                None if slot.status == d.scaling_status => slot.since,
+                None => SystemTime::now(),
+            };
+            *slot = Seen::of(d, since);
         } else if map.len() < self.board.max {
-            map.insert(d.id().clone(), seen);
+            map.insert(d.id().clone(), Seen::of(d, d.status_since.unwrap_or_else(SystemTime::now)));
         } else {
             self.untracked.inc();
         }

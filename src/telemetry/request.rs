@@ -17,6 +17,7 @@
 use axum::http::{HeaderValue, Method, Uri};
 use std::cell::OnceCell;
 use std::future::Future;
+use std::sync::Arc;
 
 tokio::task_local! {
     static CURRENT: Fields;
@@ -33,7 +34,7 @@ pub struct Fields {
     /// The caller's trace ids, validated by `http::trace_context`; None (no
     /// allocation, nothing written) for a request without them.
     trace: Option<Box<Trace>>,
-    dimension_id: OnceCell<Box<str>>,
+    dimension_id: OnceCell<Arc<str>>,
 }
 
 /// A request's trace ids, as logged.
@@ -101,8 +102,8 @@ pub fn carry<F: Future>(future: F) -> impl Future<Output = F::Output> {
 
 /// Records the dimension the current request is about (the first one
 /// recorded stays).
-pub fn record_dimension(id: &str) {
-    let _ = CURRENT.try_with(|fields| fields.dimension_id.set(id.into()));
+pub fn record_dimension(id: Arc<str>) {
+    let _ = CURRENT.try_with(|fields| fields.dimension_id.set(id));
 }
 
 /// Calls `f` with the fields of the request being served on this thread's
@@ -123,8 +124,8 @@ mod tests {
     async fn a_request_and_the_tasks_it_spawns_see_its_fields() {
         assert!(with_current(|_| ()).is_none(), "no request outside a scope");
         let seen = scope(fields(), async {
-            record_dimension("a");
-            record_dimension("b");
+            record_dimension("a".into());
+            record_dimension("b".into());
             let spawned = tokio::spawn(carry(async { with_current(|f| f.dimension_id().map(str::to_owned)) }));
             let uncarried = tokio::spawn(async { with_current(|_| ()) });
             (spawned.await.unwrap(), uncarried.await.unwrap(), with_current(|f| f.request_id().to_owned()))

@@ -8,9 +8,14 @@ use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// SQLite's own page cache per read connection, KiB (its default is 2 MiB;
-/// the hot dimensions are cached above it anyway).
-const READER_PAGE_CACHE_KIB: u32 = 1024;
+/// SQLite's own page cache per read connection, KiB (its default is 2 MiB).
+/// Enough for the inner pages of the dimensions' B-tree at 1,000,000
+/// dimensions (626 pages, 2.5 MiB), so that a read of a dimension not in the
+/// cache above costs one page from the OS (the leaf), not two or three. It
+/// fills only as pages are read, and reads gather on the first free
+/// connection (`reader::Readers::with`): about one such cache per runtime
+/// thread.
+const READER_PAGE_CACHE_KIB: u32 = 4096;
 
 pub(super) fn unavailable(e: impl Display) -> StoreError {
     StoreError::Unavailable(format!("sqlite: {e}"))
