@@ -113,6 +113,7 @@ impl App {
             draining: CancellationToken::new(),
             acme: acme.clone(),
             ui: config.ui,
+            bodies: Arc::default(),
         };
         // On HTTPS, verified client certificates identify callers too; the
         // plain listener (behind a trusted proxy with http_api) has only tokens.

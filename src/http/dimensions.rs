@@ -60,17 +60,18 @@ pub async fn get(
     let changes = wait.map(|_| state.dimensions.feed().subscribe());
     let creating = creating(&principal);
     if method == Method::HEAD {
-        return Ok(Versioned(state.dimensions.view(&id, creating).await?));
+        return Versioned::of(&state.bodies, &state.dimensions.view(&id, creating).await?);
     }
     let Some((wait, changes)) = wait.zip(changes) else {
         let outcome = state.dimensions.get(&id, creating, || caller("GET", &principal, request_id.as_ref())).await?;
-        return Ok(Versioned(outcome.dimension));
+        return Versioned::of(&state.bodies, &outcome.dimension);
     };
     // A watcher, like HEAD: it must not advance a demo scaling it waits on.
     let current = state.dimensions.view(&id, creating).await?;
     let after = params.after.unwrap_or(current.revision);
     let poll = Poll { id: &id, creating, after, wait };
-    long_poll(&state, poll, current, changes).await.map(Versioned)
+    let d = long_poll(&state, poll, current, changes).await?;
+    Versioned::of(&state.bodies, &d)
 }
 
 /// `?wait=&after=` on GET: a long-poll.
@@ -280,7 +281,7 @@ pub async fn patch(
     debug!(body = %patch.to_json(), if_match = precondition.map(tracing::field::display), "patch body");
     let caller = || caller("PATCH", &principal, request_id.as_ref());
     let outcome = state.dimensions.patch(&id, patch, precondition, caller).await?;
-    Ok(Versioned(outcome.dimension))
+    Versioned::of(&state.bodies, &outcome.dimension)
 }
 
 /// Records the dimension's id in the request's log fields (`http{…}`), so

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod admin;
 pub mod auth;
+pub mod bodies;
 pub mod certificate;
 pub mod dimensions;
 pub mod error;

@@ -6,7 +6,7 @@
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,15 +23,20 @@ fn acceptable(v: &HeaderValue) -> bool {
 }
 
 /// 32 hex digits, unique within the process and unpredictable across them
-/// (a counter hashed with this process's random key, then the counter).
+/// (a counter mixed with this process's random key, then the counter). The
+/// mix is a bijection (splitmix64's finalizer), not a keyed hash: cheap, and
+/// the ids need no secrecy, only uniqueness.
 fn generate() -> HeaderValue {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    static KEY: OnceLock<RandomState> = OnceLock::new();
+    static KEY: OnceLock<u64> = OnceLock::new();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut h = KEY.get_or_init(RandomState::new).build_hasher();
-    h.write_u64(n);
+    let key = *KEY.get_or_init(|| RandomState::new().hash_one(std::process::id()));
+    let mut z = n ^ key;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
     let mut hex = [0u8; 32];
-    for (i, byte) in h.finish().to_be_bytes().into_iter().chain(n.to_be_bytes()).enumerate() {
+    for (i, byte) in z.to_be_bytes().into_iter().chain(n.to_be_bytes()).enumerate() {
         hex[2 * i] = HEX[usize::from(byte >> 4)];
         hex[2 * i + 1] = HEX[usize::from(byte & 15)];
     }

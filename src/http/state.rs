@@ -58,4 +58,6 @@ pub struct Shared {
     pub acme: Option<Arc<crate::acme::Acme>>,
     /// Serve the status page (`/ui`).
     pub ui: bool,
+    /// The JSON answers of unchanged dimensions, sent again as they are.
+    pub bodies: Arc<super::bodies::Bodies>,
 }

@@ -4,6 +4,7 @@
 //! documents them.
 
 use crate::domain::{Capacity, Dimension, ScalingStatus};
+use super::bodies::Bodies;
 use super::error::ApiError;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -52,21 +53,24 @@ pub struct HealthBody {
     pub store: Option<String>,
 }
 
-/// `status` with `body` as JSON and the revision as the `ETag`. Encoded into
-/// one buffer sized for a dimension (axum's `Json` starts at 128 bytes and
-/// grows), the ETag written without a `format!`.
+/// `status` with `body` as JSON and the revision as the `ETag`.
 fn with_etag(status: StatusCode, revision: u64, body: impl Serialize) -> Response {
-    let mut json = Vec::with_capacity(320);
-    if let Err(e) = serde_json::to_writer(&mut json, &body) {
-        return ApiError::Internal(format!("cannot encode the answer: {e}")).into_response();
+    match serde_json::to_vec(&body) {
+        Ok(json) => json_with_etag(status, revision, Bytes::from(json)),
+        Err(e) => ApiError::Internal(format!("cannot encode the answer: {e}")).into_response(),
     }
+}
+
+/// `status` with the JSON `json` and the revision as the `ETag` (written
+/// without a `format!`).
+fn json_with_etag(status: StatusCode, revision: u64, json: Bytes) -> Response {
     let mut etag = [0u8; 24];
     let free = {
         let mut rest = &mut etag[..];
         let _ = std::io::Write::write_fmt(&mut rest, format_args!("\"{revision}\""));
         rest.len()
     };
-    let mut response = (status, Bytes::from(json)).into_response();
+    let mut response = (status, json).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Ok(etag) = HeaderValue::from_bytes(&etag[..etag.len() - free]) {
@@ -76,12 +80,25 @@ fn with_etag(status: StatusCode, revision: u64, body: impl Serialize) -> Respons
 }
 
 /// A dimension as the response body, with its revision as the `ETag`
-/// (header only: the JSON stays exactly what AAS expects).
-pub struct Versioned(pub Dimension);
+/// (header only: the JSON stays exactly what AAS expects). The JSON comes
+/// from `Bodies`: the same bytes again while the dimension is unchanged.
+pub struct Versioned {
+    revision: u64,
+    json: Bytes,
+}
+
+impl Versioned {
+    /// # Errors
+    /// `Internal` if the dimension cannot be encoded.
+    pub fn of(bodies: &Bodies, d: &Dimension) -> Result<Self, ApiError> {
+        let json = bodies.json(d).map_err(|e| ApiError::Internal(format!("cannot encode the answer: {e}")))?;
+        Ok(Self { revision: d.revision, json })
+    }
+}
 
 impl IntoResponse for Versioned {
     fn into_response(self) -> Response {
-        with_etag(StatusCode::OK, self.0.revision, self.0)
+        json_with_etag(StatusCode::OK, self.revision, self.json)
     }
 }
 

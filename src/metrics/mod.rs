@@ -11,6 +11,7 @@
 
 mod board;
 mod process;
+mod series;
 
 pub use board::{Gauge, GaugeValue, Sampler};
 
@@ -67,6 +68,7 @@ pub struct Metrics {
     registry: Registry,
     http_requests: Family<HttpLabels, Counter>,
     http_duration: HistogramFamily<RouteLabels>,
+    http_series: series::HttpSeries,
     store_duration: HistogramFamily<StoreLabels>,
     store_errors: Family<StoreLabels, Counter>,
     store_acquire: Histogram,
@@ -178,6 +180,7 @@ impl Metrics {
             registry,
             http_requests,
             http_duration,
+            http_series: series::HttpSeries::default(),
             store_duration,
             store_errors,
             store_acquire,
@@ -219,10 +222,12 @@ impl Metrics {
             Method::OPTIONS => "OPTIONS",
             _ => "other",
         };
-        let labels = HttpLabels { route, method, status };
-        self.http_requests.get_or_create(&labels).inc();
-        let labels = RouteLabels { route, method };
-        self.http_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+        let (count, duration) = self.http_series.get(route, method, status, || {
+            let count = self.http_requests.get_or_create(&HttpLabels { route, method, status }).clone();
+            (count, self.http_duration.get_or_create(&RouteLabels { route, method }).clone())
+        });
+        count.inc();
+        duration.observe(started.elapsed().as_secs_f64());
     }
 
     /// The state of a dimension as a response showed it.
@@ -306,9 +311,13 @@ impl Metrics {
 
     /// Creates the error series of a store's operations, so `increase()`
     /// sees the first error.
-    pub fn store_operations(&self, store: &'static str, operations: &[&'static str]) {
-        for &operation in operations {
-            let _ = self.store_errors.get_or_create(&StoreLabels { store, operation });
+    /// The series of one operation of the store kind `store` (created, so
+    /// that an error count of 0 is shown before the first error).
+    pub fn store_operation(&self, store: &'static str, operation: &'static str) -> StoreOperation {
+        let labels = StoreLabels { store, operation };
+        StoreOperation {
+            duration: self.store_duration.get_or_create(&labels).clone(),
+            errors: self.store_errors.get_or_create(&labels).clone(),
         }
     }
 
@@ -317,12 +326,20 @@ impl Metrics {
         self.store_acquire.observe(waited.as_secs_f64());
     }
 
-    /// One store operation done since `started`; `failed` counts an error.
-    pub fn store_op(&self, store: &'static str, operation: &'static str, started: Instant, failed: bool) {
-        let labels = StoreLabels { store, operation };
-        self.store_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+}
+
+/// One store operation's series (`Metrics::store_operation`).
+pub struct StoreOperation {
+    duration: Histogram,
+    errors: Counter,
+}
+
+impl StoreOperation {
+    /// One operation done since `started`; `failed` counts an error.
+    pub fn done(&self, started: Instant, failed: bool) {
+        self.duration.observe(started.elapsed().as_secs_f64());
         if failed {
-            self.store_errors.get_or_create(&labels).inc();
+            self.errors.inc();
         }
     }
 }

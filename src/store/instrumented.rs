@@ -4,7 +4,7 @@
 
 use super::{ListQuery, NotReady, Store, StoreError, StoreLock, Transition, UpdateError};
 use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Source};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, StoreOperation};
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,15 +15,18 @@ const OPERATIONS: [&str; 9] =
 
 /// Wraps `store` so every operation's latency and errors are counted.
 pub fn instrument(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Arc<dyn Store> {
-    metrics.store_operations(store.kind(), &OPERATIONS);
+    let ops = OPERATIONS.map(|operation| metrics.store_operation(store.kind(), operation));
     store.observe(&metrics);
-    Arc::new(Instrumented { inner: store, metrics })
+    Arc::new(Instrumented { inner: store, ops })
 }
 
-/// A store whose every operation is timed and counted.
+/// A store whose every operation is timed and counted: each operation's
+/// series looked up once, here (not per call: a GET's label hashing and
+/// map lookups were 2 % of its instructions).
 struct Instrumented {
     inner: Arc<dyn Store>,
-    metrics: Arc<Metrics>,
+    /// By the index of the operation in `OPERATIONS`.
+    ops: [StoreOperation; 9],
 }
 
 #[async_trait]
@@ -31,7 +34,7 @@ impl Store for Instrumented {
     async fn get(&self, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
         let t = Instant::now();
         let r = self.inner.get(id).await;
-        self.metrics.store_op(self.inner.kind(), "get", t, r.is_err());
+        self.ops[0].done(t, r.is_err());
         r
     }
 
@@ -45,7 +48,7 @@ impl Store for Instrumented {
         let r = self.inner.update(id, transition, source).await;
         // A refused transition is the caller's error, not the store's.
         let failed = matches!(r, Err(UpdateError::Store(_)));
-        self.metrics.store_op(self.inner.kind(), "update", t, failed);
+        self.ops[1].done(t, failed);
         r
     }
 
@@ -59,49 +62,49 @@ impl Store for Instrumented {
         let t = Instant::now();
         let r = self.inner.update_seen(id, seen, transition, source).await;
         let failed = matches!(r, Err(UpdateError::Store(_)));
-        self.metrics.store_op(self.inner.kind(), "update", t, failed);
+        self.ops[1].done(t, failed);
         r
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Vec<Dimension>, StoreError> {
         let t = Instant::now();
         let r = self.inner.list(query).await;
-        self.metrics.store_op(self.inner.kind(), "list", t, r.is_err());
+        self.ops[2].done(t, r.is_err());
         r
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
         let t = Instant::now();
         let r = self.inner.count().await;
-        self.metrics.store_op(self.inner.kind(), "count", t, r.is_err());
+        self.ops[3].done(t, r.is_err());
         r
     }
 
     async fn delete(&self, id: &DimensionId) -> Result<bool, StoreError> {
         let t = Instant::now();
         let r = self.inner.delete(id).await;
-        self.metrics.store_op(self.inner.kind(), "delete", t, r.is_err());
+        self.ops[4].done(t, r.is_err());
         r
     }
 
     async fn history(&self, id: &DimensionId, query: HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError> {
         let t = Instant::now();
         let r = self.inner.history(id, query).await;
-        self.metrics.store_op(self.inner.kind(), "history", t, r.is_err());
+        self.ops[5].done(t, r.is_err());
         r
     }
 
     async fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let t = Instant::now();
         let r = self.inner.get_secret(name).await;
-        self.metrics.store_op(self.inner.kind(), "get_secret", t, r.is_err());
+        self.ops[6].done(t, r.is_err());
         r
     }
 
     async fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
         let t = Instant::now();
         let r = self.inner.put_secret(name, value).await;
-        self.metrics.store_op(self.inner.kind(), "put_secret", t, r.is_err());
+        self.ops[7].done(t, r.is_err());
         r
     }
 
@@ -116,7 +119,7 @@ impl Store for Instrumented {
     async fn ping(&self) -> Result<(), StoreError> {
         let t = Instant::now();
         let r = self.inner.ping().await;
-        self.metrics.store_op(self.inner.kind(), "ping", t, r.is_err());
+        self.ops[8].done(t, r.is_err());
         r
     }
 

@@ -1,0 +1,113 @@
+//! The JSON answers of dimensions, kept by id: a GET of a dimension that has
+//! not changed since its last answer sends the same bytes again instead of
+//! encoding them again. Encoding was a tenth of a cached GET's instructions
+//! (bench/README.md, "Where a cached GET's time goes"); an AAS poll loop
+//! reads the same unchanged dimension over and over.
+//!
+//! An answer is reused only for a dimension equal in every field to the one
+//! it was encoded from (revision, times and bounds included), so it can never
+//! be stale, whatever changed it (another replica, a delete and a new
+//! dimension with the same id). At most `ENTRIES` answers are kept (about
+//! 400 bytes each); beyond that one is dropped for each new one.
+
+use crate::domain::{Dimension, DimensionId};
+use axum::body::Bytes;
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+const ENTRIES: usize = 1024;
+const SHARDS: usize = 16;
+
+type Shard = Mutex<HashMap<DimensionId, (Dimension, Bytes)>>;
+
+pub struct Bodies {
+    shards: Box<[Shard]>,
+}
+
+impl Default for Bodies {
+    fn default() -> Self {
+        Self { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
+    }
+}
+
+impl Bodies {
+    /// The JSON of `d`: the bytes of its last answer when it has not changed
+    /// since, else newly encoded (and kept).
+    ///
+    /// # Errors
+    /// The encoding failed (it does not for a `Dimension`).
+    pub fn json(&self, d: &Dimension) -> Result<Bytes, serde_json::Error> {
+        let shard = &self.shards[shard_of(d.id())];
+        if let Some((seen, body)) = shard.lock().unwrap_or_else(PoisonError::into_inner).get(d.id()) {
+            if seen == d {
+                return Ok(body.clone());
+            }
+        }
+        let mut json = Vec::with_capacity(320);
+        serde_json::to_writer(&mut json, d)?;
+        let body = Bytes::from(json);
+        let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= ENTRIES / SHARDS && !map.contains_key(d.id()) {
+            let victim = map.keys().next().cloned();
+            if let Some(victim) = victim {
+                map.remove(&victim);
+            }
+        }
+        map.insert(d.id().clone(), (d.clone(), body.clone()));
+        Ok(body)
+    }
+
+    /// How many answers are kept.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len()).sum()
+    }
+}
+
+/// The shard of `id`: a cheap mix of its last bytes (the map inside hashes
+/// the whole id with a keyed hash; an id that picks a shard on purpose only
+/// shares a lock).
+fn shard_of(id: &DimensionId) -> usize {
+    let bytes = id.as_str().as_bytes();
+    let tail = &bytes[bytes.len().saturating_sub(8)..];
+    let mut word = [0u8; 8];
+    word[..tail.len()].copy_from_slice(tail);
+    let mixed = u64::from_le_bytes(word).wrapping_add(bytes.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    // The top bits are the best mixed; SHARDS is a power of two.
+    (mixed >> 60) as usize % SHARDS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Capacity, Defaults};
+
+    fn dimension(id: &str) -> Dimension {
+        Dimension::new(DimensionId::parse(id).unwrap(), &Defaults::default())
+    }
+
+    #[test]
+    fn an_unchanged_dimension_gets_the_same_bytes_and_a_changed_one_new_bytes() {
+        let bodies = Bodies::default();
+        let mut d = dimension("a");
+        let first = bodies.json(&d).unwrap();
+        let again = bodies.json(&d).unwrap();
+        assert_eq!(first.as_ptr(), again.as_ptr(), "the kept answer, not a new encoding");
+        assert_eq!(first, serde_json::to_vec(&d).unwrap());
+        // Same revision, other content (e.g. deleted and created again elsewhere).
+        d.desired_capacity = Capacity::new(7.0).unwrap();
+        let changed = bodies.json(&d).unwrap();
+        assert_eq!(changed, serde_json::to_vec(&d).unwrap());
+        assert!(std::str::from_utf8(&changed).unwrap().contains("\"desiredCapacity\":7.0"));
+    }
+
+    #[test]
+    fn at_most_entries_answers_are_kept() {
+        let bodies = Bodies::default();
+        for i in 0..(4 * ENTRIES) {
+            bodies.json(&dimension(&format!("id-{i}"))).unwrap();
+        }
+        assert!(bodies.len() <= ENTRIES, "{} kept", bodies.len());
+        assert!(bodies.len() >= ENTRIES / 2, "{} kept: the shards are used", bodies.len());
+    }
+}
