@@ -163,13 +163,13 @@ fn defaults(s: &DefaultSettings) -> Result<Defaults, ConfigError> {
             .transpose()
     };
     if let Some(v) = text(&s.version, "defaults.version", "--default-version")? {
-        d.version = v;
+        d.version = v.into();
     }
     if let Some(v) = text(&s.resource_name, "defaults.resource_name", "--default-resource-name")? {
-        d.resource_name = v;
+        d.resource_name = v.into();
     }
     if let Some(v) = text(&s.dimension_name, "defaults.dimension_name", "--default-dimension-name")? {
-        d.dimension_name = v;
+        d.dimension_name = v.into();
     }
     if let Some(v) = cap(s.desired_capacity, "defaults.desired_capacity", "--default-desired-capacity")? {
         d.desired_capacity = v;

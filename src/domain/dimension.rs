@@ -2,6 +2,7 @@
 //! with every invariant checked once, at parse time (the id: `id.rs`).
 
 use super::id::DimensionId;
+use super::text::Text;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -83,9 +84,9 @@ impl fmt::Display for ScalingStatus {
 /// The values a dimension gets when it is created on first touch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Defaults {
-    pub version: String,
-    pub resource_name: String,
-    pub dimension_name: String,
+    pub version: Text,
+    pub resource_name: Text,
+    pub dimension_name: Text,
     pub desired_capacity: Capacity,
     pub actual_capacity: Capacity,
 }
@@ -109,9 +110,12 @@ impl Default for Defaults {
 pub struct Dimension {
     #[schema(value_type = String, min_length = 1, max_length = 1600)]
     pub scalable_target_dimension_id: DimensionId,
-    pub version: String,
-    pub resource_name: String,
-    pub dimension_name: String,
+    #[schema(value_type = String)]
+    pub version: Text,
+    #[schema(value_type = String)]
+    pub resource_name: Text,
+    #[schema(value_type = String)]
+    pub dimension_name: Text,
     #[schema(value_type = f64, minimum = 0)]
     pub desired_capacity: Capacity,
     #[schema(value_type = f64, minimum = 0)]

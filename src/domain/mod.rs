@@ -8,6 +8,7 @@ pub mod id;
 pub mod lifecycle;
 pub mod patch;
 pub mod registration;
+pub mod text;
 
 /// The highest revision a store can keep (a signed 64-bit column).
 pub const MAX_REVISION: u64 = i64::MAX as u64;
@@ -19,3 +20,4 @@ pub use id::{DimensionId, IdError};
 pub use lifecycle::{DemoStyle, Event, Mode, Policy};
 pub use patch::{Patch, PatchError};
 pub use registration::Registration;
+pub use text::Text;

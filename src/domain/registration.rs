@@ -79,13 +79,13 @@ pub fn register(
         return Err(TransitionError::BadBounds(format!("minCapacity {min} is above maxCapacity {max}")));
     }
     if let Some(v) = &reg.version {
-        new.version.clone_from(v);
+        new.version = v.as_str().into();
     }
     if let Some(v) = &reg.resource_name {
-        new.resource_name.clone_from(v);
+        new.resource_name = v.as_str().into();
     }
     if let Some(v) = &reg.dimension_name {
-        new.dimension_name.clone_from(v);
+        new.dimension_name = v.as_str().into();
     }
     if let Some(actual) = reg.actual_capacity {
         new.actual_capacity = actual;

@@ -74,9 +74,9 @@ impl DimensionRow {
             scaling_status: ScalingStatus::parse(&self.scaling_status)
                 .ok_or_else(|| corrupt(format!("scaling_status is {:?}", self.scaling_status)))?,
             revision: u64::try_from(self.revision).map_err(|_| corrupt("negative revision".into()))?,
-            version: self.version,
-            resource_name: self.resource_name,
-            dimension_name: self.dimension_name,
+            version: self.version.into(),
+            resource_name: self.resource_name.into(),
+            dimension_name: self.dimension_name.into(),
             failure_reason: self.failure_reason,
             status_since: (self.status_since > 0).then(|| from_ms(self.status_since)),
             min_capacity: self.min_capacity.map(|v| capacity("min_capacity", v)).transpose()?,

@@ -207,9 +207,9 @@ fn apply(conn: &Connection, op: &Op, retention: &Retention, damage: &Damage) -> 
             let columns = params![
                 d.id().as_str(),
                 row::revision(d)?,
-                d.version,
-                d.resource_name,
-                d.dimension_name,
+                &*d.version,
+                &*d.resource_name,
+                &*d.dimension_name,
                 d.desired_capacity.get(),
                 d.actual_capacity.get(),
                 d.scaling_status.as_str(),
