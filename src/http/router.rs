@@ -18,13 +18,18 @@ use crate::metrics::Metrics;
 use crate::net::ConnInfo;
 use crate::telemetry;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{StatusCode, Uri};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
 /// The API's routes: path template, the methods it documents, handlers.
 /// `/openapi.json` must list exactly these (tests/api/openapi.rs checks it).
@@ -69,8 +74,13 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
     }
     let mut router = router
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(Front { state: state.clone(), request_timeout }, front));
+        // One layer (axum boxes each route once per layer, and clones that
+        // box per request): the front middleware, then the body limit.
+        .layer(
+            ServiceBuilder::new()
+                .layer(FrontLayer(Front { state: state.clone(), request_timeout }))
+                .layer(DefaultBodyLimit::max(extract::BODY_LIMIT)),
+        );
     if state.require_certificate {
         // Outermost: judged before anything else.
         router = router.layer(middleware::from_fn_with_state(state.clone(), gate::require_certificate));
@@ -86,12 +96,56 @@ struct Front {
     request_timeout: Duration,
 }
 
+/// `front` as a tower layer: one boxed future per request (axum's
+/// `from_fn` adds a boxed copy of the inner service and a second future).
+#[derive(Clone)]
+struct FrontLayer(Front);
+
+impl<S> Layer<S> for FrontLayer {
+    type Service = FrontService<S>;
+
+    fn layer(&self, inner: S) -> FrontService<S> {
+        FrontService { inner, front: self.0.clone() }
+    }
+}
+
+#[derive(Clone)]
+struct FrontService<S> {
+    inner: S,
+    front: Front,
+}
+
+impl<S> Service<Request> for FrontService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        // The ready service goes with this request; a clone stays for the next.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        let front = self.front.clone();
+        Box::pin(async move { Ok(front_call(front, req, ready).await) })
+    }
+}
+
 /// Every API request passes here once (one middleware instead of a stack,
 /// which axum would clone per request): request id, the request's log
 /// fields (`telemetry::request`: on every line written for it),
 /// authentication, then the rate limit (per token, certificate or
 /// address), timeout, the log line, metrics.
-async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Response {
+async fn front_call<S>(front: Front, mut req: Request, next: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let started = Instant::now();
     // Before the request id is added to the head.
     let too_big = head::check(&req).err();
@@ -120,8 +174,9 @@ async fn front(State(front): State<Front>, mut req: Request, next: Next) -> Resp
         let refused = rate_limit::check(state, req.uri().path(), key).err().or(unauthenticated);
         let (response, reason) = match refused {
             Some(Rejection { reason, error }) => (error.into_response(), Some(reason)),
-            None => match tokio::time::timeout(front.request_timeout, next.run(req)).await {
-                Ok(response) => (response, None),
+            None => match tokio::time::timeout(front.request_timeout, next.oneshot(req)).await {
+                Ok(Ok(response)) => (response, None),
+                Ok(Err(never)) => match never {},
                 Err(_) => (ApiError::Timeout(front.request_timeout).into_response(), None),
             },
         };
