@@ -28,16 +28,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
     }
 }
 
-/// The request's `X-Request-Id` (the front middleware has set it), for the
-/// history: all a handler needs of the head to name its caller, without a
-/// copy of every header.
+/// The request's id (`X-Request-Id`, the caller's or a new one), from the
+/// request's log fields, for the history: all a handler needs to name its
+/// caller, without a copy of every header.
 pub struct RequestId(pub Option<HeaderValue>);
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.headers.get(&super::request_id::X_REQUEST_ID).cloned()))
+    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(crate::telemetry::request::with_current(|f| f.request_id.clone())))
     }
 }
 

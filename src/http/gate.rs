@@ -54,7 +54,7 @@ pub fn is_acme_token(token: &str) -> bool {
 }
 
 /// The gate, as an axum middleware in front of the router.
-pub async fn require_certificate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn require_certificate(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let conn = req.extensions().get::<Arc<ConnInfo>>().cloned();
     let presented = certificate::presented(&state, conn.as_deref());
     if presented.is_some_and(|(_, standing)| standing.trusted()) || is_public(req.uri().path()) {
@@ -64,7 +64,7 @@ pub async fn require_certificate(State(state): State<AppState>, mut req: Request
         None => ("no_certificate", "client certificate required"),
         Some((_, standing)) => (standing.reason(), standing.message()),
     };
-    let request_id = request_id::normalize(&mut req);
+    let request_id = request_id::normalize(&req);
     state.metrics.client_rejected(reason);
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
     // The request's log fields, as the front middleware (never reached) would set them.

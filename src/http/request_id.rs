@@ -45,22 +45,21 @@ fn generate() -> HeaderValue {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Keeps a sane incoming id or replaces it with a new one, on the request
-/// (the trace span reads it there); returns it for the response.
-pub fn normalize(req: &mut Request) -> HeaderValue {
-    let id = match req.headers().get(&X_REQUEST_ID) {
-        Some(v) if acceptable(v) => return v.clone(),
+/// The request's id: a sane incoming one, or a new one. Not written into
+/// the request's head (that grew its header map, an allocation per request):
+/// handlers read it from the request's log fields (`extract::RequestId`).
+pub fn normalize(req: &Request) -> HeaderValue {
+    match req.headers().get(&X_REQUEST_ID) {
+        Some(v) if acceptable(v) => v.clone(),
         _ => generate(),
-    };
-    req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
-    id
+    }
 }
 
 /// A middleware for the routers without the API's front middleware (the
 /// redirect and `/metrics` listeners): the caller's `X-Request-Id` when
 /// sane, else a new one, on the answer.
-pub async fn layer(mut req: Request, next: axum::middleware::Next) -> axum::response::Response {
-    let id = normalize(&mut req);
+pub async fn layer(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let id = normalize(&req);
     let mut response = next.run(req).await;
     response.headers_mut().insert(X_REQUEST_ID.clone(), id);
     response

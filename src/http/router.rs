@@ -149,7 +149,7 @@ where
     let started = Instant::now();
     // Before the request id is added to the head.
     let too_big = head::check(&req).err();
-    let request_id = request_id::normalize(&mut req);
+    let request_id = request_id::normalize(&req);
     let route = route_label::intern(req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str));
     let method = req.method().clone();
     let conn = req.extensions().get::<Arc<ConnInfo>>().cloned();
