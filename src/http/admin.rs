@@ -212,7 +212,9 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     super::dimensions::log_fields(&id);
     allow(&principal, &[], "deleting a dimension")?;
-    if !state.dimensions.delete(&id, || caller("DELETE", &principal, request_id.as_ref())).await? {
+    let deleted = state.dimensions.delete(&id, || caller("DELETE", &principal, request_id.as_ref())).await?;
+    state.bodies.forget(&id);
+    if !deleted {
         return Err(ApiError::NotFound(format!("no scalable target dimension {:?}", id.as_str())));
     }
     Ok(StatusCode::NO_CONTENT)

@@ -47,14 +47,17 @@ impl Bodies {
         serde_json::to_writer(&mut json, d)?;
         let body = Bytes::from(json);
         let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= ENTRIES / SHARDS && !map.contains_key(d.id()) {
-            let victim = map.keys().next().cloned();
-            if let Some(victim) = victim {
-                map.remove(&victim);
-            }
+        if let Some(kept) = map.get_mut(d.id()) {
+            *kept = (d.clone(), body.clone());
+        } else if map.len() < ENTRIES / SHARDS {
+            map.insert(d.id().clone(), (d.clone(), body.clone()));
         }
-        map.insert(d.id().clone(), (d.clone(), body.clone()));
         Ok(body)
+    }
+
+    /// Drops the answer of a deleted dimension.
+    pub fn forget(&self, id: &DimensionId) {
+        self.shards[shard_of(id)].lock().unwrap_or_else(PoisonError::into_inner).remove(id);
     }
 
     /// How many answers are kept.
@@ -109,5 +112,13 @@ mod tests {
         }
         assert!(bodies.len() <= ENTRIES, "{} kept", bodies.len());
         assert!(bodies.len() >= ENTRIES / 2, "{} kept: the shards are used", bodies.len());
+        // Beyond the limit an id is still answered, with its own bytes.
+        let late = dimension("late-id");
+        assert_eq!(bodies.json(&late).unwrap(), serde_json::to_vec(&late).unwrap());
+        // A deleted id makes room.
+        let first = DimensionId::parse("id-0").unwrap();
+        let before = bodies.len();
+        bodies.forget(&first);
+        assert_eq!(bodies.len(), before - 1, "the first id was kept, and is dropped");
     }
 }

@@ -4,7 +4,7 @@
 
 use super::StoreError;
 use crate::domain::history::{from_ms, to_ms};
-use crate::domain::{Capacity, Dimension, DimensionId, FieldChange, HistoryEntry, ScalingStatus, Source};
+use crate::domain::{Capacity, Dimension, DimensionId, FieldChange, HistoryEntry, ScalingStatus, Source, Text};
 
 /// `SELECT <every DimensionRow column> FROM dimensions WHERE <cond>`.
 macro_rules! select_dimension {
@@ -22,9 +22,12 @@ pub(crate) use select_dimension;
 pub struct DimensionRow {
     id: String,
     revision: i64,
-    version: String,
-    resource_name: String,
-    dimension_name: String,
+    #[sqlx(try_from = "String")]
+    version: Text,
+    #[sqlx(try_from = "String")]
+    resource_name: Text,
+    #[sqlx(try_from = "String")]
+    dimension_name: Text,
     desired_capacity: f64,
     actual_capacity: f64,
     scaling_status: String,
@@ -48,9 +51,10 @@ impl DimensionRow {
         Ok(Self {
             id: r.get(0)?,
             revision: r.get(1)?,
-            version: r.get(2)?,
-            resource_name: r.get(3)?,
-            dimension_name: r.get(4)?,
+            // Borrowed from SQLite's row and copied once, into the shared text.
+            version: Text::from(r.get_ref(2)?.as_str()?),
+            resource_name: Text::from(r.get_ref(3)?.as_str()?),
+            dimension_name: Text::from(r.get_ref(4)?.as_str()?),
             desired_capacity: r.get(5)?,
             actual_capacity: r.get(6)?,
             scaling_status: r.get(7)?,
@@ -74,9 +78,9 @@ impl DimensionRow {
             scaling_status: ScalingStatus::parse(&self.scaling_status)
                 .ok_or_else(|| corrupt(format!("scaling_status is {:?}", self.scaling_status)))?,
             revision: u64::try_from(self.revision).map_err(|_| corrupt("negative revision".into()))?,
-            version: self.version.into(),
-            resource_name: self.resource_name.into(),
-            dimension_name: self.dimension_name.into(),
+            version: self.version,
+            resource_name: self.resource_name,
+            dimension_name: self.dimension_name,
             failure_reason: self.failure_reason,
             status_since: (self.status_since > 0).then(|| from_ms(self.status_since)),
             min_capacity: self.min_capacity.map(|v| capacity("min_capacity", v)).transpose()?,
