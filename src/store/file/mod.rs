@@ -324,6 +324,9 @@ impl Store for FileStore {
 }
 
 #[cfg(test)]
+mod committer_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
