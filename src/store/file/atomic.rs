@@ -24,10 +24,10 @@ pub(super) fn open_err(dir: &Path, what: &str, e: std::io::Error) -> StoreError 
     StoreError::Open(format!("store: cannot {what} {} for the file store: {e}", dir.display()))
 }
 
-/// The first half of an atomic write: `dir/name.tmp` written, neither
-/// synced nor renamed. The old file stands until `install`.
+/// The first half of an atomic write: `dir/name.tmp` written (and closed,
+/// so a group holds no descriptors), not renamed yet. The old file stands
+/// until `install`.
 pub(super) struct Staged {
-    file: File,
     tmp: PathBuf,
     path: PathBuf,
 }
@@ -36,6 +36,17 @@ impl Staged {
     /// Writes `bytes` to the temp file of `dir/name` (created with `mode`),
     /// without fsync. On error the temp file is gone and the old file stands.
     pub(super) fn write(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> Result<Self, StoreError> {
+        Self::write_then(dir, name, bytes, mode, |_| Ok(()))
+    }
+
+    /// As `write`, running `then` on the temp file before it is closed.
+    fn write_then(
+        dir: &Path,
+        name: &str,
+        bytes: &[u8],
+        mode: u32,
+        then: impl FnOnce(&File) -> std::io::Result<()>,
+    ) -> Result<Self, StoreError> {
         use std::os::unix::fs::OpenOptionsExt;
         let path = dir.join(name);
         let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
@@ -43,10 +54,10 @@ impl Staged {
             let _ = fs::remove_file(&tmp);
             let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
             file.write_all(bytes)?;
-            Ok::<_, std::io::Error>(file)
+            then(&file)
         })();
         match written {
-            Ok(file) => Ok(Self { file, tmp, path }),
+            Ok(()) => Ok(Self { tmp, path }),
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
                 Err(io_err("cannot write", &path, e))
@@ -80,13 +91,7 @@ impl Staged {
 /// Writes `dir/name` atomically and durably with `mode`: temp file, fsync,
 /// rename, fsync of the directory. On error the old file stands.
 pub(super) fn atomic_write(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
-    let staged = Staged::write(dir, name, bytes, mode)?;
-    if let Err(e) = staged.file.sync_all() {
-        let error = io_err("cannot write", staged.path(), e);
-        staged.discard();
-        return Err(error);
-    }
-    let path = staged.install()?;
+    let path = Staged::write_then(dir, name, bytes, mode, File::sync_all)?.install()?;
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_err("cannot write", &path, e))
 }
 
