@@ -1,9 +1,9 @@
 //! The dimension documents: one JSON file per dimension in `DIR`, named by the
-//! SHA-256 of its id (never the id itself); reading them all at open, writing
-//! and removing one; and `Committed`, the sharded copy of what is on disk that
+//! SHA-256 of its id (never the id itself); reading them all at open, staging
+//! one (the committer makes it durable) and removing one; and `Committed`, the sharded copy of what is on disk that
 //! reads are served from.
 
-use super::atomic::{TMP_SUFFIX, atomic_write, io_err, open_err};
+use super::atomic::{Staged, TMP_SUFFIX, io_err, open_err};
 use crate::domain::history::{from_ms, to_ms};
 use crate::domain::{Capacity, Dimension, DimensionId};
 use crate::fingerprint::Fingerprint;
@@ -88,7 +88,7 @@ impl Doc {
     }
 }
 
-fn file_name(id: &DimensionId) -> String {
+pub(super) fn file_name(id: &DimensionId) -> String {
     format!("{}{DOC_SUFFIX}", Fingerprint::of(id.as_str().as_bytes()))
 }
 
@@ -131,11 +131,12 @@ pub(super) fn load_all(dir: &Path) -> Result<Vec<Dimension>, StoreError> {
     Ok(dimensions)
 }
 
-/// Writes the document of `dimension` atomically and durably.
-pub(super) fn write(dir: &Path, dimension: &Dimension) -> Result<(), StoreError> {
+/// Writes the document of `dimension` to its temp file (no fsync): the
+/// committer syncs it, then renames it over the document.
+pub(super) fn stage(dir: &Path, dimension: &Dimension) -> Result<Staged, StoreError> {
     let doc = serde_json::to_vec_pretty(&Doc::of(dimension))
         .map_err(|e| StoreError::Corrupt(format!("cannot encode dimension: {e}")))?;
-    atomic_write(dir, &file_name(dimension.id()), &doc, 0o644)
+    Staged::write(dir, &file_name(dimension.id()), &doc, 0o644)
 }
 
 /// Removes the document of `id`, durably (fsync of the directory).

@@ -1,6 +1,7 @@
 //! The history files: one append-only JSON-lines file per dimension under
-//! `DIR/history/`, named by the SHA-256 of its id and appended (durably)
-//! before the document is written. An entry whose revision is above the
+//! `DIR/history/`, named by the SHA-256 of its id and appended before the
+//! document is written (the committer's barrier makes both durable, the
+//! line before the document's rename). An entry whose revision is above the
 //! document's is a change that never completed; the file is rewritten to the
 //! retention limit when it doubles. A last line torn by a crash (no `\n`)
 //! is cut off before the next append, so it cannot swallow that entry.
@@ -22,9 +23,11 @@ pub(super) fn path(dir: &Path, id: &DimensionId) -> PathBuf {
     dir.join(HISTORY_DIR).join(format!("{}{HISTORY_SUFFIX}", Fingerprint::of(id.as_str().as_bytes())))
 }
 
-/// Appends `entry` to the history file (durably), rewriting the file to
-/// the retention limit once it holds twice that many lines. `lines` is the
-/// file's line count if known. Returns the new line count.
+/// Appends `entry` to the history file, rewriting the file (durably) to
+/// the retention limit once it holds twice that many lines. The append
+/// itself is not fsynced: the committer's barrier does that for its whole
+/// group, new file included. `lines` is the file's line count if known.
+/// Returns the new line count.
 pub(super) fn append(
     dir: &Path,
     id: &DimensionId,
@@ -48,13 +51,9 @@ pub(super) fn append(
     }
     let mut line = serde_json::to_vec(entry).map_err(|e| StoreError::Corrupt(format!("history: {e}")))?;
     line.push(b'\n');
-    let created = !path.exists();
     let mut f =
         OpenOptions::new().append(true).create(true).open(&path).map_err(|e| io_err("cannot open", &path, e))?;
-    f.write_all(&line).and_then(|()| f.sync_data()).map_err(|e| io_err("cannot append to", &path, e))?;
-    if created {
-        File::open(&history_dir).and_then(|d| d.sync_all()).map_err(|e| io_err("cannot sync", &history_dir, e))?;
-    }
+    f.write_all(&line).map_err(|e| io_err("cannot append to", &path, e))?;
     Ok(lines + 1)
 }
 

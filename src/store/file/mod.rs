@@ -1,6 +1,7 @@
 //! `file:DIR` — one JSON document per dimension (`documents`), its history
 //! in an append-only JSON-lines file (`history`), every write atomic and
-//! durable (`atomic`). An exclusive lock on `DIR/.crest.lock` keeps a second
+//! durable (`atomic`), changes made durable in groups by one thread
+//! (`committer`). An exclusive lock on `DIR/.crest.lock` keeps a second
 //! crest process out. The directory is read once at open into a cache;
 //! afterwards every write goes to disk first, history before document, under
 //! a per-id lock (the slot) that this file owns along with the `Store` glue.
@@ -8,6 +9,7 @@
 //! written; empty ones are dropped, so unknown ids never grow the map.
 
 mod atomic;
+mod committer;
 mod documents;
 mod history;
 
@@ -16,11 +18,14 @@ use crate::clock::Clock;
 use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source};
 use async_trait::async_trait;
 use atomic::{io_err, open_err, secret_path};
+use committer::{Shared, Write};
 use documents::Committed;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
 
 const LOCK_FILE: &str = ".crest.lock";
 
@@ -70,6 +75,10 @@ pub struct FileStore {
     /// What is on disk, for reads: updated after each write, under the
     /// slot's lock, so a GET never waits for a write in progress.
     committed: Committed,
+    /// The committer's queue (None once closed) and thread.
+    committer: Mutex<Option<mpsc::UnboundedSender<Write>>>,
+    committer_thread: Mutex<Option<JoinHandle<()>>>,
+    shared: Arc<Shared>,
     retention: Retention,
     clock: Clock,
 }
@@ -103,7 +112,31 @@ impl FileStore {
             slots.map.insert(id, Arc::new(tokio::sync::Mutex::new(state)));
         }
         slots.sweep_at = slots.map.len() * 2;
-        Ok(Self { dir, lock: Mutex::new(Some(lock)), slots: Mutex::new(slots), committed, retention, clock })
+        let shared = Arc::new(Shared::default());
+        let (tx, thread) = committer::spawn(dir.clone(), retention, shared.clone())
+            .map_err(|e| open_err(&dir, "start a thread", e))?;
+        Ok(Self {
+            dir,
+            lock: Mutex::new(Some(lock)),
+            slots: Mutex::new(slots),
+            committed,
+            committer: Mutex::new(Some(tx)),
+            committer_thread: Mutex::new(Some(thread)),
+            shared,
+            retention,
+            clock,
+        })
+    }
+
+    /// Hands a change to the committer and waits until it is durable.
+    /// Returns the history file's new line count.
+    async fn commit(&self, dimension: Dimension, entry: HistoryEntry, lines: Option<u64>) -> Result<u64, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let sender = self.committer.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let closed = || StoreError::Unavailable("file: the store is closed".into());
+        sender.ok_or_else(closed)?.send(Write { dimension, entry, lines, reply }).map_err(|_| closed())?;
+        self.shared.queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        answer.await.map_err(|_| StoreError::Unavailable("file: the committer thread stopped".into()))?
     }
 
     fn slot(&self, id: &DimensionId, create: bool) -> Option<Slot> {
@@ -146,17 +179,9 @@ impl Store for FileStore {
             let mut outcome = transition(state.dimension.as_ref())?;
             if outcome.must_write() {
                 let entry = record(&mut outcome, source, self.clock.now());
-                let (dir, dimension, lines, retention) =
-                    (self.dir.clone(), outcome.dimension.clone(), state.history_lines, self.retention);
-                // Until the task reports back, the line count is unknown.
-                state.history_lines = None;
-                let lines = tokio::task::spawn_blocking(move || {
-                    let lines = history::append(&dir, dimension.id(), &entry, lines, retention)?;
-                    documents::write(&dir, &dimension)?;
-                    Ok::<_, StoreError>(lines)
-                })
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("file write task failed: {e}")))??;
+                // Until the committer reports back, the line count is unknown.
+                let lines = state.history_lines.take();
+                let lines = self.commit(outcome.dimension.clone(), entry, lines).await?;
                 state.history_lines = Some(lines);
                 state.dimension = Some(outcome.dimension.clone());
                 self.committed.set(id, state.dimension.as_ref());
@@ -203,6 +228,9 @@ impl Store for FileStore {
             if state.dimension.is_none() {
                 return Ok(false);
             }
+            // Not through the committer: deletes are rare, each is durable on
+            // its own (fsync of the directory), and the slot lock already
+            // keeps it apart from every write of this id. Secrets likewise.
             let (dir, id2) = (self.dir.clone(), id.clone());
             tokio::task::spawn_blocking(move || {
                 documents::remove(&dir, &id2)?;
@@ -264,6 +292,11 @@ impl Store for FileStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        let thread =
+            self.committer_thread.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map(JoinHandle::is_finished);
+        if thread != Some(false) {
+            return Err(StoreError::Unavailable("file: the committer thread stopped".into()));
+        }
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || {
             fs::metadata(dir.join(LOCK_FILE)).map_err(|e| io_err("cannot stat", &dir, e))
@@ -274,6 +307,13 @@ impl Store for FileStore {
     }
 
     async fn close(&self) {
+        // Dropping the sender ends the committer once its queue is done
+        // (dropping the store does too); the lock goes after it.
+        self.committer.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let thread = self.committer_thread.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
         // Dropping the file releases the lock.
         drop(self.lock.lock().unwrap_or_else(PoisonError::into_inner).take());
     }
@@ -282,6 +322,9 @@ impl Store for FileStore {
         "file"
     }
 }
+
+#[cfg(test)]
+mod committer_tests;
 
 #[cfg(test)]
 mod tests {
