@@ -867,6 +867,32 @@ def disk_phase(seconds_=2.0):
     row("DISK", "fsync 4 KiB (one writer)", 1, res)
 
 
+def floor_phase(ceil):
+    """GET on a bare hyper server (examples/floor.rs: the same body, no
+    routing, middleware or store), pinned like crest: how close to nginx
+    any server on crest's HTTP stack gets on this machine."""
+    floor = os.environ.get("FLOOR_BIN", "")
+    if not floor or floor == "none" or not os.access(floor, os.X_OK):
+        return
+    port = free_port()
+    logf = open(os.path.join(WORK, "floor.log"), "ab")
+    proc = subprocess.Popen(pinned(SERVER_CPUS, [floor, f"127.0.0.1:{port}"]), stdout=logf,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    PROCS.append(proc)
+    try:
+        deadline = time.time() + 10
+        while probe(port, "/") != 200:
+            if proc.poll() is not None or time.time() > deadline:
+                note("the hyper floor server did not start; see floor.log")
+                return
+            time.sleep(0.02)
+        for n in CONNS:
+            row("GET", "hyper floor (no crest)", n, wrk(f"http://127.0.0.1:{port}", "get.lua", n), ceil.get(n))
+    finally:
+        stop(proc)
+        logf.close()
+
+
 def main():
     if not os.access(CREST, os.X_OK):
         raise SystemExit(f"no crest binary at {CREST}")
@@ -892,6 +918,7 @@ def main():
     ceil = {}
     for n in CONNS:
         ceil[n] = row("GET", "nginx (ceiling)", n, wrk(ngx.url(), "get.lua", n))
+    floor_phase(ceil)
     if ONLY == "postgres":
         postgres_phases(ceil)
         ngx.stop()

@@ -19,6 +19,14 @@ if [ ! -x "$CREST_BIN" ]; then
     CREST_BIN="$ROOT/target/release/crest"
 fi
 export CREST_BIN
+# The floor row: a bare hyper server (examples/floor.rs), the stack crest is
+# built on, with nothing of crest's. BENCH_FLOOR_BIN=none skips it.
+FLOOR_BIN="${BENCH_FLOOR_BIN:-$ROOT/target/release/examples/floor}"
+if [ "$FLOOR_BIN" != none ] && [ ! -x "$FLOOR_BIN" ]; then
+    echo "bench: $FLOOR_BIN missing; building it with cargo build --release --example floor" >&2
+    cargo build --release --example floor
+fi
+export FLOOR_BIN
 
 # The tools, each with its Debian package. A missing one is installed when
 # we run as root with apt-get (as .ci/run does; services the packages bring,

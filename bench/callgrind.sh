@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Instructions and allocations per GET in crest's own process, counted by
+# valgrind's callgrind: repeatable whatever else the machine is doing (it
+# counts instructions, not time; the kernel's share is not in it). Used for
+# the A/B steps of the performance work (bench/README.md).
+#
+#   bash bench/callgrind.sh [CREST_BIN] [IDS] [SECONDS]
+#
+# Seeds an SQLite store with IDS dimensions (default 1,000: every GET is a
+# cached read; 1000000: almost every GET reads SQLite), starts crest under
+# callgrind, zeroes the counts once it is ready, drives wrk (get.lua, c=16,
+# random ids) for SECONDS, dumps, and prints instructions and malloc calls
+# per request.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="${1:-$ROOT/target/release/crest}"
+IDS="${2:-1000}"
+SECONDS_="${3:-8}"
+for tool in valgrind callgrind_control wrk python3 curl; do
+    command -v "$tool" >/dev/null || { echo "callgrind.sh: $tool not found (apt-get install -y valgrind wrk curl)" >&2; exit 1; }
+done
+WORK="$(mktemp -d)"
+trap 'kill "$pid" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+"$BIN" migrate --store "sqlite:$WORK/c.db" >/dev/null 2>&1
+python3 - "$WORK/c.db" "$IDS" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+rows = ((f"bench-{i}", 1, "MyVersion", "MyService", "MyDimension", 1.0, 1.0, "Successful", None,
+         "2026-11-22T00:00:00.000Z") for i in range(1, int(sys.argv[2]) + 1))
+with db:
+    db.executemany("INSERT INTO dimensions (id, revision, version, resource_name, dimension_name,"
+                   " desired_capacity, actual_capacity, scaling_status, failure_reason, updated_at)"
+                   " VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+PY
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$BIN" serve --listen "127.0.0.1:$port" \
+    --store "sqlite:$WORK/c.db" --log-level warn >"$WORK/log" 2>&1 &
+pid=$!
+for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.1; done
+callgrind_control -z "$pid" >/dev/null 2>&1
+out=$(BENCH_IDS="$IDS" wrk -t1 -c16 -d"${SECONDS_}s" -s "$ROOT/bench/lua/get.lua" "http://127.0.0.1:$port")
+callgrind_control -d "$pid" >/dev/null 2>&1
+requests=$(echo "$out" | awk '/requests in/ {print $1}')
+python3 - "$WORK/cg.out.1" "$requests" "$BIN" "$IDS" <<'PY'
+import re, sys
+path, requests = sys.argv[1], int(sys.argv[2])
+total = mallocs = 0
+names, pending = {}, None
+for line in open(path, errors="replace"):
+    if line.startswith("summary:") or line.startswith("totals:"):
+        total = int(line.split()[1])
+    elif line.startswith(("fn=", "cfn=")):
+        # name compression: "(id) name" the first time, "(id)" after
+        m = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line.strip())
+        if m and m.group(2):
+            names[m.group(1)] = m.group(2)
+        if line.startswith("cfn="):
+            pending = names.get(m.group(1)) if m else None
+    elif line.startswith("calls=") and pending is not None:
+        if pending == "malloc":
+            mallocs += int(line[6:].split()[0])
+        pending = None
+print(f"{sys.argv[3]}: {sys.argv[4]} ids, {requests} GETs: {total // requests:,} instructions "
+      f"and {mallocs / requests:.1f} malloc calls per GET")
+PY
