@@ -3,9 +3,9 @@
 //! change event and the admin view. The handlers use these; `openapi`
 //! documents them.
 
-use crate::domain::{Capacity, Dimension, ScalingStatus};
 use super::bodies::Bodies;
 use super::error::ApiError;
+use crate::domain::{Capacity, Dimension, ScalingStatus};
 use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

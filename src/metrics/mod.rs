@@ -325,7 +325,6 @@ impl Metrics {
     pub fn store_acquired(&self, waited: std::time::Duration) {
         self.store_acquire.observe(waited.as_secs_f64());
     }
-
 }
 
 /// One store operation's series (`Metrics::store_operation`).
