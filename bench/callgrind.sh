@@ -4,18 +4,20 @@
 # counts instructions, not time; the kernel's share is not in it). Used for
 # the A/B steps of the performance work (bench/README.md).
 #
-#   bash bench/callgrind.sh [CREST_BIN] [IDS] [SECONDS]
+#   bash bench/callgrind.sh [CREST_BIN] [IDS] [SECONDS] [SCRIPT]
 #
 # Seeds an SQLite store with IDS dimensions (default 1,000: every GET is a
 # cached read; 1000000: almost every GET reads SQLite), starts crest under
 # callgrind, zeroes the counts once it is ready, drives wrk (get.lua, c=16,
 # random ids) for SECONDS, dumps, and prints instructions and malloc calls
-# per request.
+# per request. SCRIPT is a wrk script of bench/lua/ (default get.lua;
+# patch.lua for durable PATCHes).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${1:-$ROOT/target/release/crest}"
 IDS="${2:-1000}"
 SECONDS_="${3:-8}"
+SCRIPT="${4:-get.lua}"
 for tool in valgrind callgrind_control wrk python3 curl; do
     command -v "$tool" >/dev/null || { echo "callgrind.sh: $tool not found (apt-get install -y valgrind wrk curl)" >&2; exit 1; }
 done
@@ -39,10 +41,10 @@ valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$BIN" serve --lis
 pid=$!
 for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.1; done
 callgrind_control -z "$pid" >/dev/null 2>&1
-out=$(BENCH_IDS="$IDS" wrk -t1 -c16 -d"${SECONDS_}s" -s "$ROOT/bench/lua/get.lua" "http://127.0.0.1:$port")
+out=$(BENCH_IDS="$IDS" wrk -t1 -c16 -d"${SECONDS_}s" -s "$ROOT/bench/lua/$SCRIPT" "http://127.0.0.1:$port")
 callgrind_control -d "$pid" >/dev/null 2>&1
 requests=$(echo "$out" | awk '/requests in/ {print $1}')
-python3 - "$WORK/cg.out.1" "$requests" "$BIN" "$IDS" <<'PY'
+python3 - "$WORK/cg.out.1" "$requests" "$BIN" "$IDS" "$SCRIPT" <<'PY'
 import re, sys
 path, requests = sys.argv[1], int(sys.argv[2])
 total = mallocs = 0
@@ -61,6 +63,6 @@ for line in open(path, errors="replace"):
         if pending == "malloc":
             mallocs += int(line[6:].split()[0])
         pending = None
-print(f"{sys.argv[3]}: {sys.argv[4]} ids, {requests} GETs: {total // requests:,} instructions "
-      f"and {mallocs / requests:.1f} malloc calls per GET")
+print(f"{sys.argv[3]}: {sys.argv[5]}, {sys.argv[4]} ids, {requests} requests: {total // requests:,} "
+      f"instructions and {mallocs / requests:.1f} malloc calls per request")
 PY

@@ -209,7 +209,7 @@ impl Dimensions {
     /// `Rejected(NotFound)` in strict mode or for a read-only caller;
     /// `TooManyDimensions`; `Store`.
     pub async fn view(&self, id: &DimensionId, creating: Creating) -> Result<Dimension, ServiceError> {
-        let current = self.store.get(id).await?;
+        let current = self.read(id).await?;
         let (policy, read_only) = self.policy_for(creating);
         let outcome = lifecycle::apply(current.as_ref(), id, Event::View, &policy, self.clock.now())
             .map_err(|e| not_created(e, read_only))?;
@@ -244,6 +244,14 @@ impl Dimensions {
         Ok(gone)
     }
 
+    /// The stored dimension: the store's copy in memory when it has one.
+    async fn read(&self, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
+        match self.store.cached(id) {
+            Some(d) => Ok(Some(d)),
+            None => self.store.get(id).await,
+        }
+    }
+
     /// Read, and when the step would change something, write through the
     /// store, which applies the step again to the state it holds under its
     /// lock or transaction (Postgres: to the state read here, if the row has
@@ -257,7 +265,7 @@ impl Dimensions {
         caller: impl FnOnce() -> Caller,
         limited: bool,
     ) -> Result<Outcome, ServiceError> {
-        let current = self.store.get(id).await?;
+        let current = self.read(id).await?;
         let first = step(current.as_ref())?;
         if !first.must_write() {
             self.metrics.dimension(&first.dimension);

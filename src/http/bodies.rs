@@ -13,20 +13,25 @@
 use crate::domain::{Dimension, DimensionId};
 use axum::body::Bytes;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 const ENTRIES: usize = 1024;
 const SHARDS: usize = 16;
+/// When full, one new answer in this many replaces a kept one.
+const REPLACE_EVERY: u64 = 8;
 
 type Shard = Mutex<HashMap<DimensionId, (Dimension, Bytes)>>;
 
 pub struct Bodies {
     shards: Box<[Shard]>,
+    /// New answers not kept for want of room.
+    misses: AtomicU64,
 }
 
 impl Default for Bodies {
     fn default() -> Self {
-        Self { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
+        Self { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(), misses: AtomicU64::new(0) }
     }
 }
 
@@ -46,10 +51,23 @@ impl Bodies {
         let mut json = Vec::with_capacity(320);
         serde_json::to_writer(&mut json, d)?;
         let body = Bytes::from(json);
+        if d.revision == 0 {
+            // Not stored (a HEAD or long-poll of an id not created yet).
+            return Ok(body);
+        }
         let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(kept) = map.get_mut(d.id()) {
             *kept = (d.clone(), body.clone());
         } else if map.len() < ENTRIES / SHARDS {
+            map.insert(d.id().clone(), (d.clone(), body.clone()));
+        } else if self.misses.fetch_add(1, Ordering::Relaxed) % REPLACE_EVERY == 0 {
+            // Full: now and then one answer makes room for a new one, so
+            // the kept ids follow the ones asked for, at a small cost when
+            // reads are spread over many more ids than are kept.
+            let victim = map.keys().next().cloned();
+            if let Some(victim) = victim {
+                map.remove(&victim);
+            }
             map.insert(d.id().clone(), (d.clone(), body.clone()));
         }
         Ok(body)
@@ -58,6 +76,12 @@ impl Bodies {
     /// Drops the answer of a deleted dimension.
     pub fn forget(&self, id: &DimensionId) {
         self.shards[shard_of(id)].lock().unwrap_or_else(PoisonError::into_inner).remove(id);
+    }
+
+    #[cfg(test)]
+    fn kept(&self, id: &str) -> bool {
+        let id = DimensionId::parse(id).unwrap();
+        self.shards[shard_of(&id)].lock().unwrap_or_else(PoisonError::into_inner).contains_key(&id)
     }
 
     /// How many answers are kept.
@@ -85,8 +109,9 @@ mod tests {
     use super::*;
     use crate::domain::{Capacity, Defaults};
 
+    /// A stored dimension (revision 1).
     fn dimension(id: &str) -> Dimension {
-        Dimension::new(DimensionId::parse(id).unwrap(), &Defaults::default())
+        Dimension { revision: 1, ..Dimension::new(DimensionId::parse(id).unwrap(), &Defaults::default()) }
     }
 
     #[test]
@@ -115,10 +140,23 @@ mod tests {
         // Beyond the limit an id is still answered, with its own bytes.
         let late = dimension("late-id");
         assert_eq!(bodies.json(&late).unwrap(), serde_json::to_vec(&late).unwrap());
-        // A deleted id makes room.
-        let first = DimensionId::parse("id-0").unwrap();
+        // Not stored yet: answered, never kept.
         let before = bodies.len();
-        bodies.forget(&first);
-        assert_eq!(bodies.len(), before - 1, "the first id was kept, and is dropped");
+        let mut unstored = dimension("not-stored");
+        unstored.revision = 0;
+        assert_eq!(bodies.json(&unstored).unwrap(), serde_json::to_vec(&unstored).unwrap());
+        // Full: new ids now and then replace kept ones, the count stays.
+        for i in 0..(4 * ENTRIES) {
+            bodies.json(&dimension(&format!("new-{i}"))).unwrap();
+        }
+        assert!(bodies.len() <= ENTRIES && bodies.len() >= before, "{} kept", bodies.len());
+        let replaced = (0..4 * ENTRIES).filter(|i| bodies.kept(&format!("new-{i}"))).count();
+        assert!(replaced > 0, "some new ids were kept");
+        assert!(!bodies.kept("not-stored"));
+        // A deleted id makes room.
+        let first = (0..4 * ENTRIES).map(|i| format!("new-{i}")).find(|id| bodies.kept(id)).unwrap();
+        let before = bodies.len();
+        bodies.forget(&DimensionId::parse(&first).unwrap());
+        assert_eq!(bodies.len(), before - 1, "a kept id is dropped");
     }
 }

@@ -147,7 +147,6 @@ where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     let started = Instant::now();
-    // Before the request id is added to the head.
     let too_big = head::check(&req).err();
     let request_id = request_id::normalize(&req);
     let route = route_label::intern(req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str));

@@ -31,6 +31,16 @@ struct Instrumented {
 
 #[async_trait]
 impl Store for Instrumented {
+    fn cached(&self, id: &DimensionId) -> Option<Dimension> {
+        let t = Instant::now();
+        let hit = self.inner.cached(id);
+        if hit.is_some() {
+            // A read served from memory is a `get` like any other.
+            self.ops[0].done(t, false);
+        }
+        hit
+    }
+
     async fn get(&self, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
         let t = Instant::now();
         let r = self.inner.get(id).await;

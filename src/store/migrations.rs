@@ -29,6 +29,7 @@ pub const SQLITE: &[Embedded] = embed!(
     "20261122000003_history.sql",
     "20261122000004_bounds.sql",
     "20261206000006_without_rowid.sql",
+    "20261206000007_status_check.sql",
 );
 
 /// `migrations/postgres/`, oldest first.

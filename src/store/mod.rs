@@ -60,6 +60,13 @@ pub trait Store: Send + Sync + 'static {
     /// `Unavailable` or `Corrupt`.
     async fn get(&self, id: &DimensionId) -> Result<Option<Dimension>, StoreError>;
 
+    /// The dimension when the store holds a committed copy in memory (the
+    /// file store's and the SQLite store's caches), without an await: a
+    /// cached GET then skips two boxed futures. None: ask `get`.
+    fn cached(&self, _id: &DimensionId) -> Option<Dimension> {
+        None
+    }
+
     /// Atomically reads the dimension, applies `transition` and, when the
     /// outcome says so, writes the result and its history entry (made by
     /// [`record`] with `source`) durably before returning it.

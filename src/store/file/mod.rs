@@ -161,6 +161,10 @@ impl FileStore {
 
 #[async_trait]
 impl Store for FileStore {
+    fn cached(&self, id: &DimensionId) -> Option<Dimension> {
+        self.committed.get(id)
+    }
+
     async fn get(&self, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
         Ok(self.committed.get(id))
     }

@@ -163,6 +163,10 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn cached(&self, id: &DimensionId) -> Option<Dimension> {
+        cache::cached(self.slot(id).1, id)
+    }
+
     async fn get(&self, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
         let (stripe, shard) = self.slot(id);
         if let Some(d) = cache::cached(shard, id) {

@@ -149,10 +149,16 @@ fn commit_group(conn: &mut Connection, group: Vec<Op>, retention: &Retention, da
         return 0;
     }
     let mut results = Vec::with_capacity(group.len());
+    // Prepared once per connection (`execute_batch` parsed them per change).
+    let step = |conn: &Connection, statement: &str| conn.prepare_cached(statement).and_then(|mut s| s.execute([]));
     for op in &group {
-        let result = conn.execute_batch("SAVEPOINT op").map_err(sql).and_then(|()| apply(conn, op, retention, damage));
-        let end = if result.is_ok() { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
-        let result = match (result, conn.execute_batch(end)) {
+        let result = step(conn, "SAVEPOINT op").map_err(sql).and_then(|_| apply(conn, op, retention, damage));
+        let end = if result.is_ok() {
+            step(conn, "RELEASE op").map(drop)
+        } else {
+            step(conn, "ROLLBACK TO op").and_then(|_| step(conn, "RELEASE op")).map(drop)
+        };
+        let result = match (result, end) {
             (Ok(_), Err(e)) => Err(sql(e)),
             (result, _) => result,
         };
