@@ -43,10 +43,10 @@ impl Bodies {
     /// The encoding failed (it does not for a `Dimension`).
     pub fn json(&self, d: &Dimension) -> Result<Bytes, serde_json::Error> {
         let shard = &self.shards[shard_of(d.id())];
-        if let Some((seen, body)) = shard.lock().unwrap_or_else(PoisonError::into_inner).get(d.id()) {
-            if seen == d {
-                return Ok(body.clone());
-            }
+        if let Some((seen, body)) = shard.lock().unwrap_or_else(PoisonError::into_inner).get(d.id())
+            && seen == d
+        {
+            return Ok(body.clone());
         }
         let mut json = Vec::with_capacity(320);
         serde_json::to_writer(&mut json, d)?;
@@ -60,7 +60,7 @@ impl Bodies {
             *kept = (d.clone(), body.clone());
         } else if map.len() < ENTRIES / SHARDS {
             map.insert(d.id().clone(), (d.clone(), body.clone()));
-        } else if self.misses.fetch_add(1, Ordering::Relaxed) % REPLACE_EVERY == 0 {
+        } else if self.misses.fetch_add(1, Ordering::Relaxed).is_multiple_of(REPLACE_EVERY) {
             // Full: now and then one answer makes room for a new one, so
             // the kept ids follow the ones asked for, at a small cost when
             // reads are spread over many more ids than are kept.
