@@ -10,7 +10,8 @@
 # cached read; 1000000: almost every GET reads SQLite), starts crest under
 # callgrind, zeroes the counts once it is ready, drives wrk (get.lua, c=16,
 # random ids) for SECONDS, dumps, and prints instructions and malloc calls
-# per request. SCRIPT is a wrk script of bench/lua/ (default get.lua;
+# per request. CREST_BIN may also be target/release/examples/floor (the bare
+# hyper server of the bench's floor row). SCRIPT is a wrk script of bench/lua/ (default get.lua;
 # patch.lua for durable PATCHes).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,7 +23,15 @@ for tool in valgrind callgrind_control wrk python3 curl; do
     command -v "$tool" >/dev/null || { echo "callgrind.sh: $tool not found (apt-get install -y valgrind wrk curl)" >&2; exit 1; }
 done
 WORK="$(mktemp -d)"
+pid=""
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+if [ "$(basename "$BIN")" = floor ]; then
+    # examples/floor.rs (the bench's floor row): no store, any path answers.
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$BIN" "127.0.0.1:$port" >"$WORK/log" 2>&1 &
+    pid=$!
+    for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+else
 "$BIN" migrate --store "sqlite:$WORK/c.db" >/dev/null 2>&1
 python3 - "$WORK/c.db" "$IDS" <<'PY'
 import sqlite3, sys
@@ -35,11 +44,11 @@ with db:
                    " VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 PY
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$BIN" serve --listen "127.0.0.1:$port" \
     --store "sqlite:$WORK/c.db" --log-level warn >"$WORK/log" 2>&1 &
 pid=$!
 for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.1; done
+fi
 callgrind_control -z "$pid" >/dev/null 2>&1
 out=$(BENCH_IDS="$IDS" wrk -t1 -c16 -d"${SECONDS_}s" -s "$ROOT/bench/lua/$SCRIPT" "http://127.0.0.1:$port")
 callgrind_control -d "$pid" >/dev/null 2>&1
