@@ -166,7 +166,8 @@ impl Store for FileStore {
     }
 
     async fn get(&self, id: &DimensionId) -> Result<Option<Dimension>, StoreError> {
-        Ok(self.committed.get(id))
+        // Every committed dimension is in memory.
+        Ok(self.cached(id))
     }
 
     async fn update(
