@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::{DemoStyle, Mode, Policy};
 use crate::http::rate_limit::RateLimiter;
-use crate::http::{AppState, Shared, metrics_router, redirect, router};
+use crate::http::{ApiService, AppState, Shared, metrics_router, redirect, router};
 use crate::metrics::{Gauge, GaugeValue, Metrics, Sampler};
 use crate::net::{self, ConnectionLimit, Connections, Limits, Net};
 use crate::service::Dimensions;
@@ -22,12 +22,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::util::Either;
 
 /// A crest server, bound and ready to run.
 pub struct App {
     listener: TcpListener,
-    router: Router,
-    tls: Option<(TcpListener, Arc<TlsState>, Router)>,
+    router: Either<ApiService, Router>,
+    tls: Option<(TcpListener, Arc<TlsState>, ApiService)>,
     metrics: Option<TcpListener>,
     metrics_state: Arc<Metrics>,
     feed: Arc<Feed>,
@@ -147,8 +148,8 @@ impl App {
             None => None,
         };
         let plain = match &tls {
-            Some((l, _, _)) if !config.http_api => redirect::router(l.local_addr()?.port(), state),
-            _ => api,
+            Some((l, _, _)) if !config.http_api => Either::Right(redirect::router(l.local_addr()?.port(), state)),
+            _ => Either::Left(api),
         };
         // Descriptors for the database pool are kept free too (Postgres).
         let reserved = net::RESERVED_FDS + u64::from(config.store_options.max_connections);

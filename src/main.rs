@@ -5,6 +5,12 @@ use crest::app::App;
 use crest::config::{Config, ServeArgs};
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: a cached GET makes about 34 allocations,
+/// and glibc spent about 200 instructions on each (with its free), a fifth of
+/// the request (`bench/callgrind.sh`; bench/README.md, "Third round").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// crest: the backend endpoint AWS Application Auto Scaling calls for a custom resource.
 #[derive(Parser)]
 #[command(version, about)]

@@ -73,7 +73,18 @@ def licence_files(package):
         f = src / package["license_file"]
         if f.is_file() and f.name not in {n for n, _ in out}:
             out.append((f.name, f.read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n").strip("\n")))
+    # The licence of C code a crate bundles and compiles into crest.
+    for rel in BUNDLED_C.get(package["name"], []):
+        f = src / rel
+        if f.is_file():
+            text = f.read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n").strip("\n")
+            out.append((rel, text))
     return out
+
+
+# C libraries bundled by a crate, whose own licence file is not at the crate's
+# root (SQLite, bundled by libsqlite3-sys, is in the public domain).
+BUNDLED_C = {"libmimalloc-sys": ["c_src/mimalloc/v2/LICENSE"]}
 
 
 def render(packages):

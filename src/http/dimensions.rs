@@ -63,8 +63,7 @@ pub async fn get(
         return Versioned::of(&state.bodies, &state.dimensions.view(&id, creating).await?);
     }
     let Some((wait, changes)) = wait.zip(changes) else {
-        let outcome = state.dimensions.get(&id, creating, || caller("GET", &principal, request_id.as_ref())).await?;
-        return Versioned::of(&state.bodies, &outcome.dimension);
+        return read(&state, &principal, request_id.as_ref(), &id).await;
     };
     // A watcher, like HEAD: it must not advance a demo scaling it waits on.
     let current = state.dimensions.view(&id, creating).await?;
@@ -72,6 +71,19 @@ pub async fn get(
     let poll = Poll { id: &id, creating, after, wait };
     let d = long_poll(&state, poll, current, changes).await?;
     Versioned::of(&state.bodies, &d)
+}
+
+/// A plain GET (no query; `log_fields` and `allow` done): the dimension,
+/// created if new, advanced in demo mode. `get` above and the hot path
+/// (`http::hot`) both answer with it.
+pub(super) async fn read(
+    state: &AppState,
+    principal: &Principal,
+    request_id: Option<&HeaderValue>,
+    id: &DimensionId,
+) -> Result<Versioned, ApiError> {
+    let outcome = state.dimensions.get(id, creating(principal), || caller("GET", principal, request_id)).await?;
+    Versioned::of(&state.bodies, &outcome.dimension)
 }
 
 /// `?wait=&after=` on GET: a long-poll.

@@ -16,6 +16,7 @@ pub mod gate;
 pub mod head;
 pub mod health;
 pub mod history;
+mod hot;
 pub mod openapi;
 pub mod rate_limit;
 pub mod redirect;
@@ -28,5 +29,5 @@ pub mod trace_context;
 pub mod ui;
 pub mod wire;
 
-pub use router::{metrics_router, route_paths, router};
+pub use router::{ApiService, metrics_router, route_paths, router};
 pub use state::{AppState, Shared};

@@ -8,6 +8,7 @@
 
 use super::error::ApiError;
 use super::gate::{Refused, Rejection};
+use super::hot::{self, Api, HotGet};
 use super::rate_limit::ClientKey;
 use super::{
     AppState, access, admin, auth, certificate, dimensions, extract, gate, head, health, history, openapi, rate_limit,
@@ -65,9 +66,20 @@ pub fn route_paths(metrics: bool) -> Vec<&'static str> {
     routes(metrics).into_iter().map(|(p, _)| p).collect()
 }
 
-/// The API router. `request_timeout` bounds each request (503 JSON after it).
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
+/// The API: the hot path (`hot`) beside the router.
+pub type ApiService = Api<FrontService<HotGet>>;
+
+/// The API. `request_timeout` bounds each request (503 JSON after it).
+pub fn router(state: AppState, request_timeout: Duration) -> ApiService {
     route_label::register(|| route_paths(true));
+    // The hot path passes the same front middleware, under the router's label.
+    let front = Front { state: state.clone(), request_timeout, route: Some(route_label::intern(hot::ROUTE)) };
+    let hot = FrontLayer(front).layer(HotGet(state.clone()));
+    Api::new(state.clone(), hot, api_router(state, request_timeout))
+}
+
+/// The router of every API route.
+fn api_router(state: AppState, request_timeout: Duration) -> Router {
     let mut router = Router::new();
     for (path, methods) in routes(state.metrics_on_api) {
         router = router.route(path, methods);
@@ -78,7 +90,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         // box per request): the front middleware, then the body limit.
         .layer(
             ServiceBuilder::new()
-                .layer(FrontLayer(Front { state: state.clone(), request_timeout }))
+                .layer(FrontLayer(Front { state: state.clone(), request_timeout, route: None }))
                 .layer(DefaultBodyLimit::max(extract::BODY_LIMIT)),
         );
     if state.require_certificate {
@@ -94,6 +106,8 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
 struct Front {
     state: AppState,
     request_timeout: Duration,
+    /// The route's label when known without the router (the hot path).
+    route: Option<&'static str>,
 }
 
 /// `front` as a tower layer: one boxed future per request (axum's
@@ -110,7 +124,7 @@ impl<S> Layer<S> for FrontLayer {
 }
 
 #[derive(Clone)]
-struct FrontService<S> {
+pub struct FrontService<S> {
     inner: S,
     front: Front,
 }
@@ -149,7 +163,9 @@ where
     let started = Instant::now();
     let too_big = head::check(&req).err();
     let request_id = request_id::normalize(&req);
-    let route = route_label::intern(req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str));
+    let route = front.route.unwrap_or_else(|| {
+        route_label::intern(req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str))
+    });
     let method = req.method().clone();
     let conn = req.extensions().get::<Arc<ConnInfo>>().cloned();
     let trace = trace_context::TraceIds::from_headers(req.headers());

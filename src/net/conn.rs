@@ -8,8 +8,7 @@
 //! and the server's shutdown.
 
 use super::limit::{Activity, InFlight, Slot};
-use super::{ConnInfo, Limits, Stop};
-use axum::Router;
+use super::{ConnInfo, Handler, Limits, Stop};
 use axum::body::{Body, Bytes};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -62,8 +61,14 @@ enum Close {
 /// Serves HTTP/1.1 or h2 on `io` with `router`, every request carrying
 /// `info`, until the client ends it or it is closed: idle, shed for a new
 /// connection, or at shutdown (where `stop.force` ends what is left).
-pub(super) async fn serve_connection<I>(io: I, info: ConnInfo, router: Router, limits: Limits, slot: &Slot, stop: &Stop)
-where
+pub(super) async fn serve_connection<I>(
+    io: I,
+    info: ConnInfo,
+    router: impl Handler,
+    limits: Limits,
+    slot: &Slot,
+    stop: &Stop,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let activity = slot.activity.clone();

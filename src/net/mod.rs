@@ -2,8 +2,8 @@
 //! (handshake, header-read and idle timeouts, graceful shutdown), the
 //! connection limit shared by every listener, and `ConnInfo`, who is on the
 //! socket. Every listener hands each request, with its `Arc<ConnInfo>` in
-//! the extensions, to an axum `Router`; what a request may do is decided
-//! above, in `http`.
+//! the extensions, to a `Handler` (an axum `Router`, or the API service of
+//! `http`); what a request may do is decided above, in `http`.
 
 mod accept;
 mod conn;
@@ -19,10 +19,28 @@ pub use plain::serve;
 pub use tls::serve_tls;
 
 use crate::metrics::Metrics;
+use axum::extract::Request;
+use axum::response::Response;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// What a listener serves: each request, in its connection's task.
+pub trait Handler:
+    tower::Service<Request, Response = Response, Error = Infallible, Future: Send + 'static> + Clone + Send + Sync + 'static
+{
+}
+
+impl<T> Handler for T where
+    T: tower::Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
 
 /// What a handler can know about the connection a request came on.
 #[derive(Debug, Clone)]

@@ -7,14 +7,13 @@
 
 use super::accept::Acceptor;
 use super::conn::serve_connection;
-use super::{ConnInfo, Net};
-use axum::Router;
+use super::{ConnInfo, Handler, Net};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// Serves `router` on `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, router: Router, net: Net, shutdown: CancellationToken) {
+pub async fn serve(listener: TcpListener, router: impl Handler, net: Net, shutdown: CancellationToken) {
     let mut acceptor = Acceptor::new(listener, "http", net.connections.clone(), shutdown);
     let (stop, limits) = (Arc::new(acceptor.stop()), net.limits);
     while let Some((tcp, peer, slot, task)) = acceptor.next().await {

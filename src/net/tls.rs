@@ -8,9 +8,8 @@
 
 use super::accept::Acceptor;
 use super::conn::serve_connection;
-use super::{ClientIdentity, ConnInfo, Net};
+use super::{ClientIdentity, ConnInfo, Handler, Net};
 use crate::telemetry::LogWindow;
-use axum::Router;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -24,7 +23,7 @@ pub async fn serve_tls(
     listener: TcpListener,
     acceptor: impl Fn() -> TlsAcceptor,
     handshake_timeout: Duration,
-    router: Router,
+    router: impl Handler,
     net: Net,
     shutdown: CancellationToken,
 ) {

@@ -186,3 +186,31 @@ async fn the_openapi_document_states_the_id_limit() {
     assert_eq!(field["maxLength"], 1600, "{field}");
     app.stop().await;
 }
+
+/// A plain `GET /v1/scalableTargetDimensions/{id}` takes crest's hot path
+/// (no router: `http::hot`); the same request with a query, or with its id
+/// percent-encoded, takes the router. Both answer alike (the same status,
+/// body and headers but the request id and date) and count under one
+/// metric series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hot_path_and_the_router_answer_alike() {
+    let app = spawn_app(StoreKind::Memory, |_| {}).await;
+    let mut answers = Vec::new();
+    for path in [format!("{BASE}/a-b"), format!("{BASE}/a%2Db"), format!("{BASE}/a-b?"), format!("{BASE}/a-b")] {
+        let (status, headers, body) = raw(app.addr, &format!("GET {path} HTTP/1.1"), "").await;
+        // In any order (the router sets content-length, hyper does on the hot path).
+        let mut headers: Vec<&str> =
+            headers.lines().filter(|l| !l.starts_with("x-request-id:") && !l.starts_with("date:")).collect();
+        headers.sort_unstable();
+        answers.push((path, status, headers.join("\n"), body));
+    }
+    let (_, status, headers, body) = &answers[0];
+    assert_eq!(*status, 200, "{headers}\n{body}");
+    assert!(headers.contains("etag: \"1\""), "{headers}");
+    for (path, s, h, b) in &answers[1..] {
+        assert_eq!((s, h, b), (status, headers, body), "{path}");
+    }
+    let series = r#"crest_http_requests_total{route="/v1/scalableTargetDimensions/{id}",method="GET",status="200"}"#;
+    assert_eq!(app.metric(series).await, 4.0);
+    app.stop().await;
+}
