@@ -69,7 +69,8 @@ for line in open(path, errors="replace"):
         if line.startswith("cfn="):
             pending = names.get(m.group(1)) if m else None
     elif line.startswith("calls=") and pending is not None:
-        if pending == "malloc":
+        # glibc's malloc (the floor), or mimalloc's entries (crest's allocator)
+        if pending in ("malloc", "mi_malloc_aligned", "mi_zalloc_aligned"):
             mallocs += int(line[6:].split()[0])
         pending = None
 print(f"{sys.argv[3]}: {sys.argv[5]}, {sys.argv[4]} ids, {requests} requests: {total // requests:,} "
