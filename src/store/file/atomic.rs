@@ -65,11 +65,6 @@ impl Staged {
         }
     }
 
-    /// The file this write replaces.
-    pub(super) fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Renames the temp file over the file. Durable only once the directory
     /// is fsynced, and only safe once the temp file's data is on disk.
     pub(super) fn install(self) -> Result<PathBuf, StoreError> {

@@ -149,3 +149,44 @@ async fn a_write_that_fails_inside_a_group_fails_alone() {
     assert_eq!(desired(&store, &blocked).await, None, "blocked after reopening");
     store.close().await;
 }
+
+/// The journal's append or fdatasync failing fails the whole group: nobody
+/// gets a 200, the old documents stand (also after reopening), and the
+/// store goes on once the journal can be written again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_the_journal_cannot_be_written_nobody_gets_a_200() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let writes: Vec<_> = (0..8u8).map(|i| (id(&format!("j{i}")), 10.0 + f64::from(i))).collect();
+    let (results, _) = at_once(&store, &writes).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+
+    store.shared.fail_journal.store(true, Ordering::SeqCst);
+    let changed: Vec<_> = writes.iter().map(|(id, v)| (id.clone(), v + 100.0)).collect();
+    let (results, groups) = at_once(&store, &changed).await;
+    assert_eq!(groups, 1);
+    let journal = dir.path().join(journal::JOURNAL_FILE);
+    for result in &results {
+        let e = result.as_ref().err().map(ToString::to_string).unwrap_or_default();
+        assert!(e.contains(&format!("cannot write {}", journal.display())), "{result:?}");
+    }
+    for (id, value) in &writes {
+        assert_eq!(desired(&store, id).await, Some(*value), "{id:?}'s old value stands");
+        let tmp = dir.path().join(format!("{}{}", documents::file_name(id), atomic::TMP_SUFFIX));
+        assert!(!tmp.exists(), "no temp file left");
+    }
+    store.shared.fail_journal.store(false, Ordering::SeqCst);
+    let (results, _) = at_once(&store, &[(writes[0].0.clone(), 50.0)]).await;
+    assert!(results.iter().all(Result::is_ok), "writes again: {results:?}");
+
+    store.close().await;
+    drop(store);
+    let store = open(dir.path()).await;
+    assert_eq!(desired(&store, &writes[0].0).await, Some(50.0), "written once the journal works again");
+    assert_eq!(revisions(&store, &writes[0].0).await, [2, 1]);
+    for (id, value) in &writes[1..] {
+        assert_eq!(desired(&store, id).await, Some(*value), "{id:?} after reopening");
+        assert_eq!(revisions(&store, id).await, [1], "the failed change is no history entry");
+    }
+    store.close().await;
+}

@@ -1,7 +1,9 @@
 //! The dimension documents: one JSON file per dimension in `DIR`, named by the
-//! SHA-256 of its id (never the id itself); reading them all at open, staging
-//! one (the committer makes it durable) and removing one; and `Committed`, the sharded copy of what is on disk that
-//! reads are served from.
+//! SHA-256 of its id (never the id itself); their encoding (`Doc`, also the
+//! journal's record of a document); reading them all at open (other files,
+//! such as the journal, are skipped), staging one (the committer installs
+//! it after journaling the change) and removing one; and `Committed`, the
+//! sharded copy of what is on disk that reads are served from.
 
 use super::atomic::{Staged, TMP_SUFFIX, io_err, open_err};
 use crate::domain::history::{from_ms, to_ms};
@@ -51,7 +53,7 @@ impl Committed {
 /// The document on disk: the dimension plus its revision and the time its
 /// status last changed (Unix milliseconds).
 #[derive(Serialize, Deserialize)]
-struct Doc {
+pub(super) struct Doc {
     revision: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     status_since: Option<i64>,
@@ -66,7 +68,7 @@ struct Doc {
 }
 
 impl Doc {
-    fn of(dimension: &Dimension) -> Self {
+    pub(super) fn of(dimension: &Dimension) -> Self {
         Self {
             revision: dimension.revision,
             status_since: dimension.status_since.map(to_ms),
@@ -77,7 +79,11 @@ impl Doc {
         }
     }
 
-    fn into_dimension(self) -> Dimension {
+    pub(super) fn id(&self) -> &DimensionId {
+        self.dimension.id()
+    }
+
+    pub(super) fn into_dimension(self) -> Dimension {
         let mut dimension = self.dimension;
         dimension.revision = self.revision;
         dimension.status_since = self.status_since.map(from_ms);
@@ -131,12 +137,17 @@ pub(super) fn load_all(dir: &Path) -> Result<Vec<Dimension>, StoreError> {
     Ok(dimensions)
 }
 
+/// The bytes of the document of `dimension`.
+pub(super) fn encode(dimension: &Dimension) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec_pretty(&Doc::of(dimension))
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode dimension: {e}")))
+}
+
 /// Writes the document of `dimension` to its temp file (no fsync): the
-/// committer syncs it, then renames it over the document.
+/// committer renames it over the document once the change is journaled;
+/// a checkpoint makes it durable.
 pub(super) fn stage(dir: &Path, dimension: &Dimension) -> Result<Staged, StoreError> {
-    let doc = serde_json::to_vec_pretty(&Doc::of(dimension))
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode dimension: {e}")))?;
-    Staged::write(dir, &file_name(dimension.id()), &doc, 0o644)
+    Staged::write(dir, &file_name(dimension.id()), &encode(dimension)?, 0o644)
 }
 
 /// Removes the document of `id`, durably (fsync of the directory).
