@@ -61,6 +61,7 @@ pub(super) struct Write {
 }
 
 /// What the committer is asked to do.
+#[expect(clippy::large_enum_variant, reason = "moved once into the queue; a Box would cost an allocation per write")]
 pub(super) enum Job {
     Write(Write),
     /// A checkpoint now (before a delete), answered once done.
