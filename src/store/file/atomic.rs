@@ -1,7 +1,8 @@
 //! The file store's disk primitives: atomic, durable writes (temp file,
 //! fsync, rename, fsync of the directory) with a file mode, split in two
 //! (`Staged`: the temp file written, then renamed) for the committer, which
-//! puts one durability barrier between the halves for a whole group; where
+//! journals the group's changes between the halves (a checkpoint makes the
+//! documents durable later); where
 //! secrets live; and I/O failures as `StoreError`s that name the path.
 
 use crate::fingerprint::Fingerprint;
@@ -66,7 +67,8 @@ impl Staged {
     }
 
     /// Renames the temp file over the file. Durable only once the directory
-    /// is fsynced, and only safe once the temp file's data is on disk.
+    /// and the temp file's data are on disk (for the committer: a checkpoint;
+    /// until then the journal holds the change).
     pub(super) fn install(self) -> Result<PathBuf, StoreError> {
         match fs::rename(&self.tmp, &self.path) {
             Ok(()) => Ok(self.path),

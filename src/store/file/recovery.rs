@@ -3,10 +3,13 @@
 //! files (a crash before the checkpoint). For each record, in order, the
 //! history gets its entry unless it already holds that very entry (so a
 //! replay run twice appends nothing twice); for each id, the document is
-//! rewritten from its latest record unless it already holds exactly that
-//! (missing, torn, older or otherwise different: the journal wins, as no
-//! later change of the id can exist outside it). Then one `syncfs` and the
-//! journal is truncated: the store starts with an empty journal.
+//! rewritten from its latest record when it is missing, does not parse
+//! (torn) or holds a lower revision. A document at the record's revision or
+//! above is kept: it was written after the record (a live copy of `DIR`
+//! may hold a journal older than its documents). No record of a deleted
+//! dimension can be in the journal (a delete checkpoints first), so none is
+//! brought back. Then one `syncfs` and the journal is truncated: the store
+//! starts with an empty journal.
 
 use super::atomic::open_err;
 use super::documents::{self, Doc};
@@ -66,9 +69,9 @@ pub(super) fn replay(dir: &Path, records: Vec<Record>, retention: Retention) -> 
         }
         let Some(doc) = latest.remove(&id) else { continue };
         let dimension = doc.into_dimension();
-        let wanted = documents::encode(&dimension)?;
-        let file = dir.join(documents::file_name(&id));
-        if fs::read(&file).ok().as_deref() != Some(wanted.as_slice()) {
+        let on_disk = fs::read(dir.join(documents::file_name(&id))).ok();
+        let on_disk = on_disk.and_then(|bytes| serde_json::from_slice::<Doc>(&bytes).ok());
+        if on_disk.is_none_or(|d| d.into_dimension().revision < dimension.revision) {
             documents::stage(dir, &dimension)?.install()?;
             replayed += 1;
         }
