@@ -1,9 +1,8 @@
 //! The file store's disk primitives: atomic, durable writes (temp file,
-//! fsync, rename, fsync of the directory) with a file mode, split in two
-//! (`Staged`: the temp file written, then renamed) for the committer, which
-//! journals the group's changes between the halves (a checkpoint makes the
-//! documents durable later); where
+//! fsync, rename, fsync of the directory) with a file mode, for what is
+//! written outside the journal (history compaction, secrets); where
 //! secrets live; and I/O failures as `StoreError`s that name the path.
+//! (Documents are overwritten in place under the journal: `documents`.)
 
 use crate::fingerprint::Fingerprint;
 use crate::store::StoreError;
@@ -25,22 +24,17 @@ pub(super) fn open_err(dir: &Path, what: &str, e: std::io::Error) -> StoreError 
     StoreError::Open(format!("store: cannot {what} {} for the file store: {e}", dir.display()))
 }
 
-/// The first half of an atomic write: `dir/name.tmp` written (and closed,
-/// so a group holds no descriptors), not renamed yet. The old file stands
-/// until `install`.
-pub(super) struct Staged {
+/// An atomic write half-way: `dir/name.tmp` written and closed, not
+/// renamed yet. The old file stands until `install`.
+struct Staged {
     tmp: PathBuf,
     path: PathBuf,
 }
 
 impl Staged {
     /// Writes `bytes` to the temp file of `dir/name` (created with `mode`),
-    /// without fsync. On error the temp file is gone and the old file stands.
-    pub(super) fn write(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> Result<Self, StoreError> {
-        Self::write_then(dir, name, bytes, mode, |_| Ok(()))
-    }
-
-    /// As `write`, running `then` on the temp file before it is closed.
+    /// running `then` on it before it is closed. On error the temp file is
+    /// gone and the old file stands.
     fn write_then(
         dir: &Path,
         name: &str,
@@ -67,9 +61,8 @@ impl Staged {
     }
 
     /// Renames the temp file over the file. Durable only once the directory
-    /// and the temp file's data are on disk (for the committer: a checkpoint;
-    /// until then the journal holds the change).
-    pub(super) fn install(self) -> Result<PathBuf, StoreError> {
+    /// is fsynced, and only safe once the temp file's data is on disk.
+    fn install(self) -> Result<PathBuf, StoreError> {
         match fs::rename(&self.tmp, &self.path) {
             Ok(()) => Ok(self.path),
             Err(e) => {
@@ -77,11 +70,6 @@ impl Staged {
                 Err(io_err("cannot write", &self.path, e))
             }
         }
-    }
-
-    /// Gives the write up: the temp file goes, the old file stands.
-    pub(super) fn discard(self) {
-        let _ = fs::remove_file(&self.tmp);
     }
 }
 

@@ -1,19 +1,20 @@
 //! The dimension documents: one JSON file per dimension in `DIR`, named by the
 //! SHA-256 of its id (never the id itself); their encoding (`Doc`, also the
 //! journal's record of a document); reading them all at open (other files,
-//! such as the journal, are skipped), staging one (the committer installs
-//! it after journaling the change) and removing one; and `Committed`, the
+//! such as the journal, are skipped), overwriting one in place (`Pending`:
+//! opened before the change is journaled, written after) and removing one;
+//! and `Committed`, the
 //! sharded copy of what is on disk that reads are served from.
 
-use super::atomic::{Staged, TMP_SUFFIX, io_err, open_err};
+use super::atomic::{TMP_SUFFIX, io_err, open_err};
 use crate::domain::history::{from_ms, to_ms};
 use crate::domain::{Capacity, Dimension, DimensionId};
 use crate::fingerprint::Fingerprint;
 use crate::store::{StoreError, bucket};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::path::Path;
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 const DOC_SUFFIX: &str = ".json";
@@ -119,6 +120,12 @@ pub(super) fn load_all(dir: &Path) -> Result<Vec<Dimension>, StoreError> {
             continue;
         }
         let bytes = fs::read(&path).map_err(|e| open_err(dir, "read", e))?;
+        if bytes.is_empty() {
+            // Created for a first write that crashed before the write (and
+            // was not journaled, or recovery would have written it).
+            let _ = fs::remove_file(&path);
+            continue;
+        }
         let doc: Doc = serde_json::from_slice(&bytes).map_err(|e| {
             StoreError::Open(format!(
                 "store: {} is not a crest dimension document ({e}); move it out of the store directory",
@@ -143,11 +150,52 @@ pub(super) fn encode(dimension: &Dimension) -> Result<Vec<u8>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("cannot encode dimension: {e}")))
 }
 
-/// Writes the document of `dimension` to its temp file (no fsync): the
-/// committer renames it over the document once the change is journaled;
-/// a checkpoint makes it durable.
-pub(super) fn stage(dir: &Path, dimension: &Dimension) -> Result<Staged, StoreError> {
-    Staged::write(dir, &file_name(dimension.id()), &encode(dimension)?, 0o644)
+/// A document about to be overwritten in place: its file open (created
+/// empty if new), its new bytes ready. Opening before the change is
+/// journaled makes a file that cannot be written (a directory in the way,
+/// permissions) fail the change before it is journaled.
+pub(super) struct Pending {
+    file: File,
+    path: PathBuf,
+    created: bool,
+    bytes: Vec<u8>,
+}
+
+/// Opens the document of `dimension` for `Pending::write`.
+pub(super) fn prepare(dir: &Path, dimension: &Dimension) -> Result<Pending, StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let bytes = encode(dimension)?;
+    let path = dir.join(file_name(dimension.id()));
+    let open = |create_new| OpenOptions::new().write(true).create_new(create_new).mode(0o644).open(&path);
+    let (file, created) = match open(true) {
+        Ok(file) => (Ok(file), true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => (open(false), false),
+        Err(e) => (Err(e), false),
+    };
+    let file = file.map_err(|e| io_err("cannot write", &path, e))?;
+    Ok(Pending { file, path, created, bytes })
+}
+
+impl Pending {
+    /// Overwrites the document in place (no temp file, no rename, no
+    /// fsync: the journal holds the change until a checkpoint syncs it,
+    /// and recovery rewrites a document a crash tore).
+    pub(super) fn write(self) -> Result<(), StoreError> {
+        use std::os::unix::fs::FileExt;
+        let len = self.bytes.len() as u64;
+        self.file
+            .write_all_at(&self.bytes, 0)
+            .and_then(|()| self.file.set_len(len))
+            .map_err(|e| io_err("cannot write", &self.path, e))
+    }
+
+    /// Gives the write up: the document is untouched (a new, still empty
+    /// one is removed again).
+    pub(super) fn discard(self) {
+        if self.created {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Removes the document of `id`, durably (fsync of the directory).

@@ -137,13 +137,13 @@ async fn answered_changes_only_in_the_journal_come_back() {
     store.close().await;
 }
 
-/// Documents missing, older, or garbage are rewritten from the journal, the
+/// Documents missing, older, garbage or torn are rewritten from the journal, the
 /// missing history entries appended once; replaying the same journal again
 /// (a crash during recovery) changes nothing.
 #[tokio::test]
 async fn replay_repairs_documents_and_history_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let ids = [id("missing"), id("older"), id("garbage"), id("current")];
+    let ids = [id("missing"), id("older"), id("garbage"), id("current"), id("torn")];
     let store = open(dir.path()).await.unwrap();
     for i in &ids {
         set(&store, i, 1.0).await;
@@ -160,6 +160,10 @@ async fn replay_repairs_documents_and_history_exactly_once() {
     fs::write(dir.path().join(documents::file_name(&ids[3])), documents::encode(current).unwrap()).unwrap();
     history::append(dir.path(), &ids[3], &group[3].1, None, Retention::default()).unwrap();
     fs::remove_file(dir.path().join(documents::file_name(&ids[0]))).unwrap();
+    // Torn in place: the record's revision, other bytes after it.
+    let mut torn = group[4].0.clone();
+    torn.desired_capacity = Capacity::new(8.0).unwrap();
+    fs::write(dir.path().join(documents::file_name(&ids[4])), documents::encode(&torn).unwrap()).unwrap();
     fs::write(dir.path().join(documents::file_name(&ids[2])), b"{\"revis").unwrap();
     journal(dir.path(), &[&group]);
     let journaled = fs::read(dir.path().join(JOURNAL_FILE)).unwrap();
@@ -229,4 +233,17 @@ async fn a_checkpoint_empties_the_journal() {
     assert_eq!(fs::metadata(&path).unwrap().len(), 0, "truncated at close");
     let doc = fs::read(dir.path().join(documents::file_name(&a))).unwrap();
     assert_eq!(doc, documents::encode(&store.get(&a).await.unwrap().unwrap()).unwrap());
+}
+
+/// A document created for a first write that a crash interrupted before
+/// anything was written to it (empty, not journaled) is removed at open.
+#[tokio::test]
+async fn an_empty_document_left_by_a_crash_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join(documents::file_name(&id("new")));
+    fs::write(&empty, b"").unwrap();
+    let store = open(dir.path()).await.unwrap();
+    assert_eq!(desired(&store, &id("new")).await, None);
+    assert!(!empty.exists());
+    store.close().await;
 }

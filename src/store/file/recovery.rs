@@ -4,8 +4,9 @@
 //! history gets its entry unless it already holds that very entry (so a
 //! replay run twice appends nothing twice); for each id, the document is
 //! rewritten from its latest record when it is missing, does not parse
-//! (torn) or holds a lower revision. A document at the record's revision or
-//! above is kept: it was written after the record (a live copy of `DIR`
+//! (torn), holds a lower revision, or holds the record's revision in other
+//! bytes (torn by a crash during its overwrite in place, old and new bytes
+//! mixed). A document above the record's revision, or exactly the record, is kept: it was written after the record (a live copy of `DIR`
 //! may hold a journal older than its documents). No record of a deleted
 //! dimension can be in the journal (a delete checkpoints first), so none is
 //! brought back. Then one `syncfs` and the journal is truncated: the store
@@ -69,10 +70,13 @@ pub(super) fn replay(dir: &Path, records: Vec<Record>, retention: Retention) -> 
         }
         let Some(doc) = latest.remove(&id) else { continue };
         let dimension = doc.into_dimension();
-        let on_disk = fs::read(dir.join(documents::file_name(&id))).ok();
-        let on_disk = on_disk.and_then(|bytes| serde_json::from_slice::<Doc>(&bytes).ok());
-        if on_disk.is_none_or(|d| d.into_dimension().revision < dimension.revision) {
-            documents::stage(dir, &dimension)?.install()?;
+        let bytes = fs::read(dir.join(documents::file_name(&id))).unwrap_or_default();
+        let revision = serde_json::from_slice::<Doc>(&bytes).ok().map(|d| d.into_dimension().revision);
+        let wanted = documents::encode(&dimension)?;
+        // At the record's revision but other bytes: torn in place.
+        let stale = revision.is_none_or(|r| r < dimension.revision || (r == dimension.revision && bytes != wanted));
+        if stale {
+            documents::prepare(dir, &dimension)?.write()?;
             replayed += 1;
         }
     }
