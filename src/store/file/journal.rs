@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 pub(super) const JOURNAL_FILE: &str = "journal";
 
 /// The journal size at which the committer checkpoints.
-pub(super) const CHECKPOINT_BYTES: u64 = 4 << 20;
+pub(super) const CHECKPOINT_BYTES: u64 = 64 << 20;
 
 const HEADER: usize = 8;
 
