@@ -1,8 +1,9 @@
 //! The file store's disk primitives: atomic, durable writes (temp file,
 //! fsync, rename, fsync of the directory) with a file mode, for what is
-//! written outside the journal (history compaction, secrets); where
+//! written outside the journal (history compaction, secrets), and split in
+//! two (`Staged`: temp file written, then renamed, no fsync) for a new
+//! document, which the committer journals between the halves; where
 //! secrets live; and I/O failures as `StoreError`s that name the path.
-//! (Documents are overwritten in place under the journal: `documents`.)
 
 use crate::fingerprint::Fingerprint;
 use crate::store::StoreError;
@@ -26,12 +27,18 @@ pub(super) fn open_err(dir: &Path, what: &str, e: std::io::Error) -> StoreError 
 
 /// An atomic write half-way: `dir/name.tmp` written and closed, not
 /// renamed yet. The old file stands until `install`.
-struct Staged {
+pub(super) struct Staged {
     tmp: PathBuf,
     path: PathBuf,
 }
 
 impl Staged {
+    /// Writes `bytes` to the temp file of `dir/name` (created with `mode`),
+    /// without fsync. On error the temp file is gone and the old file stands.
+    pub(super) fn write(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> Result<Self, StoreError> {
+        Self::write_then(dir, name, bytes, mode, |_| Ok(()))
+    }
+
     /// Writes `bytes` to the temp file of `dir/name` (created with `mode`),
     /// running `then` on it before it is closed. On error the temp file is
     /// gone and the old file stands.
@@ -62,7 +69,7 @@ impl Staged {
 
     /// Renames the temp file over the file. Durable only once the directory
     /// is fsynced, and only safe once the temp file's data is on disk.
-    fn install(self) -> Result<PathBuf, StoreError> {
+    pub(super) fn install(self) -> Result<PathBuf, StoreError> {
         match fs::rename(&self.tmp, &self.path) {
             Ok(()) => Ok(self.path),
             Err(e) => {
@@ -70,6 +77,11 @@ impl Staged {
                 Err(io_err("cannot write", &self.path, e))
             }
         }
+    }
+
+    /// Gives the write up: the temp file goes, the old file stands.
+    pub(super) fn discard(self) {
+        let _ = fs::remove_file(&self.tmp);
     }
 }
 

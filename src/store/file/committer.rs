@@ -4,22 +4,24 @@
 //!
 //! 1. for each write, its history line is appended (no fsync; a history
 //!    rewrite by compaction, rare, is durable on its own) and its document
-//!    file opened (created empty if new);
+//!    prepared: an existing one opened and the space for its new bytes
+//!    reserved, a new one written to a temp file;
 //! 2. one record per write is appended to the journal as one frame, then
 //!    ONE `fdatasync` of the journal: the durability point. If it fails,
 //!    no document is touched and every write fails;
-//! 3. each document is overwritten in place (no temp file, no rename, no
-//!    fsync: on ext4 a temp file and a rename cost about 0.6 ms per write
-//!    here, more than everything else together; an overwrite 11 us), so
-//!    the files show every change before it is answered;
+//! 3. each document is written: an existing one overwritten in place with
+//!    one `pwrite`, a new one's temp file renamed over it; no fsync. (On
+//!    ext4 here a temp file and a rename cost about 0.6 ms per write, more
+//!    than everything else together; an overwrite in place 11 us.) So the
+//!    files show every change before it is answered;
 //! 4. every write is answered.
 //!
-//! A write whose own I/O fails in step 1 (history, opening its document)
-//! fails alone, with the message it always had, and is not journaled; the
-//! others go on. A document write failing in step 3 fails its write too,
-//! but its record is in the journal: a crash before the next checkpoint
-//! would apply it (a 503 is an unknown outcome). History stays before the
-//! document.
+//! A write whose own I/O fails in step 1 (history, its document: a full
+//! disk, a directory in the way) fails alone, with the message it always
+//! had, and is not journaled; the others go on. A document write failing
+//! in step 3 fails its write too, but its record is in the journal: a crash
+//! before the next checkpoint would apply it (a 503 is an unknown outcome).
+//! History stays before the document.
 //!
 //! Checkpoint, once the journal holds `CHECKPOINT_BYTES`, 5 s after its
 //! first record, after a failed journal write (a full disk), when
@@ -253,8 +255,8 @@ impl Committer {
     }
 }
 
-/// Step 1 for one write: the history line, then the document opened.
-/// Returns the history's new line count and the document, open.
+/// Step 1 for one write: the history line, then the document prepared.
+/// Returns the history's new line count and the prepared document.
 fn stage(dir: &Path, write: &Write, retention: Retention) -> Result<(u64, Pending), StoreError> {
     let lines = history::append(dir, write.dimension.id(), &write.entry, write.lines, retention)?;
     Ok((lines, documents::prepare(dir, &write.dimension)?))

@@ -1,12 +1,13 @@
 //! The dimension documents: one JSON file per dimension in `DIR`, named by the
 //! SHA-256 of its id (never the id itself); their encoding (`Doc`, also the
 //! journal's record of a document); reading them all at open (other files,
-//! such as the journal, are skipped), overwriting one in place (`Pending`:
-//! opened before the change is journaled, written after) and removing one;
+//! such as the journal, are skipped), writing one (`Pending`: prepared
+//! before the change is journaled, written after: in place, or through a
+//! temp file for a new one) and removing one;
 //! and `Committed`, the
 //! sharded copy of what is on disk that reads are served from.
 
-use super::atomic::{TMP_SUFFIX, io_err, open_err};
+use super::atomic::{Staged, TMP_SUFFIX, io_err, open_err};
 use crate::domain::history::{from_ms, to_ms};
 use crate::domain::{Capacity, Dimension, DimensionId};
 use crate::fingerprint::Fingerprint;
@@ -120,12 +121,6 @@ pub(super) fn load_all(dir: &Path) -> Result<Vec<Dimension>, StoreError> {
             continue;
         }
         let bytes = fs::read(&path).map_err(|e| open_err(dir, "read", e))?;
-        if bytes.is_empty() {
-            // Created for a first write that crashed before the write (and
-            // was not journaled, or recovery would have written it).
-            let _ = fs::remove_file(&path);
-            continue;
-        }
         let doc: Doc = serde_json::from_slice(&bytes).map_err(|e| {
             StoreError::Open(format!(
                 "store: {} is not a crest dimension document ({e}); move it out of the store directory",
@@ -150,50 +145,63 @@ pub(super) fn encode(dimension: &Dimension) -> Result<Vec<u8>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("cannot encode dimension: {e}")))
 }
 
-/// A document about to be overwritten in place: its file open (created
-/// empty if new), its new bytes ready. Opening before the change is
-/// journaled makes a file that cannot be written (a directory in the way,
-/// permissions) fail the change before it is journaled.
-pub(super) struct Pending {
-    file: File,
-    path: PathBuf,
-    created: bool,
-    bytes: Vec<u8>,
+/// A document about to be written: an existing one is overwritten in
+/// place (its file open, the space for the new bytes reserved), a new one
+/// goes through a temp file renamed into place. Everything that can fail
+/// for want of space or permission fails here, before the change is
+/// journaled; `write` after the journal only fills what is reserved.
+pub(super) enum Pending {
+    InPlace { file: File, path: PathBuf, bytes: Vec<u8> },
+    New(Staged),
 }
 
-/// Opens the document of `dimension` for `Pending::write`.
+/// Prepares the document of `dimension` for `Pending::write`.
 pub(super) fn prepare(dir: &Path, dimension: &Dimension) -> Result<Pending, StoreError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let bytes = encode(dimension)?;
-    let path = dir.join(file_name(dimension.id()));
-    let open = |create_new| OpenOptions::new().write(true).create_new(create_new).mode(0o644).open(&path);
-    let (file, created) = match open(true) {
-        Ok(file) => (Ok(file), true),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => (open(false), false),
-        Err(e) => (Err(e), false),
+    let mut bytes = encode(dimension)?;
+    let name = file_name(dimension.id());
+    let path = dir.join(&name);
+    let file = match OpenOptions::new().write(true).open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Pending::New(Staged::write(dir, &name, &bytes, 0o644)?));
+        }
+        Err(e) => return Err(io_err("cannot write", &path, e)),
     };
-    let file = file.map_err(|e| io_err("cannot write", &path, e))?;
-    Ok(Pending { file, path, created, bytes })
+    let reserved = file.metadata().and_then(|m| {
+        let old = m.len();
+        // Shorter: padded with spaces (valid JSON) so that one write
+        // replaces the whole document and no truncation is needed, so a
+        // kill -9 never leaves old bytes after new ones.
+        bytes.resize(bytes.len().max(usize::try_from(old).unwrap_or(usize::MAX)), b' ');
+        let len = bytes.len() as u64;
+        match rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::KEEP_SIZE, 0, len) {
+            Err(rustix::io::Errno::OPNOTSUPP) => Ok(()),
+            other => other.map_err(std::io::Error::from),
+        }
+    });
+    reserved.map_err(|e| io_err("cannot write", &path, e))?;
+    Ok(Pending::InPlace { file, path, bytes })
 }
 
 impl Pending {
-    /// Overwrites the document in place (no temp file, no rename, no
-    /// fsync: the journal holds the change until a checkpoint syncs it,
-    /// and recovery rewrites a document a crash tore).
+    /// Overwrites the document in place with one `pwrite` (no fsync: the
+    /// journal holds the change until a checkpoint syncs it, and recovery
+    /// rewrites a document a power loss tore), or renames the new one into
+    /// place.
     pub(super) fn write(self) -> Result<(), StoreError> {
         use std::os::unix::fs::FileExt;
-        let len = self.bytes.len() as u64;
-        self.file
-            .write_all_at(&self.bytes, 0)
-            .and_then(|()| self.file.set_len(len))
-            .map_err(|e| io_err("cannot write", &self.path, e))
+        match self {
+            Self::InPlace { file, path, bytes } => {
+                file.write_all_at(&bytes, 0).map_err(|e| io_err("cannot write", &path, e))
+            }
+            Self::New(staged) => staged.install().map(|_| ()),
+        }
     }
 
-    /// Gives the write up: the document is untouched (a new, still empty
-    /// one is removed again).
+    /// Gives the write up: the document is untouched.
     pub(super) fn discard(self) {
-        if self.created {
-            let _ = fs::remove_file(&self.path);
+        if let Self::New(staged) = self {
+            staged.discard();
         }
     }
 }

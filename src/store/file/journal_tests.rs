@@ -235,15 +235,22 @@ async fn a_checkpoint_empties_the_journal() {
     assert_eq!(doc, documents::encode(&store.get(&a).await.unwrap().unwrap()).unwrap());
 }
 
-/// A document created for a first write that a crash interrupted before
-/// anything was written to it (empty, not journaled) is removed at open.
+/// A document overwritten in place by a shorter one is padded with spaces
+/// (one write, no truncation): still valid JSON, read back as the new one.
 #[tokio::test]
-async fn an_empty_document_left_by_a_crash_is_removed() {
+async fn a_shorter_document_is_padded_in_place() {
     let dir = tempfile::tempdir().unwrap();
-    let empty = dir.path().join(documents::file_name(&id("new")));
-    fs::write(&empty, b"").unwrap();
+    let (mut long, _) = change(None, &id("d"), 1.0);
+    long.failure_reason = Some("x".repeat(500));
+    documents::prepare(dir.path(), &long).unwrap().write().unwrap();
+    let (short, _) = change(Some(&long), &id("d"), 2.0);
+    let mut short = short;
+    short.failure_reason = None;
+    documents::prepare(dir.path(), &short).unwrap().write().unwrap();
+    let bytes = fs::read(dir.path().join(documents::file_name(&id("d")))).unwrap();
+    assert!(bytes.len() > documents::encode(&short).unwrap().len(), "padded, not truncated");
+    assert_eq!(bytes.trim_ascii_end(), documents::encode(&short).unwrap().as_slice());
     let store = open(dir.path()).await.unwrap();
-    assert_eq!(desired(&store, &id("new")).await, None);
-    assert!(!empty.exists());
+    assert_eq!(desired(&store, &id("d")).await, Some(2.0));
     store.close().await;
 }

@@ -73,8 +73,9 @@ pub(super) fn replay(dir: &Path, records: Vec<Record>, retention: Retention) -> 
         let bytes = fs::read(dir.join(documents::file_name(&id))).unwrap_or_default();
         let revision = serde_json::from_slice::<Doc>(&bytes).ok().map(|d| d.into_dimension().revision);
         let wanted = documents::encode(&dimension)?;
-        // At the record's revision but other bytes: torn in place.
-        let stale = revision.is_none_or(|r| r < dimension.revision || (r == dimension.revision && bytes != wanted));
+        // At the record's revision but other bytes (trailing padding aside): torn in place.
+        let torn = bytes.trim_ascii_end() != wanted.as_slice();
+        let stale = revision.is_none_or(|r| r < dimension.revision || (r == dimension.revision && torn));
         if stale {
             documents::prepare(dir, &dimension)?.write()?;
             replayed += 1;
