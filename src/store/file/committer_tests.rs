@@ -67,8 +67,8 @@ async fn at_once(store: &Arc<FileStore>, writes: &[(DimensionId, f64)]) -> (Vec<
     (results, store.shared.groups.load(Ordering::SeqCst) - groups)
 }
 
-/// 16 changes of 16 ids waiting together take one group (one barrier, one
-/// directory fsync), not 16; and every one of them is on disk: a reopened
+/// 16 changes of 16 ids waiting together take one group (one journal
+/// frame, one fdatasync), not 16; and every one of them is on disk: a reopened
 /// store reads each value and its history entry back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_waiting_together_are_committed_as_one_group() {
