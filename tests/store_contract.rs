@@ -491,9 +491,11 @@ async fn file_store_layout_and_lock() {
     s.update(&evil, &|c| increment(c, &evil), &src()).await.unwrap();
     let names: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names.len(), 4, "{names:?}");
     assert!(
-        names.iter().all(|n| n == ".crest.lock" || n == "history" || (n.len() == 69 && n.ends_with(".json"))),
+        names
+            .iter()
+            .all(|n| n == ".crest.lock" || n == "history" || n == "journal" || (n.len() == 69 && n.ends_with(".json"))),
         "{names:?}"
     );
     for e in std::fs::read_dir(dir.path().join("history")).unwrap() {

@@ -1,7 +1,8 @@
 //! The file store's disk primitives: atomic, durable writes (temp file,
-//! fsync, rename, fsync of the directory) with a file mode, split in two
-//! (`Staged`: the temp file written, then renamed) for the committer, which
-//! puts one durability barrier between the halves for a whole group; where
+//! fsync, rename, fsync of the directory) with a file mode, for what is
+//! written outside the journal (history compaction, secrets), and split in
+//! two (`Staged`: temp file written, then renamed, no fsync) for a new
+//! document, which the committer journals between the halves; where
 //! secrets live; and I/O failures as `StoreError`s that name the path.
 
 use crate::fingerprint::Fingerprint;
@@ -24,9 +25,8 @@ pub(super) fn open_err(dir: &Path, what: &str, e: std::io::Error) -> StoreError 
     StoreError::Open(format!("store: cannot {what} {} for the file store: {e}", dir.display()))
 }
 
-/// The first half of an atomic write: `dir/name.tmp` written (and closed,
-/// so a group holds no descriptors), not renamed yet. The old file stands
-/// until `install`.
+/// An atomic write half-way: `dir/name.tmp` written and closed, not
+/// renamed yet. The old file stands until `install`.
 pub(super) struct Staged {
     tmp: PathBuf,
     path: PathBuf,
@@ -39,7 +39,9 @@ impl Staged {
         Self::write_then(dir, name, bytes, mode, |_| Ok(()))
     }
 
-    /// As `write`, running `then` on the temp file before it is closed.
+    /// Writes `bytes` to the temp file of `dir/name` (created with `mode`),
+    /// running `then` on it before it is closed. On error the temp file is
+    /// gone and the old file stands.
     fn write_then(
         dir: &Path,
         name: &str,
@@ -63,11 +65,6 @@ impl Staged {
                 Err(io_err("cannot write", &path, e))
             }
         }
-    }
-
-    /// The file this write replaces.
-    pub(super) fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Renames the temp file over the file. Durable only once the directory

@@ -67,8 +67,8 @@ async fn at_once(store: &Arc<FileStore>, writes: &[(DimensionId, f64)]) -> (Vec<
     (results, store.shared.groups.load(Ordering::SeqCst) - groups)
 }
 
-/// 16 changes of 16 ids waiting together take one group (one barrier, one
-/// directory fsync), not 16; and every one of them is on disk: a reopened
+/// 16 changes of 16 ids waiting together take one group (one journal
+/// frame, one fdatasync), not 16; and every one of them is on disk: a reopened
 /// store reads each value and its history entry back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_waiting_together_are_committed_as_one_group() {
@@ -92,20 +92,21 @@ async fn writes_waiting_together_are_committed_as_one_group() {
     store.close().await;
 }
 
-/// In one group with 8 good writes: `stuck` cannot write its temp file (a
-/// directory took its name: fails before the barrier) and `blocked` cannot
-/// be renamed into place (a directory stands where its document goes: fails
-/// after the barrier). Each fails alone, with the error naming its document;
-/// `stuck`'s old document stands; the 8 others are answered and durable.
+/// In one group with 8 good writes: `stuck` cannot append its history line
+/// (a directory took its history file's name) and `blocked` cannot open its
+/// document (a directory stands where it goes); both fail before the
+/// journal. Each fails alone, with the error naming its file; `stuck`'s old
+/// document stands; the 8 others are answered and durable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_that_fails_inside_a_group_fails_alone() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
     let (stuck, blocked) = (id("stuck"), id("blocked"));
     store.update(&stuck, &|c| set(c, &stuck, 1.0), &Source::method("PATCH")).await.unwrap();
-    let stuck_doc = dir.path().join(documents::file_name(&stuck));
-    let stuck_tmp = dir.path().join(format!("{}{}", documents::file_name(&stuck), atomic::TMP_SUFFIX));
-    fs::create_dir_all(stuck_tmp.join("in-the-way")).unwrap();
+    let stuck_history = history::path(dir.path(), &stuck);
+    let saved = stuck_history.with_extension("saved");
+    fs::rename(&stuck_history, &saved).unwrap();
+    fs::create_dir_all(stuck_history.join("in-the-way")).unwrap();
     let blocked_doc = dir.path().join(documents::file_name(&blocked));
     fs::create_dir_all(blocked_doc.join("in-the-way")).unwrap();
 
@@ -117,17 +118,17 @@ async fn a_write_that_fails_inside_a_group_fails_alone() {
     assert_eq!(groups, 1, "the failing writes shared their group with the good ones");
     for ((id, _), result) in writes.iter().zip(&results) {
         let expected_failure = if *id == stuck {
-            Some(&stuck_doc)
+            Some(format!("cannot open {}", stuck_history.display()))
         } else if *id == blocked {
-            Some(&blocked_doc)
+            Some(format!("cannot write {}", blocked_doc.display()))
         } else {
             None
         };
         match (expected_failure, result) {
             (None, Ok(_)) => {}
-            (Some(doc), Err(e)) => {
+            (Some(message), Err(e)) => {
                 let e = e.to_string();
-                assert!(e.contains(&format!("cannot write {}", doc.display())), "{id:?}: {e}");
+                assert!(e.contains(&message), "{id:?}: {e}");
             }
             (_, result) => panic!("{id:?}: {result:?}"),
         }
@@ -137,7 +138,8 @@ async fn a_write_that_fails_inside_a_group_fails_alone() {
 
     store.close().await;
     drop(store);
-    fs::remove_dir_all(&stuck_tmp).unwrap();
+    fs::remove_dir_all(&stuck_history).unwrap();
+    fs::rename(&saved, &stuck_history).unwrap();
     fs::remove_dir_all(&blocked_doc).unwrap();
     let store = open(dir.path()).await;
     for (id, value) in &good {
@@ -147,5 +149,47 @@ async fn a_write_that_fails_inside_a_group_fails_alone() {
     assert_eq!(desired(&store, &stuck).await, Some(1.0), "stuck after reopening");
     assert_eq!(revisions(&store, &stuck).await, [1], "the failed change is no history entry");
     assert_eq!(desired(&store, &blocked).await, None, "blocked after reopening");
+    store.close().await;
+}
+
+/// The journal's append or fdatasync failing fails the whole group: nobody
+/// gets a 200, the old documents stand (also after reopening), and the
+/// store goes on once the journal can be written again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_the_journal_cannot_be_written_nobody_gets_a_200() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let writes: Vec<_> = (0..8u8).map(|i| (id(&format!("j{i}")), 10.0 + f64::from(i))).collect();
+    let (results, _) = at_once(&store, &writes).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+
+    let docs: Vec<_> =
+        writes.iter().map(|(id, _)| fs::read(dir.path().join(documents::file_name(id))).unwrap()).collect();
+    store.shared.fail_journal.store(true, Ordering::SeqCst);
+    let changed: Vec<_> = writes.iter().map(|(id, v)| (id.clone(), v + 100.0)).collect();
+    let (results, groups) = at_once(&store, &changed).await;
+    assert_eq!(groups, 1);
+    let journal = dir.path().join(journal::JOURNAL_FILE);
+    for result in &results {
+        let e = result.as_ref().err().map(ToString::to_string).unwrap_or_default();
+        assert!(e.contains(&format!("cannot write {}", journal.display())), "{result:?}");
+    }
+    for ((id, value), old) in writes.iter().zip(&docs) {
+        assert_eq!(desired(&store, id).await, Some(*value), "{id:?}'s old value stands");
+        assert_eq!(&fs::read(dir.path().join(documents::file_name(id))).unwrap(), old, "{id:?}'s old document stands");
+    }
+    store.shared.fail_journal.store(false, Ordering::SeqCst);
+    let (results, _) = at_once(&store, &[(writes[0].0.clone(), 50.0)]).await;
+    assert!(results.iter().all(Result::is_ok), "writes again: {results:?}");
+
+    store.close().await;
+    drop(store);
+    let store = open(dir.path()).await;
+    assert_eq!(desired(&store, &writes[0].0).await, Some(50.0), "written once the journal works again");
+    assert_eq!(revisions(&store, &writes[0].0).await, [2, 1]);
+    for (id, value) in &writes[1..] {
+        assert_eq!(desired(&store, id).await, Some(*value), "{id:?} after reopening");
+        assert_eq!(revisions(&store, id).await, [1], "the failed change is no history entry");
+    }
     store.close().await;
 }

@@ -1,7 +1,11 @@
 //! The dimension documents: one JSON file per dimension in `DIR`, named by the
-//! SHA-256 of its id (never the id itself); reading them all at open, staging
-//! one (the committer makes it durable) and removing one; and `Committed`, the sharded copy of what is on disk that
-//! reads are served from.
+//! SHA-256 of its id (never the id itself); their encoding (`Doc`, also the
+//! journal's record of a document); reading them all at open (other files,
+//! such as the journal, are skipped), writing one (`Pending`: prepared
+//! before the change is journaled, written after: in place, or through a
+//! temp file for a new one) and removing one;
+//! and `Committed`, the
+//! sharded copy of what is on disk that reads are served from.
 
 use super::atomic::{Staged, TMP_SUFFIX, io_err, open_err};
 use crate::domain::history::{from_ms, to_ms};
@@ -10,8 +14,8 @@ use crate::fingerprint::Fingerprint;
 use crate::store::{StoreError, bucket};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::path::Path;
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 const DOC_SUFFIX: &str = ".json";
@@ -51,7 +55,7 @@ impl Committed {
 /// The document on disk: the dimension plus its revision and the time its
 /// status last changed (Unix milliseconds).
 #[derive(Serialize, Deserialize)]
-struct Doc {
+pub(super) struct Doc {
     revision: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     status_since: Option<i64>,
@@ -66,7 +70,7 @@ struct Doc {
 }
 
 impl Doc {
-    fn of(dimension: &Dimension) -> Self {
+    pub(super) fn of(dimension: &Dimension) -> Self {
         Self {
             revision: dimension.revision,
             status_since: dimension.status_since.map(to_ms),
@@ -77,7 +81,11 @@ impl Doc {
         }
     }
 
-    fn into_dimension(self) -> Dimension {
+    pub(super) fn id(&self) -> &DimensionId {
+        self.dimension.id()
+    }
+
+    pub(super) fn into_dimension(self) -> Dimension {
         let mut dimension = self.dimension;
         dimension.revision = self.revision;
         dimension.status_since = self.status_since.map(from_ms);
@@ -131,12 +139,71 @@ pub(super) fn load_all(dir: &Path) -> Result<Vec<Dimension>, StoreError> {
     Ok(dimensions)
 }
 
-/// Writes the document of `dimension` to its temp file (no fsync): the
-/// committer syncs it, then renames it over the document.
-pub(super) fn stage(dir: &Path, dimension: &Dimension) -> Result<Staged, StoreError> {
-    let doc = serde_json::to_vec_pretty(&Doc::of(dimension))
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode dimension: {e}")))?;
-    Staged::write(dir, &file_name(dimension.id()), &doc, 0o644)
+/// The bytes of the document of `dimension`.
+pub(super) fn encode(dimension: &Dimension) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec_pretty(&Doc::of(dimension))
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode dimension: {e}")))
+}
+
+/// A document about to be written: an existing one is overwritten in
+/// place (its file open, the space for the new bytes reserved), a new one
+/// goes through a temp file renamed into place. Everything that can fail
+/// for want of space or permission fails here, before the change is
+/// journaled; `write` after the journal only fills what is reserved.
+pub(super) enum Pending {
+    InPlace { file: File, path: PathBuf, bytes: Vec<u8> },
+    New(Staged),
+}
+
+/// Prepares the document of `dimension` for `Pending::write`.
+pub(super) fn prepare(dir: &Path, dimension: &Dimension) -> Result<Pending, StoreError> {
+    let mut bytes = encode(dimension)?;
+    let name = file_name(dimension.id());
+    let path = dir.join(&name);
+    let file = match OpenOptions::new().write(true).open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Pending::New(Staged::write(dir, &name, &bytes, 0o644)?));
+        }
+        Err(e) => return Err(io_err("cannot write", &path, e)),
+    };
+    let reserved = file.metadata().and_then(|m| {
+        let old = m.len();
+        // Shorter: padded with spaces (valid JSON) so that one write
+        // replaces the whole document and no truncation is needed, so a
+        // kill -9 never leaves old bytes after new ones.
+        bytes.resize(bytes.len().max(usize::try_from(old).unwrap_or(usize::MAX)), b' ');
+        let len = bytes.len() as u64;
+        match rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::KEEP_SIZE, 0, len) {
+            Err(rustix::io::Errno::OPNOTSUPP) => Ok(()),
+            other => other.map_err(std::io::Error::from),
+        }
+    });
+    reserved.map_err(|e| io_err("cannot write", &path, e))?;
+    Ok(Pending::InPlace { file, path, bytes })
+}
+
+impl Pending {
+    /// Overwrites the document in place with one `pwrite` (no fsync: the
+    /// journal holds the change until a checkpoint syncs it, and recovery
+    /// rewrites a document a power loss tore), or renames the new one into
+    /// place.
+    pub(super) fn write(self) -> Result<(), StoreError> {
+        use std::os::unix::fs::FileExt;
+        match self {
+            Self::InPlace { file, path, bytes } => {
+                file.write_all_at(&bytes, 0).map_err(|e| io_err("cannot write", &path, e))
+            }
+            Self::New(staged) => staged.install().map(|_| ()),
+        }
+    }
+
+    /// Gives the write up: the document is untouched.
+    pub(super) fn discard(self) {
+        if let Self::New(staged) = self {
+            staged.discard();
+        }
+    }
 }
 
 /// Removes the document of `id`, durably (fsync of the directory).

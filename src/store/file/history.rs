@@ -1,7 +1,8 @@
 //! The history files: one append-only JSON-lines file per dimension under
 //! `DIR/history/`, named by the SHA-256 of its id and appended before the
-//! document is written (the committer's barrier makes both durable, the
-//! line before the document's rename). An entry whose revision is above the
+//! document is written, without fsync: the journal holds the entry until a
+//! checkpoint's `syncfs` has put the file on disk, and recovery appends it
+//! if a crash lost it. An entry whose revision is above the
 //! document's is a change that never completed; the file is rewritten to the
 //! retention limit when it doubles. A last line torn by a crash (no `\n`)
 //! is cut off before the next append, so it cannot swallow that entry.
@@ -25,8 +26,8 @@ pub(super) fn path(dir: &Path, id: &DimensionId) -> PathBuf {
 
 /// Appends `entry` to the history file, rewriting the file (durably) to
 /// the retention limit once it holds twice that many lines. The append
-/// itself is not fsynced: the committer's barrier does that for its whole
-/// group, new file included. `lines` is the file's line count if known.
+/// itself is not fsynced: the journal makes the change durable, a
+/// checkpoint the file (new file included). `lines` is the file's line count if known.
 /// Returns the new line count.
 pub(super) fn append(
     dir: &Path,

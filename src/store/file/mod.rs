@@ -1,7 +1,8 @@
 //! `file:DIR` — one JSON document per dimension (`documents`), its history
-//! in an append-only JSON-lines file (`history`), every write atomic and
-//! durable (`atomic`), changes made durable in groups by one thread
-//! (`committer`). An exclusive lock on `DIR/.crest.lock` keeps a second
+//! in an append-only JSON-lines file (`history`), atomic writes (`atomic`),
+//! changes made durable in groups by one thread (`committer`) through a
+//! write-ahead journal (`journal`), replayed at open (`recovery`) before the
+//! documents are read. An exclusive lock on `DIR/.crest.lock` keeps a second
 //! crest process out. The directory is read once at open into a cache;
 //! afterwards every write goes to disk first, history before document, under
 //! a per-id lock (the slot) that this file owns along with the `Store` glue.
@@ -12,20 +13,23 @@ mod atomic;
 mod committer;
 mod documents;
 mod history;
+mod journal;
+mod recovery;
 
 use super::{ListQuery, Store, StoreError, Transition, UpdateError, record};
 use crate::clock::Clock;
 use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source};
 use async_trait::async_trait;
 use atomic::{io_err, open_err, secret_path};
-use committer::{Shared, Write};
+use committer::{Job, Shared, Write};
 use documents::Committed;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::path::PathBuf;
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 const LOCK_FILE: &str = ".crest.lock";
 
@@ -76,7 +80,7 @@ pub struct FileStore {
     /// slot's lock, so a GET never waits for a write in progress.
     committed: Committed,
     /// The committer's queue (None once closed) and thread.
-    committer: Mutex<Option<mpsc::UnboundedSender<Write>>>,
+    committer: Mutex<Option<mpsc::Sender<Job>>>,
     committer_thread: Mutex<Option<JoinHandle<()>>>,
     shared: Arc<Shared>,
     retention: Retention,
@@ -84,11 +88,13 @@ pub struct FileStore {
 }
 
 impl FileStore {
-    /// Opens (creating if needed) and locks `dir`, then loads every document.
+    /// Opens (creating if needed) and locks `dir`, replays its journal, then
+    /// loads every document.
     ///
     /// # Errors
     /// `Open` when the directory cannot be created, is locked by another
-    /// process, or holds a document that is not a crest dimension.
+    /// process, its journal is corrupt before its end or cannot be replayed,
+    /// or it holds a document that is not a crest dimension.
     pub async fn open(dir: &str, retention: Retention, clock: Clock) -> Result<Self, StoreError> {
         if dir.is_empty() {
             return Err(StoreError::Open("store: file: needs a directory, e.g. file:/var/lib/crest/state".into()));
@@ -103,6 +109,8 @@ impl FileStore {
         fs::create_dir_all(&dir).map_err(|e| open_err(&dir, "create", e))?;
         let lock = super::lock_exclusive(&dir.join(LOCK_FILE), &dir.display().to_string(), "a file store")?;
 
+        // Before the documents are read: they may be missing what was answered.
+        let journal = recovery::recover(&dir, retention)?;
         let mut slots = Slots::default();
         let committed = Committed::new();
         for dimension in documents::load_all(&dir)? {
@@ -113,7 +121,7 @@ impl FileStore {
         }
         slots.sweep_at = slots.map.len() * 2;
         let shared = Arc::new(Shared::default());
-        let (tx, thread) = committer::spawn(dir.clone(), retention, shared.clone())
+        let (tx, thread) = committer::spawn(dir.clone(), journal, retention, shared.clone())
             .map_err(|e| open_err(&dir, "start a thread", e))?;
         Ok(Self {
             dir,
@@ -134,8 +142,18 @@ impl FileStore {
         let (reply, answer) = oneshot::channel();
         let sender = self.committer.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let closed = || StoreError::Unavailable("file: the store is closed".into());
-        sender.ok_or_else(closed)?.send(Write { dimension, entry, lines, reply }).map_err(|_| closed())?;
+        sender.ok_or_else(closed)?.send(Job::Write(Write { dimension, entry, lines, reply })).map_err(|_| closed())?;
         self.shared.queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        answer.await.map_err(|_| StoreError::Unavailable("file: the committer thread stopped".into()))?
+    }
+
+    /// Has the committer checkpoint now: every journaled change is in its
+    /// document and history file, durably, and the journal is empty.
+    async fn checkpoint(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let sender = self.committer.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let closed = || StoreError::Unavailable("file: the store is closed".into());
+        sender.ok_or_else(closed)?.send(Job::Checkpoint(reply)).map_err(|_| closed())?;
         answer.await.map_err(|_| StoreError::Unavailable("file: the committer thread stopped".into()))?
     }
 
@@ -236,6 +254,9 @@ impl Store for FileStore {
             // Not through the committer: deletes are rare, each is durable on
             // its own (fsync of the directory), and the slot lock already
             // keeps it apart from every write of this id. Secrets likewise.
+            // A checkpoint first: no journal record of this id then remains
+            // for a replay to bring it back with.
+            self.checkpoint().await?;
             let (dir, id2) = (self.dir.clone(), id.clone());
             tokio::task::spawn_blocking(move || {
                 documents::remove(&dir, &id2)?;
@@ -312,8 +333,9 @@ impl Store for FileStore {
     }
 
     async fn close(&self) {
-        // Dropping the sender ends the committer once its queue is done
-        // (dropping the store does too); the lock goes after it.
+        // Dropping the sender ends the committer once its queue is done and
+        // its last checkpoint made (dropping the store does too); the lock
+        // goes after it.
         self.committer.lock().unwrap_or_else(PoisonError::into_inner).take();
         let thread = self.committer_thread.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(thread) = thread {
@@ -330,6 +352,8 @@ impl Store for FileStore {
 
 #[cfg(test)]
 mod committer_tests;
+#[cfg(test)]
+mod journal_tests;
 
 #[cfg(test)]
 mod tests {
