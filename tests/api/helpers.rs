@@ -125,6 +125,12 @@ impl TestApp {
     }
 
     /// Stops the server (graceful) and returns its temp directory.
+    /// Starts the shutdown, as SIGTERM does (the drain: `shutdown_delay`);
+    /// `stop` then waits for the end.
+    pub fn begin_shutdown(&self) {
+        self.token.cancel();
+    }
+
     pub async fn stop(self) -> TempDir {
         self.token.cancel();
         self.handle.await.unwrap().unwrap();

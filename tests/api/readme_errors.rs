@@ -259,6 +259,18 @@ async fn server_errors(answers: &mut Answers) {
     let (status, head, body) = exchange(app.addr, slow.as_bytes()).await;
     answers.add_raw("a body that never ends", (status, head, body.replace("longer than 1s", "longer than 30s")));
     app.stop().await;
+
+    // SIGTERM with a shutdown delay: `/readyz` fails at once, the API still answers.
+    let app = spawn_app(StoreKind::Memory, |c| c.shutdown_delay = Duration::from_secs(2)).await;
+    app.begin_shutdown();
+    for _ in 0..200 {
+        if raw(app.addr, "GET /readyz HTTP/1.1", "").await.0 == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    answers.send(&app, "draining", "GET", "/readyz", None, "").await;
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
