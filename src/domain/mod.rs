@@ -16,7 +16,7 @@ pub const MAX_REVISION: u64 = i64::MAX as u64;
 pub use change::{Change, Changes, Outcome, Precondition, TransitionError};
 pub use dimension::{Capacity, Defaults, Dimension, ScalingStatus};
 pub use history::{FieldChange, HistoryEntry, HistoryQuery, Retention, Source};
-pub use id::{DimensionId, IdError};
+pub use id::{DimensionId, IdError, IdMap};
 pub use lifecycle::{DemoStyle, Event, Mode, Policy};
 pub use patch::{Patch, PatchError};
 pub use registration::Registration;

@@ -10,9 +10,8 @@
 //! dimension with the same id). At most `ENTRIES` answers are kept (about
 //! 400 bytes each); beyond that one is dropped for each new one.
 
-use crate::domain::{Dimension, DimensionId};
+use crate::domain::{Dimension, DimensionId, IdMap};
 use axum::body::Bytes;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
@@ -21,7 +20,7 @@ const SHARDS: usize = 16;
 /// When full, one new answer in this many replaces a kept one.
 const REPLACE_EVERY: u64 = 8;
 
-type Shard = Mutex<HashMap<DimensionId, (Dimension, Bytes)>>;
+type Shard = Mutex<IdMap<(Dimension, Bytes)>>;
 
 pub struct Bodies {
     shards: Box<[Shard]>,
@@ -31,7 +30,7 @@ pub struct Bodies {
 
 impl Default for Bodies {
     fn default() -> Self {
-        Self { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(), misses: AtomicU64::new(0) }
+        Self { shards: (0..SHARDS).map(|_| Mutex::new(IdMap::default())).collect(), misses: AtomicU64::new(0) }
     }
 }
 

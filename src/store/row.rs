@@ -36,11 +36,14 @@ pub struct DimensionRow {
     min_capacity: Option<f64>,
     max_capacity: Option<f64>,
     changed_at: i64,
+    /// The id already checked, when the row was read by it (`from_sqlite_for`).
+    #[sqlx(skip)]
+    checked: Option<DimensionId>,
 }
 
 impl DimensionRow {
     pub fn id(&self) -> &str {
-        &self.id
+        self.checked.as_ref().map_or(&self.id, DimensionId::as_str)
     }
 
     /// Reads a row of `select_dimension!` (columns in that order) through rusqlite.
@@ -48,8 +51,28 @@ impl DimensionRow {
     /// # Errors
     /// A column of the wrong type.
     pub fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Self::columns(r, r.get(0)?)
+    }
+
+    /// Reads a row of `select_dimension!` found by the key `id`: its id
+    /// column is compared with `id`, not decoded and checked again.
+    ///
+    /// # Errors
+    /// A column of the wrong type.
+    pub fn from_sqlite_for(r: &rusqlite::Row<'_>, id: &DimensionId) -> rusqlite::Result<Self> {
+        let found = r.get_ref(0)?.as_str()?;
+        if found != id.as_str() {
+            // Not the key asked for: read as it is, and checked as any row.
+            return Self::columns(r, found.to_owned());
+        }
+        let mut row = Self::columns(r, String::new())?;
+        row.checked = Some(id.clone());
+        Ok(row)
+    }
+
+    fn columns(r: &rusqlite::Row<'_>, id: String) -> rusqlite::Result<Self> {
         Ok(Self {
-            id: r.get(0)?,
+            id,
             revision: r.get(1)?,
             // Borrowed from SQLite's row and copied once, into the shared text.
             version: Text::from(r.get_ref(2)?.as_str()?),
@@ -63,16 +86,22 @@ impl DimensionRow {
             min_capacity: r.get(10)?,
             max_capacity: r.get(11)?,
             changed_at: r.get(12)?,
+            checked: None,
         })
     }
 
     /// # Errors
     /// `Corrupt`, naming the backend, the row and the broken rule.
     pub fn into_dimension(self, backend: &str) -> Result<Dimension, StoreError> {
-        let corrupt = |what: String| StoreError::Corrupt(format!("{backend} row {:?}: {what}", self.id));
+        let name = self.checked.as_ref().map_or(self.id.as_str(), DimensionId::as_str);
+        let corrupt = |what: String| StoreError::Corrupt(format!("{backend} row {name:?}: {what}"));
         let capacity = |col: &str, v: f64| Capacity::new(v).map_err(|v| corrupt(format!("{col} is {v}")));
+        let id = match &self.checked {
+            Some(id) => id.clone(),
+            None => DimensionId::stored(&self.id).map_err(|e| corrupt(e.to_string()))?,
+        };
         Ok(Dimension {
-            scalable_target_dimension_id: DimensionId::stored(&self.id).map_err(|e| corrupt(e.to_string()))?,
+            scalable_target_dimension_id: id,
             desired_capacity: capacity("desired_capacity", self.desired_capacity)?,
             actual_capacity: capacity("actual_capacity", self.actual_capacity)?,
             scaling_status: ScalingStatus::parse(&self.scaling_status)

@@ -2,8 +2,7 @@
 //! A copy is put in only after its commit, by the holder of the id's lock,
 //! so GETs of cached dimensions touch no file at all.
 
-use crate::domain::{Dimension, DimensionId};
-use std::collections::HashMap;
+use crate::domain::{Dimension, DimensionId, IdMap};
 use std::sync::{Mutex, PoisonError};
 
 /// Cached dimensions, at most (about 400 bytes each); beyond it reads go to
@@ -11,11 +10,11 @@ use std::sync::{Mutex, PoisonError};
 const CACHE_ENTRIES: usize = 4096;
 pub(super) const CACHE_SHARDS: usize = 16;
 
-pub(super) type Shard = Mutex<HashMap<DimensionId, Dimension>>;
+pub(super) type Shard = Mutex<IdMap<Dimension>>;
 
 /// An empty cache.
 pub(super) fn shards() -> Box<[Shard]> {
-    (0..CACHE_SHARDS).map(|_| Mutex::new(HashMap::new())).collect()
+    (0..CACHE_SHARDS).map(|_| Mutex::new(IdMap::default())).collect()
 }
 
 pub(super) fn cached(shard: &Shard, id: &DimensionId) -> Option<Dimension> {

@@ -44,7 +44,7 @@ use async_trait::async_trait;
 use cache::{CACHE_SHARDS, Shard};
 use connection::{closed, open_connection, open_error, unavailable};
 use integrity::Damage;
-use reader::Readers;
+use reader::{Generation, Readers};
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -95,21 +95,24 @@ impl SqliteStore {
         integrity::check_at_open(&real, path).await?;
         migrate::migrate(&real, path).await?;
 
-        let damage = Damage::new(path);
-        let (owned, shared) = (real, damage.clone());
+        let (damage, generation) = (Damage::new(path), Generation::default());
+        let (owned, shared, counter) = (real, damage.clone(), generation.clone());
         let (writer, checkpoints, readers) = tokio::task::spawn_blocking(move || {
             let writer = open_connection(&owned, false)?;
             let checkpoints = open_connection(&owned, false)?;
-            let readers = Readers::open(&owned, shared)?;
+            let readers = Readers::open(&owned, shared, counter)?;
             Ok::<_, rusqlite::Error>((writer, checkpoints, readers))
         })
         .await
         .map_err(|e| open_err(&e))?
         .map_err(|e| open_err(&e))?;
-        let (tx, thread) = writer::spawn_writer(writer, options.retention, damage.clone()).map_err(|e| open_err(&e))?;
-        let checkpointer = writer::spawn_checkpointer(checkpoints, damage.clone()).map_err(|e| open_err(&e))?;
+        let readers = Arc::new(readers);
+        let (tx, thread) = writer::spawn_writer(writer, options.retention, damage.clone(), generation.clone())
+            .map_err(|e| open_err(&e))?;
+        let checkpointer = writer::spawn_checkpointer(checkpoints, damage.clone(), readers.clone(), generation)
+            .map_err(|e| open_err(&e))?;
         Ok(Self {
-            readers: Arc::new(readers),
+            readers,
             cache: cache::shards(),
             lock: Mutex::new(Some(lock)),
             writer: Mutex::new(Some(tx)),
@@ -274,3 +277,7 @@ impl Store for SqliteStore {
         "sqlite"
     }
 }
+
+#[cfg(test)]
+#[path = "snapshot_tests.rs"]
+mod snapshot_tests;

@@ -2,11 +2,13 @@
 //! its queue in groups (one fsync per group), and the checkpointer thread.
 
 use super::integrity::Damage;
+use super::reader::{Generation, Readers};
 use crate::domain::history::to_ms;
 use crate::domain::{Capacity, Dimension, DimensionId, HistoryEntry, Retention};
 use crate::store::StoreError;
 use crate::store::row;
 use rusqlite::{Connection, params};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -64,16 +66,17 @@ pub(super) enum Op {
 pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 /// Starts the writer thread on `conn`; it stops once every sender is gone
-/// and its queue is done.
+/// and its queue is done. It bumps `generation` after every commit.
 pub(super) fn spawn_writer(
     conn: Connection,
     retention: Retention,
     damage: Damage,
+    generation: Generation,
 ) -> std::io::Result<(mpsc::UnboundedSender<Op>, JoinHandle<()>)> {
     let (tx, rx) = mpsc::unbounded_channel();
     let thread = std::thread::Builder::new()
         .name("crest-sqlite-writer".into())
-        .spawn(move || writer_loop(conn, rx, retention, &damage))?;
+        .spawn(move || writer_loop(conn, rx, retention, &damage, &generation))?;
     Ok((tx, thread))
 }
 
@@ -81,24 +84,37 @@ pub(super) fn spawn_writer(
 pub(super) fn spawn_checkpointer(
     conn: Connection,
     damage: Damage,
+    readers: Arc<Readers>,
+    generation: Generation,
 ) -> std::io::Result<(std::sync::mpsc::Sender<()>, JoinHandle<()>)> {
     let (stop, stopped) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("crest-sqlite-checkpoint".into())
-        .spawn(move || checkpoint_loop(conn, stopped, &damage))?;
+        .spawn(move || checkpoint_loop(conn, stopped, &damage, &readers, &generation))?;
     Ok((stop, thread))
 }
 
 /// Checkpoints on its own connection (`PASSIVE`: never blocks a writer or
 /// reader), so commits do not stall on SQLite's automatic checkpoint.
-/// Damage it meets is remembered (and logged) by `damage`.
-fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>, damage: &Damage) {
+/// Damage it meets is remembered (and logged) by `damage`. Before each, the
+/// readers' idle snapshots are released (one would keep the checkpoint from
+/// copying the frames committed after it); after it, `generation` is bumped,
+/// so that the snapshots in use then are re-taken at their next read.
+fn checkpoint_loop(
+    conn: Connection,
+    stop: std::sync::mpsc::Receiver<()>,
+    damage: &Damage,
+    readers: &Readers,
+    generation: &Generation,
+) {
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        readers.release_idle();
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
             && let e @ StoreError::Unavailable(_) = damage.error(e)
         {
             tracing::debug!(error = %e, "sqlite checkpoint failed; retrying later");
         }
+        generation.bump();
     }
 }
 
@@ -106,7 +122,13 @@ fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>, damage
 /// keeps the number of stored dimensions: the writer is the only one that
 /// changes them (one process owns the file), so after one `count(*)`, at
 /// the first `Count`, it follows every committed insert and delete.
-fn writer_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>, retention: Retention, damage: &Damage) {
+fn writer_loop(
+    mut conn: Connection,
+    mut rx: mpsc::UnboundedReceiver<Op>,
+    retention: Retention,
+    damage: &Damage,
+    generation: &Generation,
+) {
     let mut stored: Option<u64> = None;
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
@@ -118,7 +140,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>, retent
         }
         let (counts, group): (Vec<Op>, Vec<Op>) = group.into_iter().partition(|op| matches!(op, Op::Count { .. }));
         if !group.is_empty() {
-            let delta = commit_group(&mut conn, group, &retention, damage);
+            let delta = commit_group(&mut conn, group, &retention, damage, generation);
             stored = stored.map(|n| n.saturating_add_signed(delta));
         }
         for op in counts {
@@ -139,7 +161,15 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>, retent
 
 /// One transaction for the whole group, a savepoint per change. Returns
 /// how many dimensions the committed group created minus those it deleted.
-fn commit_group(conn: &mut Connection, group: Vec<Op>, retention: &Retention, damage: &Damage) -> i64 {
+/// `generation` is bumped after the `COMMIT` (even a failed one), before
+/// anyone is answered.
+fn commit_group(
+    conn: &mut Connection,
+    group: Vec<Op>,
+    retention: &Retention,
+    damage: &Damage,
+    generation: &Generation,
+) -> i64 {
     let sql = |e: rusqlite::Error| damage.error(e);
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let e = sql(e);
@@ -164,7 +194,9 @@ fn commit_group(conn: &mut Connection, group: Vec<Op>, retention: &Retention, da
         };
         results.push(result);
     }
-    if let Err(e) = conn.execute_batch("COMMIT") {
+    let committed = conn.execute_batch("COMMIT");
+    generation.bump();
+    if let Err(e) = committed {
         // Nothing of the group is stored: everybody hears so.
         let _ = conn.execute_batch("ROLLBACK");
         let e = sql(e);
