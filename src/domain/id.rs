@@ -18,10 +18,10 @@ pub const MAX_ID_BYTES: usize = 1600;
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DimensionId(Arc<str>);
 
-/// A map keyed by ids for the caches a read goes through (several lookups
-/// per GET): foldhash, seeded per map, in place of std's SipHash, which
-/// costs several times as much per id. Every such map is capped (a few
-/// hundred entries per shard), so no choice of ids can make one slow.
+/// A map keyed by ids for the maps every GET goes through (several lookups
+/// each): foldhash in place of std's SipHash, which costs several times as
+/// much per id. Seeded at random per map, so ids cannot be chosen to land
+/// in one bucket; and every such map is capped.
 pub type IdMap<V> = std::collections::HashMap<DimensionId, V, foldhash::fast::RandomState>;
 
 /// Why a string is not a `DimensionId`.

@@ -2,12 +2,11 @@
 //! dimension (capped), and the gauges of the `Sampler`s the app registers
 //! (certificate days left, ACME state), which depend on the clock.
 
-use crate::domain::{Dimension, DimensionId, ScalingStatus};
+use crate::domain::{Dimension, DimensionId, IdMap, ScalingStatus};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
@@ -39,7 +38,7 @@ pub enum GaugeValue {
 #[derive(Default)]
 pub(super) struct Board {
     pub(super) max: usize,
-    pub(super) dimensions: Mutex<HashMap<DimensionId, Seen>>,
+    pub(super) dimensions: Mutex<IdMap<Seen>>,
     pub(super) samplers: Mutex<Vec<Arc<dyn Sampler>>>,
 }
 
