@@ -69,6 +69,12 @@ pub fn apply(
     policy: &Policy,
     now: SystemTime,
 ) -> Result<Outcome, TransitionError> {
+    if let Some(d) = current
+        && (matches!(event, Event::View) || matches!((policy.mode, event), (Mode::Production, Event::Get)))
+    {
+        // Nothing can change (what AAS polls, in production): nothing to compare.
+        return Ok(Outcome { dimension: d.clone(), changes: Vec::new(), created: false });
+    }
     let fresh;
     let (old, created) = match current {
         Some(d) => (d, false),

@@ -61,22 +61,34 @@ fn with_etag(status: StatusCode, revision: u64, body: impl Serialize) -> Respons
     }
 }
 
-/// `status` with the JSON `json` and the revision as the `ETag` (written
-/// without a `format!`).
+/// `status` with the JSON `json` and the revision as the `ETag` (its
+/// digits written by hand: `format_args!` cost 700 instructions a GET).
 fn json_with_etag(status: StatusCode, revision: u64, json: Bytes) -> Response {
-    let mut etag = [0u8; 24];
-    let free = {
-        let mut rest = &mut etag[..];
-        let _ = std::io::Write::write_fmt(&mut rest, format_args!("\"{revision}\""));
-        rest.len()
-    };
     let mut response = (status, json).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let Ok(etag) = HeaderValue::from_bytes(&etag[..etag.len() - free]) {
+    if let Ok(etag) = HeaderValue::from_bytes(quoted(revision, &mut [0u8; 22])) {
         headers.insert(header::ETAG, etag);
     }
     response
+}
+
+/// `"revision"`, written at the end of `buf` (20 digits at most, and the quotes).
+fn quoted(revision: u64, buf: &mut [u8; 22]) -> &[u8] {
+    let (mut n, mut at) = (revision, buf.len() - 1);
+    buf[at] = b'"';
+    loop {
+        at -= 1;
+        // A remainder below 10: one digit.
+        buf[at] = b'0' + u8::try_from(n % 10).unwrap_or(0);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    at -= 1;
+    buf[at] = b'"';
+    &buf[at..]
 }
 
 /// A dimension as the response body, with its revision as the `ETag`
@@ -147,5 +159,15 @@ impl AdminView {
     pub fn response(d: Dimension, created: bool) -> Response {
         let status = if created { StatusCode::CREATED } else { StatusCode::OK };
         with_etag(status, d.revision, Self::from(d))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn etags_are_the_quoted_revision() {
+        for n in [0, 1, 9, 10, 99, 100, 12_345, u64::from(u32::MAX), u64::MAX] {
+            assert_eq!(super::quoted(n, &mut [0u8; 22]), format!("\"{n}\"").as_bytes(), "{n}");
+        }
     }
 }
