@@ -44,7 +44,7 @@ use async_trait::async_trait;
 use cache::{CACHE_SHARDS, Shard};
 use connection::{closed, open_connection, open_error, unavailable};
 use integrity::Damage;
-use reader::{Generation, Readers};
+use reader::{Commits, Readers};
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -95,8 +95,8 @@ impl SqliteStore {
         integrity::check_at_open(&real, path).await?;
         migrate::migrate(&real, path).await?;
 
-        let (damage, generation) = (Damage::new(path), Generation::default());
-        let (owned, shared, counter) = (real, damage.clone(), generation.clone());
+        let (damage, commits) = (Damage::new(path), Commits::default());
+        let (owned, shared, counter) = (real, damage.clone(), commits.clone());
         let (writer, checkpoints, readers) = tokio::task::spawn_blocking(move || {
             let writer = open_connection(&owned, false)?;
             let checkpoints = open_connection(&owned, false)?;
@@ -107,9 +107,9 @@ impl SqliteStore {
         .map_err(|e| open_err(&e))?
         .map_err(|e| open_err(&e))?;
         let readers = Arc::new(readers);
-        let (tx, thread) = writer::spawn_writer(writer, options.retention, damage.clone(), generation.clone())
+        let (tx, thread) = writer::spawn_writer(writer, options.retention, damage.clone(), commits.clone())
             .map_err(|e| open_err(&e))?;
-        let checkpointer = writer::spawn_checkpointer(checkpoints, damage.clone(), readers.clone(), generation)
+        let checkpointer = writer::spawn_checkpointer(checkpoints, damage.clone(), readers.clone(), commits)
             .map_err(|e| open_err(&e))?;
         Ok(Self {
             readers,

@@ -1,16 +1,23 @@
 //! The SQLite store's reads: a few read-only connections, used inline for
 //! point reads and from the blocking pool for lists, history and secrets.
 //!
-//! A reader keeps its read transaction (its snapshot of the database) open
-//! from one read to the next for as long as nothing was committed: a point
-//! read then costs the B-tree search and the row, not also SQLite's read
-//! locks (`fcntl` on the database and its `-shm` file) and the check of the
-//! file's size, which beginning and ending a transaction for every read
-//! costs. A snapshot is never stale when it is used: the writer bumps the
-//! `Generation` after every commit, before anyone hears of it, and a reader
-//! whose snapshot is older begins a new one. Idle snapshots are released
-//! (and the generation bumped) around every checkpoint, so that no reader
-//! holds the WAL back for longer than one checkpoint interval.
+//! While nothing is being written, a reader keeps its read transaction (its
+//! snapshot of the database) open from one read to the next: a point read
+//! then costs the B-tree search and the row, not also SQLite's read locks
+//! (`fcntl` on the database and its `-shm` file) and the check of the
+//! file's size that beginning and ending a transaction costs every read.
+//! "Nothing is being written" means no commit since the last checkpoint
+//! that copied the whole WAL into the database: then a kept snapshot reads
+//! the database file alone (SQLite's read mark 0), which neither stops a
+//! checkpoint (there is nothing to copy) nor the next commit from starting
+//! the WAL over. Once something is committed, reads go back to a
+//! transaction each (autocommit), as before, so the WAL keeps restarting
+//! under a mixed load; a kept snapshot is dropped at its next use, and idle
+//! ones by the checkpointer before it checkpoints.
+//!
+//! A snapshot is never stale when it is used: the writer bumps `Commits`
+//! after every commit, before anyone hears of it, and a snapshot is reused
+//! only while the count is the one it was begun at.
 
 use super::connection::{closed, open_connection};
 use super::integrity::Damage;
@@ -27,45 +34,70 @@ const READERS: usize = 4;
 
 const SELECT: &str = select_dimension!("id = ?1");
 
-/// What has been committed, as a counter: bumped after every commit (and
-/// every checkpoint). A snapshot begun at generation `g` shows every change
-/// anyone has been told of while the counter still reads `g`.
-#[derive(Clone, Default)]
-pub(super) struct Generation(Arc<AtomicU64>);
+/// The writer's commits, counted, and how many of them the last complete
+/// checkpoint covered (shared by the writer, the checkpointer and the readers).
+#[derive(Clone)]
+pub(super) struct Commits(Arc<(AtomicU64, AtomicU64)>);
 
-impl Generation {
-    /// After a commit (or a failed one: a snapshot is then re-taken too),
-    /// before its changes are answered or cached.
-    pub(super) fn bump(&self) {
-        self.0.fetch_add(1, Ordering::Release);
-    }
+/// `clean` before the first complete checkpoint: not quiet.
+const NEVER: u64 = u64::MAX;
 
-    fn now(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
+impl Default for Commits {
+    fn default() -> Self {
+        Self(Arc::new((AtomicU64::new(0), AtomicU64::new(NEVER))))
     }
 }
 
-/// A read-only connection, and the generation its open read transaction
-/// was begun at (None: no transaction open).
+impl Commits {
+    /// After a commit (or a failed one), before its changes are answered
+    /// or cached.
+    pub(super) fn bump(&self) {
+        self.0.0.fetch_add(1, Ordering::Release);
+    }
+
+    /// How many commits there have been.
+    pub(super) fn count(&self) -> u64 {
+        self.0.0.load(Ordering::Acquire)
+    }
+
+    /// A checkpoint that began after `count` commits copied the whole WAL.
+    pub(super) fn checkpointed(&self, count: u64) {
+        self.0.1.store(count, Ordering::Release);
+    }
+
+    /// The commit count now, and whether the database is quiet: nothing
+    /// committed since the last complete checkpoint.
+    fn now(&self) -> (u64, bool) {
+        let count = self.count();
+        (count, self.0.1.load(Ordering::Acquire) == count)
+    }
+}
+
+/// A read-only connection, and the commit count its kept read transaction
+/// was begun at (None: none kept).
 struct Reader {
     conn: Connection,
     snapshot: Option<u64>,
 }
 
 impl Reader {
-    /// The connection, in a read transaction that shows everything
-    /// committed up to generation `now`.
-    fn at(&mut self, now: u64) -> rusqlite::Result<&Connection> {
-        if self.snapshot != Some(now) || self.conn.is_autocommit() {
-            self.release();
-            // Deferred: the snapshot is taken by the first read, after `now` was read.
+    /// The connection, ready to read everything committed up to `count`:
+    /// in its kept snapshot if that is as new, else in a new one kept while
+    /// the database is `quiet`, else with no transaction held (autocommit).
+    fn at(&mut self, (count, quiet): (u64, bool)) -> rusqlite::Result<&Connection> {
+        if self.snapshot == Some(count) && quiet && !self.conn.is_autocommit() {
+            return Ok(&self.conn);
+        }
+        self.release();
+        if quiet {
+            // Deferred: the snapshot is taken by the first read, after `count` was read.
             self.conn.prepare_cached("BEGIN")?.execute([])?;
-            self.snapshot = Some(now);
+            self.snapshot = Some(count);
         }
         Ok(&self.conn)
     }
 
-    /// Ends the read transaction, if one is open.
+    /// Ends the kept read transaction, if one is open.
     fn release(&mut self) {
         self.snapshot = None;
         if !self.conn.is_autocommit() {
@@ -81,15 +113,15 @@ pub(super) struct Readers {
     conns: Vec<Mutex<Option<Reader>>>,
     next: AtomicUsize,
     damage: Damage,
-    generation: Generation,
+    commits: Commits,
 }
 
 impl Readers {
-    pub(super) fn open(path: &Path, damage: Damage, generation: Generation) -> rusqlite::Result<Self> {
+    pub(super) fn open(path: &Path, damage: Damage, commits: Commits) -> rusqlite::Result<Self> {
         let conns = (0..READERS)
             .map(|_| open_connection(path, true).map(|conn| Mutex::new(Some(Reader { conn, snapshot: None }))))
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Self { conns, next: AtomicUsize::new(0), damage, generation })
+        Ok(Self { conns, next: AtomicUsize::new(0), damage, commits })
     }
 
     /// Runs `f` on a free connection (or waits briefly for one): the first
@@ -106,15 +138,15 @@ impl Readers {
             self.conns[busy].lock().unwrap_or_else(PoisonError::into_inner)
         });
         let reader = guard.as_mut().ok_or_else(closed)?;
-        let result = reader.at(self.generation.now()).and_then(f);
+        let result = reader.at(self.commits.now()).and_then(f);
         if result.is_err() {
             reader.release();
         }
         result.map_err(|e| self.damage.error(e))
     }
 
-    /// Ends the read transactions of the connections nobody is using, so
-    /// that a checkpoint can copy the whole WAL and the next commit can
+    /// Ends the kept read transactions of the connections nobody is using,
+    /// so that a checkpoint can copy the whole WAL and the next commit can
     /// start it over (the checkpointer calls this before each checkpoint).
     pub(super) fn release_idle(&self) {
         for conn in &self.conns {
@@ -124,6 +156,21 @@ impl Readers {
                 reader.release();
             }
         }
+    }
+
+    /// How many connections keep a snapshot now (those not in use).
+    #[cfg(test)]
+    pub(super) fn kept(&self) -> usize {
+        self.conns
+            .iter()
+            .filter(|c| c.try_lock().is_ok_and(|r| r.as_ref().is_some_and(|r| r.snapshot.is_some())))
+            .count()
+    }
+
+    /// Whether nothing was committed since the last complete checkpoint.
+    #[cfg(test)]
+    pub(super) fn quiet(&self) -> bool {
+        self.commits.now().1
     }
 
     pub(super) fn close(&self) {

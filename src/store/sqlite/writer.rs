@@ -2,7 +2,7 @@
 //! its queue in groups (one fsync per group), and the checkpointer thread.
 
 use super::integrity::Damage;
-use super::reader::{Generation, Readers};
+use super::reader::{Commits, Readers};
 use crate::domain::history::to_ms;
 use crate::domain::{Capacity, Dimension, DimensionId, HistoryEntry, Retention};
 use crate::store::StoreError;
@@ -66,17 +66,17 @@ pub(super) enum Op {
 pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 /// Starts the writer thread on `conn`; it stops once every sender is gone
-/// and its queue is done. It bumps `generation` after every commit.
+/// and its queue is done. It bumps `commits` after every commit.
 pub(super) fn spawn_writer(
     conn: Connection,
     retention: Retention,
     damage: Damage,
-    generation: Generation,
+    commits: Commits,
 ) -> std::io::Result<(mpsc::UnboundedSender<Op>, JoinHandle<()>)> {
     let (tx, rx) = mpsc::unbounded_channel();
     let thread = std::thread::Builder::new()
         .name("crest-sqlite-writer".into())
-        .spawn(move || writer_loop(conn, rx, retention, &damage, &generation))?;
+        .spawn(move || writer_loop(conn, rx, retention, &damage, &commits))?;
     Ok((tx, thread))
 }
 
@@ -85,36 +85,45 @@ pub(super) fn spawn_checkpointer(
     conn: Connection,
     damage: Damage,
     readers: Arc<Readers>,
-    generation: Generation,
+    commits: Commits,
 ) -> std::io::Result<(std::sync::mpsc::Sender<()>, JoinHandle<()>)> {
     let (stop, stopped) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("crest-sqlite-checkpoint".into())
-        .spawn(move || checkpoint_loop(conn, stopped, &damage, &readers, &generation))?;
+        .spawn(move || checkpoint_loop(conn, stopped, &damage, &readers, &commits))?;
     Ok((stop, thread))
 }
 
 /// Checkpoints on its own connection (`PASSIVE`: never blocks a writer or
 /// reader), so commits do not stall on SQLite's automatic checkpoint.
 /// Damage it meets is remembered (and logged) by `damage`. Before each, the
-/// readers' idle snapshots are released (one would keep the checkpoint from
-/// copying the frames committed after it); after it, `generation` is bumped,
-/// so that the snapshots in use then are re-taken at their next read.
+/// readers' idle kept snapshots are released (one would keep it from
+/// copying the frames committed after it); after one that copied the whole
+/// WAL, `commits` hears how many commits it covered (then readers may keep
+/// snapshots again until the next commit: `reader`).
 fn checkpoint_loop(
     conn: Connection,
     stop: std::sync::mpsc::Receiver<()>,
     damage: &Damage,
     readers: &Readers,
-    generation: &Generation,
+    commits: &Commits,
 ) {
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        let count = commits.count();
         readers.release_idle();
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-            && let e @ StoreError::Unavailable(_) = damage.error(e)
-        {
-            tracing::debug!(error = %e, "sqlite checkpoint failed; retrying later");
+        // (busy, frames in the WAL, frames copied)
+        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        });
+        match done {
+            Ok((0, log, copied)) if log == copied => commits.checkpointed(count),
+            Ok(_) => {}
+            Err(e) => {
+                if let e @ StoreError::Unavailable(_) = damage.error(e) {
+                    tracing::debug!(error = %e, "sqlite checkpoint failed; retrying later");
+                }
+            }
         }
-        generation.bump();
     }
 }
 
@@ -127,7 +136,7 @@ fn writer_loop(
     mut rx: mpsc::UnboundedReceiver<Op>,
     retention: Retention,
     damage: &Damage,
-    generation: &Generation,
+    commits: &Commits,
 ) {
     let mut stored: Option<u64> = None;
     while let Some(first) = rx.blocking_recv() {
@@ -140,7 +149,7 @@ fn writer_loop(
         }
         let (counts, group): (Vec<Op>, Vec<Op>) = group.into_iter().partition(|op| matches!(op, Op::Count { .. }));
         if !group.is_empty() {
-            let delta = commit_group(&mut conn, group, &retention, damage, generation);
+            let delta = commit_group(&mut conn, group, &retention, damage, commits);
             stored = stored.map(|n| n.saturating_add_signed(delta));
         }
         for op in counts {
@@ -161,14 +170,14 @@ fn writer_loop(
 
 /// One transaction for the whole group, a savepoint per change. Returns
 /// how many dimensions the committed group created minus those it deleted.
-/// `generation` is bumped after the `COMMIT` (even a failed one), before
+/// `commits` is bumped after the `COMMIT` (even a failed one), before
 /// anyone is answered.
 fn commit_group(
     conn: &mut Connection,
     group: Vec<Op>,
     retention: &Retention,
     damage: &Damage,
-    generation: &Generation,
+    commits: &Commits,
 ) -> i64 {
     let sql = |e: rusqlite::Error| damage.error(e);
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
@@ -195,7 +204,7 @@ fn commit_group(
         results.push(result);
     }
     let committed = conn.execute_batch("COMMIT");
-    generation.bump();
+    commits.bump();
     if let Err(e) = committed {
         // Nothing of the group is stored: everybody hears so.
         let _ = conn.execute_batch("ROLLBACK");
