@@ -33,17 +33,7 @@ if [ "$(basename "$BIN")" = floor ]; then
     for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 else
 "$BIN" migrate --store "sqlite:$WORK/c.db" >/dev/null 2>&1
-python3 - "$WORK/c.db" "$IDS" <<'PY'
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-rows = ((f"bench-{i}", 1, "MyVersion", "MyService", "MyDimension", 1.0, 1.0, "Successful", None,
-         "2026-11-22T00:00:00.000Z") for i in range(1, int(sys.argv[2]) + 1))
-with db:
-    db.executemany("INSERT INTO dimensions (id, revision, version, resource_name, dimension_name,"
-                   " desired_capacity, actual_capacity, scaling_status, failure_reason, updated_at)"
-                   " VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-PY
+python3 "$ROOT/bench/seed_sqlite.py" "$WORK/c.db" "$IDS"
 valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$BIN" serve --listen "127.0.0.1:$port" \
     --store "sqlite:$WORK/c.db" --log-level warn >"$WORK/log" 2>&1 &
 pid=$!
