@@ -62,7 +62,8 @@ fn with_etag(status: StatusCode, revision: u64, body: impl Serialize) -> Respons
 }
 
 /// `status` with the JSON `json` and the revision as the `ETag` (its
-/// digits written by hand: `format_args!` cost 700 instructions a GET).
+/// digits written by hand: `write_fmt` took about 370 instructions of a
+/// cached GET in `bench/callgrind.sh`'s profile).
 fn json_with_etag(status: StatusCode, revision: u64, json: Bytes) -> Response {
     let mut response = (status, json).into_response();
     let headers = response.headers_mut();

@@ -4,32 +4,26 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::{SqliteStore, cache};
-use crate::domain::{Capacity, Defaults, Dimension, DimensionId, Outcome, Source, TransitionError, change};
+use crate::domain::{Defaults, Dimension, DimensionId, Event, Mode, Patch, Policy, Source, lifecycle};
 use crate::store::{Store, StoreOptions};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
 fn id(s: &str) -> DimensionId {
     DimensionId::parse(s).unwrap()
 }
 
-/// desired := desired + 1 (creating the dimension at 0 first).
-fn increment(current: Option<&Dimension>, target: &DimensionId) -> Result<Outcome, TransitionError> {
-    let old = current.cloned().unwrap_or_else(|| {
-        let mut d = Dimension::new(target.clone(), &Defaults::default());
-        d.desired_capacity = Capacity::new(0.0).unwrap();
-        d
-    });
-    let mut new = old.clone();
-    new.desired_capacity = Capacity::new(old.desired_capacity.get() + 1.0).unwrap();
-    new.revision = old.revision + 1;
-    let changes = change::diff(&old, &new);
-    Ok(Outcome { dimension: new, changes, created: current.is_none() })
-}
-
+/// Stores a change of `target` as a PATCH does (`lifecycle::apply`):
+/// desiredCapacity set to a value no earlier call used. Answers the new
+/// revision.
 async fn bump(s: &SqliteStore, target: &DimensionId) -> u64 {
-    s.update(target, &|c| increment(c, target), &Source::method("PATCH")).await.unwrap().dimension.revision
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let desired = f64::from(NEXT.fetch_add(1, Ordering::Relaxed));
+    let patch = Patch::from_json(&serde_json::json!({ "desiredCapacity": desired })).unwrap();
+    let policy = Policy { mode: Mode::Production, strict: false, defaults: Defaults::default() };
+    let step = |c: Option<&Dimension>| lifecycle::apply(c, target, Event::Patch(&patch), &policy, SystemTime::now());
+    s.update(target, &step, &Source::method("PATCH")).await.unwrap().dimension.revision
 }
 
 async fn open(dir: &tempfile::TempDir) -> SqliteStore {
