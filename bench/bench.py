@@ -266,8 +266,8 @@ def seed_sqlite(path, n, prefix):
     with db:
         db.executemany(
             "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name,"
-            " desired_capacity, actual_capacity, scaling_status, failure_reason, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            " desired_capacity, actual_capacity, scaling_status, failure_reason)"
+            " VALUES (?,?,?,?,?,?,?,?,?)", rows)
     db.execute("ANALYZE")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()

@@ -10,10 +10,9 @@ import sqlite3
 import sys
 
 db = sqlite3.connect(sys.argv[1])
-rows = ((f"bench-{i}", 1, "MyVersion", "MyService", "MyDimension", 1.0, 1.0, "Successful", None,
-         "2026-11-22T00:00:00.000Z") for i in range(1, int(sys.argv[2]) + 1))
+rows = ((f"bench-{i}", 1, "MyVersion", "MyService", "MyDimension", 1.0, 1.0, "Successful", None) for i in range(1, int(sys.argv[2]) + 1))
 with db:
     db.executemany("INSERT INTO dimensions (id, revision, version, resource_name, dimension_name,"
-                   " desired_capacity, actual_capacity, scaling_status, failure_reason, updated_at)"
-                   " VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+                   " desired_capacity, actual_capacity, scaling_status, failure_reason)"
+                   " VALUES (?,?,?,?,?,?,?,?,?)", rows)
 db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -30,6 +30,7 @@ pub const SQLITE: &[Embedded] = embed!(
     "20261122000004_bounds.sql",
     "20261206000006_without_rowid.sql",
     "20261206000007_status_check.sql",
+    "20261207000008_thirteen_columns.sql",
 );
 
 /// `migrations/postgres/`, oldest first.

@@ -16,7 +16,7 @@ pub async fn sqlite_with_rows(path: &Path, n: usize) {
     for i in 0..n {
         tx.execute(
             "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, desired_capacity, \
-             actual_capacity, scaling_status, updated_at) VALUES (?1, 1, 'v', ?2, 'd', 1.0, 1.0, 'Successful', 'now')",
+             actual_capacity, scaling_status) VALUES (?1, 1, 'v', ?2, 'd', 1.0, 1.0, 'Successful')",
             rusqlite::params![format!("d{i:05}"), name],
         )
         .unwrap();

@@ -175,6 +175,48 @@ mod tests {
         assert!(err.contains("migration 20261122000004 is recorded as failed"), "{err}");
     }
 
+    /// The table loses `updated_at` (thirteen columns), and a row stored
+    /// before `changed_at` existed gets its time from it; a row with a
+    /// `changed_at` keeps it, and one whose `updated_at` is no time keeps 0.
+    #[test]
+    fn thirteen_columns_keep_each_rows_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = SQLITE.iter().position(|m| m.version() == 20261207000008).unwrap();
+        let (path, result) = migrated(&dir, &SQLITE[..before]);
+        result.unwrap();
+        let conn = Connection::open(&path).unwrap();
+        for (id, changed_at, updated_at) in
+            [("old", 0, "2026-11-22T00:00:00.123Z"), ("new", 42, "2026-11-22T00:00:00.000Z"), ("odd", 0, "junk")]
+        {
+            conn.execute(
+                "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, desired_capacity, \
+                 actual_capacity, scaling_status, updated_at, changed_at) \
+                 VALUES (?1, 1, 'v', 'r', 'd', 1.0, 1.0, 'Successful', ?2, ?3)",
+                rusqlite::params![id, updated_at, changed_at],
+            )
+            .unwrap();
+        }
+        run(&path, "m.db", SQLITE).unwrap();
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('dimensions')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(columns.len(), 13, "{columns:?}");
+        assert!(!columns.iter().any(|c| c == "updated_at"), "{columns:?}");
+        let times: Vec<(String, i64)> = conn
+            .prepare("SELECT id, changed_at FROM dimensions ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let expected = [("new", 42), ("odd", 0), ("old", 1_795_305_600_123)].map(|(id, t)| (id.to_owned(), t));
+        assert_eq!(times, expected);
+    }
+
     #[test]
     fn a_failing_migration_keeps_nothing_of_itself() {
         let dir = tempfile::tempdir().unwrap();

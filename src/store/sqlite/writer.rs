@@ -16,14 +16,12 @@ use tokio::sync::{mpsc, oneshot};
 /// Creates a dimension; does nothing if the id exists (then it is re-read).
 const INSERT: &str = "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name, \
     desired_capacity, actual_capacity, scaling_status, failure_reason, status_since, min_capacity, max_capacity, \
-    changed_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
-    strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) ON CONFLICT (id) DO NOTHING";
+    changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (id) DO NOTHING";
 
 /// Changes a dimension only at the revision the transition saw (`?14`).
 const UPDATE: &str = "UPDATE dimensions SET revision = ?2, version = ?3, resource_name = ?4, \
     dimension_name = ?5, desired_capacity = ?6, actual_capacity = ?7, scaling_status = ?8, failure_reason = ?9, \
-    status_since = ?10, min_capacity = ?11, max_capacity = ?12, changed_at = ?13, \
-    updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1 AND revision = ?14";
+    status_since = ?10, min_capacity = ?11, max_capacity = ?12, changed_at = ?13 WHERE id = ?1 AND revision = ?14";
 
 const INSERT_HISTORY: &str = "INSERT INTO history (dimension_id, revision, at, created, method, client, \
     request_id, changes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (dimension_id, revision) DO UPDATE SET \
