@@ -8,10 +8,11 @@
 //!   connections (a point read from the page cache takes microseconds; the
 //!   hand-off to a driver thread used to cost more than the read).
 //! * **Writes** go to one writer thread that commits them in groups: it takes
-//!   every change waiting in its queue, applies each in its own savepoint
-//!   inside one `BEGIN IMMEDIATE` transaction and answers them all after the
-//!   single fsync of `COMMIT` (group commit). Nobody is answered before the
-//!   commit is durable; a change that fails is rolled back alone.
+//!   every change waiting in its queue, applies them inside one `BEGIN
+//!   IMMEDIATE` transaction and answers them all after the single fsync of
+//!   `COMMIT` (group commit). Nobody is answered before the commit is
+//!   durable; a change that fails is rolled back alone (the group is then
+//!   applied again with a savepoint per change).
 //! * **Atomicity** of read-transition-write: each write is conditional on the
 //!   revision the transition saw (`UPDATE … WHERE revision = ?`, or an insert
 //!   that must not find a row). If another process or a delete got there
