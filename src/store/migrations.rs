@@ -31,6 +31,7 @@ pub const SQLITE: &[Embedded] = embed!(
     "20261206000006_without_rowid.sql",
     "20261206000007_status_check.sql",
     "20261207000008_thirteen_columns.sql",
+    "20261207000009_history_by_revision.sql",
 );
 
 /// `migrations/postgres/`, oldest first.

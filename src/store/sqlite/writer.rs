@@ -28,7 +28,11 @@ const INSERT_HISTORY: &str = "INSERT INTO history (dimension_id, revision, at, c
     at = excluded.at, created = excluded.created, method = excluded.method, client = excluded.client, \
     request_id = excluded.request_id, changes = excluded.changes";
 
-const TRIM_HISTORY: &str = "DELETE FROM history WHERE dimension_id = ?1 AND (revision <= ?2 OR at < ?3)";
+/// The entries beyond the count kept, then those older than the age kept:
+/// two statements, so that each seeks to what it deletes (the primary key;
+/// the `history_at` index) whatever SQLite knows of the table's contents.
+const TRIM_HISTORY_COUNT: &str = "DELETE FROM history WHERE dimension_id = ?1 AND revision <= ?2";
+const TRIM_HISTORY_AGE: &str = "DELETE FROM history WHERE dimension_id = ?1 AND at < ?2";
 
 /// The most changes one group commit takes.
 const MAX_GROUP: usize = 256;
@@ -336,11 +340,9 @@ fn write_history(
         entry.source.request_id,
         row::changes_json(entry).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
     ])?;
-    conn.prepare_cached(TRIM_HISTORY)?.execute(params![
-        id.as_str(),
-        row::signed(retention.drop_through(entry.revision)),
-        to_ms(retention.cutoff(entry.time)),
-    ])?;
+    conn.prepare_cached(TRIM_HISTORY_COUNT)?
+        .execute(params![id.as_str(), row::signed(retention.drop_through(entry.revision))])?;
+    conn.prepare_cached(TRIM_HISTORY_AGE)?.execute(params![id.as_str(), to_ms(retention.cutoff(entry.time))])?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! the real store.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::{Op, commit_group};
+use super::{Op, TRIM_HISTORY_AGE, TRIM_HISTORY_COUNT, commit_group};
 use crate::domain::{Defaults, Dimension, DimensionId, HistoryEntry, Retention, Source};
 use crate::store::sqlite::SqliteStore;
 use crate::store::sqlite::connection::open_connection;
@@ -70,4 +70,27 @@ async fn a_failing_change_is_undone_alone_and_its_group_is_stored() {
     }
     assert_eq!(commits.count(), 2);
     assert_eq!(ids(&conn, "SELECT id FROM dimensions ORDER BY id"), ["a", "c", "d", "e"]);
+}
+
+/// Trimming a dimension's history after a change seeks to the entries it
+/// deletes: it does not read every entry the dimension has (1,000 by
+/// default, 1.6 ms per change when it did). Asked of SQLite's planner on a
+/// file as crest migrates it, with no statistics gathered.
+#[tokio::test]
+async fn history_trims_seek_to_what_they_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    let store = SqliteStore::open(&path.display().to_string(), &StoreOptions::default()).await.unwrap();
+    store.close().await;
+    drop(store);
+    let conn = open_connection(&path, false).unwrap();
+    let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> String {
+        let mut s = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = s.query_map(params, |r| r.get::<_, String>(3)).unwrap();
+        rows.collect::<rusqlite::Result<Vec<_>>>().unwrap().join("; ")
+    };
+    let count = plan(TRIM_HISTORY_COUNT, &[&"a", &1]);
+    assert_eq!(count, "SEARCH history USING PRIMARY KEY (dimension_id=? AND revision<?)");
+    let age = plan(TRIM_HISTORY_AGE, &[&"a", &1]);
+    assert_eq!(age, "SEARCH history USING INDEX history_at (dimension_id=? AND at<?)");
 }
