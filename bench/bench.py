@@ -262,7 +262,7 @@ def seed_sqlite(path, n, prefix):
     db = sqlite3.connect(path)
     db.execute("PRAGMA synchronous=OFF")
     rows = ((f"{prefix}{i}", 1, "MyVersion", "MyService", "MyDimension", 1.0, 1.0,
-             "Successful", None, "2026-11-22T00:00:00.000Z") for i in range(1, n + 1))
+             "Successful", None) for i in range(1, n + 1))
     with db:
         db.executemany(
             "INSERT INTO dimensions (id, revision, version, resource_name, dimension_name,"

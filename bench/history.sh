@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Durable PATCHes on dimensions whose history is full: IDS SQLite dimensions,
+# each with ENTRIES history entries (default 1,000: crest's default
+# history_limit, the steady state of a dimension changed that often), so
+# that every change also trims its dimension's oldest entry. Prints req/s
+# and p99 of wrk's patch.lua (c=16) and the entries stored after the run
+# (each change adds one and trims one: still IDS x ENTRIES). crest is pinned
+# to CPU 0 and wrk to CPU 1, as in bench/run.sh. Used for the history trim
+# of the fifth round (bench/README.md); works with crest binaries from
+# before and after migration 20261207000008 (which dropped `updated_at`).
+#
+#   bash bench/history.sh [CREST_BIN] [IDS] [ENTRIES] [SECONDS]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="${1:-$ROOT/target/release/crest}"
+IDS="${2:-100}"
+ENTRIES="${3:-1000}"
+SECONDS_="${4:-10}"
+for tool in wrk python3 curl taskset; do
+    command -v "$tool" >/dev/null || { echo "history.sh: $tool not found (apt-get install -y wrk python3 curl util-linux)" >&2; exit 1; }
+done
+WORK="$(mktemp -d)"
+pid=""
+trap 'kill "$pid" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$BIN" migrate --store "sqlite:$WORK/c.db" >/dev/null 2>&1
+python3 - "$WORK/c.db" "$IDS" "$ENTRIES" <<'PY'
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1])
+ids, entries = int(sys.argv[2]), int(sys.argv[3])
+columns = ["id", "revision", "version", "resource_name", "dimension_name", "desired_capacity",
+           "actual_capacity", "scaling_status"]
+values = [1.0, 1.0, "Successful"]
+if "updated_at" in [r[1] for r in db.execute("PRAGMA table_info(dimensions)")]:
+    columns.append("updated_at")  # a crest from before migration 20261207000008
+    values.append("2026-11-22T00:00:00.000Z")
+now = int(time.time() * 1000)
+change = '[{"field":"desiredCapacity","old":1.0,"new":2.0}]'
+with db:
+    db.executemany(f"INSERT INTO dimensions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                   ([f"bench-{i}", entries, "MyVersion", "MyService", "MyDimension", *values]
+                    for i in range(1, ids + 1)))
+    # one entry a second up to now: all within history_max_age (30 days)
+    db.executemany("INSERT INTO history (dimension_id, revision, at, created, method, client, request_id, changes)"
+                   " VALUES (?, ?, ?, ?, 'PATCH', NULL, NULL, ?)",
+                   ((f"bench-{i}", r, now - (entries - r) * 1000, r == 1, change)
+                    for i in range(1, ids + 1) for r in range(1, entries + 1)))
+db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+PY
+taskset -c 0 "$BIN" serve --listen "127.0.0.1:$port" --store "sqlite:$WORK/c.db" --log-level warn >"$WORK/log" 2>&1 &
+pid=$!
+for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.1; done
+out=$(BENCH_IDS="$IDS" BENCH_THREADS=1 taskset -c 1 wrk -t1 -c16 -d"${SECONDS_}s" --latency \
+    -s "$ROOT/bench/lua/patch.lua" "http://127.0.0.1:$port")
+kill "$pid"
+wait "$pid" 2>/dev/null || true
+pid=""
+kept=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM history").fetchone()[0])' "$WORK/c.db")
+echo "$BIN: $IDS dimensions x $ENTRIES history entries, patch.lua c=16 ${SECONDS_}s:" \
+    "$(echo "$out" | awk '/Requests\/sec/ {print $2}') req/s," \
+    "p99 $(echo "$out" | awk '$1 == "99%" {print $2}'), $kept entries kept" \
+    "$(echo "$out" | awk '/Non-2xx/ {print "(non-2xx: " $NF ")"}')"
