@@ -765,7 +765,11 @@ async fn sqlite_file_migrated_by_sqlx_opens_as_it_was() {
     let (after, schema) = migrations_and_schema(&old);
     assert_eq!(after[..before.len()], before[..], "no migration ran again (installed_on and execution_time unchanged)");
     let later: Vec<i64> = after[before.len()..].iter().map(|r| r.0).collect();
-    assert_eq!(later, [20261206000006, 20261206000007, 20261207000008, 20261207000009], "only the migrations newer than sqlx's ran");
+    assert_eq!(
+        later,
+        [20261206000006, 20261206000007, 20261207000008, 20261207000009],
+        "only the migrations newer than sqlx's ran"
+    );
     let table =
         |s: &[(String, String, Option<String>)]| s.iter().find(|t| t.1 == "dimensions").unwrap().2.clone().unwrap();
     assert!(!table(&old_schema).contains("WITHOUT ROWID") && table(&schema).contains("WITHOUT ROWID"), "{schema:?}");

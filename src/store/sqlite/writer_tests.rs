@@ -9,7 +9,7 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::sqlite::connection::open_connection;
 use crate::store::sqlite::integrity::Damage;
 use crate::store::sqlite::reader::Commits;
-use crate::store::{Store, StoreOptions, StoreError};
+use crate::store::{Store, StoreError, StoreOptions};
 use std::time::SystemTime;
 use tokio::sync::oneshot;
 
