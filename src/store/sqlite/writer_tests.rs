@@ -29,6 +29,16 @@ fn insert(id: &str) -> (Op, oneshot::Receiver<Result<bool, StoreError>>) {
     (Op::Put { dimension: Box::new(dimension), expected: None, entry: Box::new(entry), reply }, answer)
 }
 
+/// A writer's connection to a file in `dir` that the store created and
+/// migrated (and closed).
+async fn migrated(dir: &tempfile::TempDir) -> rusqlite::Connection {
+    let path = dir.path().join("w.db");
+    let store = SqliteStore::open(&path.display().to_string(), &StoreOptions::default()).await.unwrap();
+    store.close().await;
+    drop(store);
+    open_connection(&path, false).unwrap()
+}
+
 fn ids(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
     let mut s = conn.prepare(sql).unwrap();
     s.query_map([], |r| r.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
@@ -39,11 +49,7 @@ fn ids(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_failing_change_is_undone_alone_and_its_group_is_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("w.db");
-    let store = SqliteStore::open(&path.display().to_string(), &StoreOptions::default()).await.unwrap();
-    store.close().await;
-    drop(store);
-    let mut conn = open_connection(&path, false).unwrap();
+    let mut conn = migrated(&dir).await;
     conn.execute_batch(
         "CREATE TRIGGER refuse BEFORE INSERT ON history WHEN NEW.dimension_id = 'bad' \
          BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
@@ -79,11 +85,7 @@ async fn a_failing_change_is_undone_alone_and_its_group_is_stored() {
 #[tokio::test]
 async fn history_trims_seek_to_what_they_delete() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("w.db");
-    let store = SqliteStore::open(&path.display().to_string(), &StoreOptions::default()).await.unwrap();
-    store.close().await;
-    drop(store);
-    let conn = open_connection(&path, false).unwrap();
+    let conn = migrated(&dir).await;
     let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> String {
         let mut s = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let rows = s.query_map(params, |r| r.get::<_, String>(3)).unwrap();
