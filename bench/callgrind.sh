@@ -12,7 +12,8 @@
 # random ids) for SECONDS, dumps, and prints instructions and malloc calls
 # per request. CREST_BIN may also be target/release/examples/floor (the bare
 # hyper server of the bench's floor row). SCRIPT is a wrk script of bench/lua/ (default get.lua;
-# patch.lua for durable PATCHes).
+# patch.lua for durable PATCHes). CALLGRIND_KEEP=FILE keeps callgrind's
+# output there, for callgrind_annotate.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${1:-$ROOT/target/release/crest}"
@@ -42,6 +43,7 @@ fi
 callgrind_control -z "$pid" >/dev/null 2>&1
 out=$(BENCH_IDS="$IDS" wrk -t1 -c16 -d"${SECONDS_}s" -s "$ROOT/bench/lua/$SCRIPT" "http://127.0.0.1:$port")
 callgrind_control -d "$pid" >/dev/null 2>&1
+[ -z "${CALLGRIND_KEEP:-}" ] || cp "$WORK/cg.out.1" "$CALLGRIND_KEEP"
 requests=$(echo "$out" | awk '/requests in/ {print $1}')
 python3 - "$WORK/cg.out.1" "$requests" "$BIN" "$IDS" "$SCRIPT" <<'PY'
 import re, sys

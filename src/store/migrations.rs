@@ -32,6 +32,7 @@ pub const SQLITE: &[Embedded] = embed!(
     "20261206000007_status_check.sql",
     "20261207000008_thirteen_columns.sql",
     "20261207000009_history_by_revision.sql",
+    "20261207000010_history_without_index.sql",
 );
 
 /// `migrations/postgres/`, oldest first.

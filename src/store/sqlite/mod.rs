@@ -196,8 +196,9 @@ impl Store for SqliteStore {
             }
             let entry = Box::new(record(&mut outcome, source, self.clock.now()));
             let dimension = Box::new(outcome.dimension.clone());
+            let same_status = current.as_ref().is_some_and(|d| d.scaling_status == dimension.scaling_status);
             let expected = current.map(|d| d.revision);
-            let written = self.write(|reply| Op::Put { dimension, expected, entry, reply }).await;
+            let written = self.write(|reply| Op::Put { dimension, expected, same_status, entry, reply }).await;
             if let Ok(true) = written {
                 cache::remember(shard, id, Some(&outcome.dimension));
                 return Ok(outcome);

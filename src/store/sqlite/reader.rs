@@ -208,13 +208,17 @@ pub(super) fn history(
     cutoff: i64,
     limit: i64,
 ) -> rusqlite::Result<Vec<HistoryRow>> {
-    let sql = format!(
-        "SELECT {HISTORY_COLUMNS} FROM history WHERE dimension_id = ?1 AND revision < ?2 AND at >= ?3 \
-         ORDER BY revision DESC LIMIT ?4"
-    );
-    let mut s = conn.prepare_cached(&sql)?;
+    let mut s = conn.prepare_cached(&history_page_sql())?;
     let rows = s.query_map(params![id, before, cutoff, limit], HistoryRow::from_sqlite)?;
     rows.collect()
+}
+
+/// The statement of `history`.
+pub(super) fn history_page_sql() -> String {
+    format!(
+        "SELECT {HISTORY_COLUMNS} FROM history WHERE dimension_id = ?1 AND revision < ?2 AND at >= ?3 \
+         ORDER BY revision DESC LIMIT ?4"
+    )
 }
 
 pub(super) fn secret(conn: &Connection, name: &str) -> rusqlite::Result<Option<Vec<u8>>> {

@@ -7,7 +7,7 @@ use crate::domain::history::to_ms;
 use crate::domain::{Capacity, Dimension, DimensionId, HistoryEntry, Retention};
 use crate::store::StoreError;
 use crate::store::row;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -23,16 +23,29 @@ const UPDATE: &str = "UPDATE dimensions SET revision = ?2, version = ?3, resourc
     dimension_name = ?5, desired_capacity = ?6, actual_capacity = ?7, scaling_status = ?8, failure_reason = ?9, \
     status_since = ?10, min_capacity = ?11, max_capacity = ?12, changed_at = ?13 WHERE id = ?1 AND revision = ?14";
 
+/// `UPDATE` for a change that keeps the status: SQLite rewrites the entry
+/// of every index on a column the statement sets, changed or not, and the
+/// `dimensions_status` index would cost a page more per change.
+const UPDATE_KEEPING_STATUS: &str = "UPDATE dimensions SET revision = ?2, version = ?3, resource_name = ?4, \
+    dimension_name = ?5, desired_capacity = ?6, actual_capacity = ?7, failure_reason = ?9, \
+    status_since = ?10, min_capacity = ?11, max_capacity = ?12, changed_at = ?13 WHERE id = ?1 AND revision = ?14";
+
 const INSERT_HISTORY: &str = "INSERT INTO history (dimension_id, revision, at, created, method, client, \
     request_id, changes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (dimension_id, revision) DO UPDATE SET \
     at = excluded.at, created = excluded.created, method = excluded.method, client = excluded.client, \
     request_id = excluded.request_id, changes = excluded.changes";
 
-/// The entries beyond the count kept, then those older than the age kept:
-/// two statements, so that each seeks to what it deletes (the primary key;
-/// the `history_at` index) whatever SQLite knows of the table's contents.
-const TRIM_HISTORY_COUNT: &str = "DELETE FROM history WHERE dimension_id = ?1 AND revision <= ?2";
-const TRIM_HISTORY_AGE: &str = "DELETE FROM history WHERE dimension_id = ?1 AND at < ?2";
+/// The trim after a change, by the primary key alone (the history has no
+/// other index, so a change writes two pages: its row's and its entry's).
+/// First the dimension's oldest entry; most changes stop there (nothing
+/// beyond the count or the age kept). Else the oldest entry within the age
+/// kept, if the oldest is older, and one `DELETE` of what comes before the
+/// first entry kept. Each statement seeks; together they read the entries
+/// deleted and one more.
+const OLDEST_ENTRY: &str = "SELECT revision, at FROM history WHERE dimension_id = ?1 ORDER BY revision LIMIT 1";
+const OLDEST_RECENT_ENTRY: &str =
+    "SELECT revision FROM history WHERE dimension_id = ?1 AND at >= ?2 ORDER BY revision LIMIT 1";
+const TRIM_HISTORY: &str = "DELETE FROM history WHERE dimension_id = ?1 AND revision < ?2";
 
 /// The most changes one group commit takes.
 const MAX_GROUP: usize = 256;
@@ -43,10 +56,12 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// A write for the writer thread; `reply` gets the answer after the commit.
 pub(super) enum Op {
     /// Insert (`expected` None) or update at revision `expected`; answers
-    /// false when the row was not as expected.
+    /// false when the row was not as expected. `same_status`: the row at
+    /// `expected` has the dimension's status.
     Put {
         dimension: Box<Dimension>,
         expected: Option<u64>,
+        same_status: bool,
         entry: Box<HistoryEntry>,
         reply: Reply<bool>,
     },
@@ -273,7 +288,7 @@ fn answer(op: Op, result: Result<bool, StoreError>) {
 fn apply(conn: &Connection, op: &Op, retention: &Retention, damage: &Damage) -> Result<bool, StoreError> {
     let sql = |e: rusqlite::Error| damage.error(e);
     match op {
-        Op::Put { dimension: d, expected, entry, .. } => {
+        Op::Put { dimension: d, expected, same_status, entry, .. } => {
             let columns = params![
                 d.id().as_str(),
                 row::revision(d)?,
@@ -291,12 +306,14 @@ fn apply(conn: &Connection, op: &Op, retention: &Retention, damage: &Damage) -> 
             ];
             let changed = match expected {
                 None => conn.prepare_cached(INSERT).and_then(|mut s| s.execute(columns)),
-                Some(r) => conn.prepare_cached(UPDATE).and_then(|mut s| {
-                    let mut all = columns.to_vec();
-                    let r = row::signed(*r);
-                    all.push(&r);
-                    s.execute(all.as_slice())
-                }),
+                Some(r) => {
+                    conn.prepare_cached(if *same_status { UPDATE_KEEPING_STATUS } else { UPDATE }).and_then(|mut s| {
+                        let mut all = columns.to_vec();
+                        let r = row::signed(*r);
+                        all.push(&r);
+                        s.execute(all.as_slice())
+                    })
+                }
             }
             .map_err(sql)?;
             if changed != 1 {
@@ -340,9 +357,28 @@ fn write_history(
         entry.source.request_id,
         row::changes_json(entry).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
     ])?;
-    conn.prepare_cached(TRIM_HISTORY_COUNT)?
-        .execute(params![id.as_str(), row::signed(retention.drop_through(entry.revision))])?;
-    conn.prepare_cached(TRIM_HISTORY_AGE)?.execute(params![id.as_str(), to_ms(retention.cutoff(entry.time))])?;
+    trim_history(conn, id.as_str(), entry, retention)
+}
+
+/// Drops the entries of `id` beyond the count and age kept (see
+/// `OLDEST_ENTRY`). An entry older than the age kept that follows a newer
+/// one (the clock went back) stays until those before it go; reads never
+/// show it (`reader::history`).
+fn trim_history(conn: &Connection, id: &str, entry: &HistoryEntry, retention: &Retention) -> rusqlite::Result<()> {
+    let newest = row::signed(entry.revision);
+    let mut keep_from = row::signed(retention.drop_through(entry.revision)).saturating_add(1);
+    let cutoff = to_ms(retention.cutoff(entry.time));
+    let oldest = conn.prepare_cached(OLDEST_ENTRY)?.query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)));
+    let Some((oldest, at)) = oldest.optional()? else {
+        return Ok(());
+    };
+    if at < cutoff {
+        let recent = conn.prepare_cached(OLDEST_RECENT_ENTRY)?.query_row(params![id, cutoff], |r| r.get::<_, i64>(0));
+        keep_from = keep_from.max(recent.optional()?.unwrap_or(newest));
+    }
+    if oldest < keep_from {
+        conn.prepare_cached(TRIM_HISTORY)?.execute(params![id, keep_from.min(newest)])?;
+    }
     Ok(())
 }
 

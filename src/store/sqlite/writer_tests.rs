@@ -3,7 +3,7 @@
 //! the real store.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::{Op, TRIM_HISTORY_AGE, TRIM_HISTORY_COUNT, commit_group};
+use super::{Op, commit_group};
 use crate::domain::{Defaults, Dimension, DimensionId, HistoryEntry, Retention, Source};
 use crate::store::sqlite::SqliteStore;
 use crate::store::sqlite::connection::open_connection;
@@ -26,7 +26,10 @@ fn insert(id: &str) -> (Op, oneshot::Receiver<Result<bool, StoreError>>) {
         changes: Vec::new(),
     };
     let (reply, answer) = oneshot::channel();
-    (Op::Put { dimension: Box::new(dimension), expected: None, entry: Box::new(entry), reply }, answer)
+    (
+        Op::Put { dimension: Box::new(dimension), expected: None, same_status: false, entry: Box::new(entry), reply },
+        answer,
+    )
 }
 
 /// A writer's connection to a file in `dir` that the store created and
@@ -78,21 +81,111 @@ async fn a_failing_change_is_undone_alone_and_its_group_is_stored() {
     assert_eq!(ids(&conn, "SELECT id FROM dimensions ORDER BY id"), ["a", "c", "d", "e"]);
 }
 
-/// Trimming a dimension's history after a change seeks to the entries it
-/// deletes: it does not read every entry the dimension has (1,000 by
-/// default, 1.6 ms per change when it did). Asked of SQLite's planner on a
-/// file as crest migrates it, with no statistics gathered.
+/// The dimension `id` (stored at `revision` - 1) changed to `value`, with
+/// its history entry `revision` at `time`.
+fn update(id: &str, revision: u64, value: f64, time: SystemTime) -> (Op, oneshot::Receiver<Result<bool, StoreError>>) {
+    let (op, answer) = insert(id);
+    let Op::Put { mut dimension, mut entry, reply, .. } = op else { unreachable!() };
+    dimension.revision = revision;
+    dimension.desired_capacity = crate::domain::Capacity::new(value).unwrap();
+    entry.revision = revision;
+    entry.created = false;
+    entry.time = time;
+    (Op::Put { dimension, expected: Some(revision - 1), same_status: true, entry, reply }, answer)
+}
+
+fn revisions(conn: &rusqlite::Connection, id: &str) -> Vec<i64> {
+    let mut s = conn.prepare("SELECT revision FROM history WHERE dimension_id = ?1 ORDER BY revision").unwrap();
+    s.query_map([id], |r| r.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+}
+
+/// After a change, the history keeps the newest `keep` entries and drops
+/// the run of entries older than `max_age` at its start (the clock may go
+/// back: an old entry after a newer one stays, reads hide it).
 #[tokio::test]
-async fn history_trims_seek_to_what_they_delete() {
+async fn the_trim_drops_what_is_beyond_the_count_or_the_age_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = migrated(&dir).await;
+    let (damage, commits) = (Damage::new("w.db"), Commits::default());
+    let hour = std::time::Duration::from_secs(3600);
+    let retention = Retention { keep: 3, max_age: hour };
+    let now = SystemTime::now();
+    let group = |conn: &mut rusqlite::Connection, retention: &Retention, ops: Vec<_>| {
+        let (ops, answers): (Vec<_>, Vec<oneshot::Receiver<Result<bool, StoreError>>>) = ops.into_iter().unzip();
+        commit_group(conn, ops, retention, &damage, &commits);
+        for mut answer in answers {
+            assert!(matches!(answer.try_recv(), Ok(Ok(true))));
+        }
+    };
+    group(&mut conn, &retention, vec![insert("a"), insert("b")]);
+    // a: entries 2 and 3 two hours old, 4 now, 5 two hours old again.
+    let old = now - 2 * hour;
+    for (r, time) in [(2, old), (3, old), (4, now), (5, old), (6, now)] {
+        group(&mut conn, &retention, vec![update("a", r, 1.0 + f64::from(u32::try_from(r).unwrap()), time)]);
+    }
+    assert_eq!(revisions(&conn, "a"), [4, 5, 6], "the count kept (3), and 1-3 by age");
+    // b: the count.
+    for r in 2..=6 {
+        group(&mut conn, &retention, vec![update("b", r, 1.0 + f64::from(u32::try_from(r).unwrap()), now)]);
+    }
+    assert_eq!(revisions(&conn, "b"), [4, 5, 6]);
+    let retention = Retention { keep: 100, max_age: hour };
+    group(&mut conn, &retention, vec![update("b", 7, 9.0, now + 3 * hour)]);
+    assert_eq!(revisions(&conn, "b"), [7], "all older than the age kept but the entry just written");
+}
+
+/// A change writes two pages: its dimension's row and its history entry
+/// (no index on the history to keep, and the trim writes nothing when
+/// nothing goes). Counted as frames of the WAL after one change.
+#[tokio::test]
+async fn a_change_writes_two_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = migrated(&dir).await;
+    let (damage, commits) = (Damage::new("w.db"), Commits::default());
+    let ids: Vec<String> = (0..500).map(|i| format!("id-{i}")).collect();
+    let (ops, _answers): (Vec<_>, Vec<_>) = ids.iter().map(|id| insert(id)).unzip();
+    commit_group(&mut conn, ops, &Retention::default(), &damage, &commits);
+    let (ops, _answers): (Vec<_>, Vec<_>) = ids.iter().map(|id| update(id, 2, 2.0, SystemTime::now())).unzip();
+    commit_group(&mut conn, ops, &Retention::default(), &damage, &commits);
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    let wal = dir.path().join("w.db-wal");
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+
+    let (ops, mut answers): (Vec<_>, Vec<_>) = [update("id-250", 3, 3.0, SystemTime::now())].into_iter().unzip();
+    commit_group(&mut conn, ops, &Retention::default(), &damage, &commits);
+    assert!(matches!(answers[0].try_recv(), Ok(Ok(true))));
+    let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    let page = u64::try_from(page).unwrap();
+    let frames = (std::fs::metadata(&wal).unwrap().len() - 32) / (24 + page);
+    assert_eq!(frames, 2, "pages one change wrote to the WAL");
+}
+
+/// The writer's and the reader's history statements are compiled once:
+/// binding other values does not make SQLite compile them again (it did
+/// at every use for `... WHERE dimension_id = ?1 ORDER BY revision`).
+#[tokio::test]
+async fn history_statements_are_not_compiled_again_per_use() {
+    use rusqlite::StatementStatus::RePrepare;
     let dir = tempfile::tempdir().unwrap();
     let conn = migrated(&dir).await;
-    let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> String {
-        let mut s = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let rows = s.query_map(params, |r| r.get::<_, String>(3)).unwrap();
-        rows.collect::<rusqlite::Result<Vec<_>>>().unwrap().join("; ")
-    };
-    let count = plan(TRIM_HISTORY_COUNT, &[&"a", &1]);
-    assert_eq!(count, "SEARCH history USING PRIMARY KEY (dimension_id=? AND revision<?)");
-    let age = plan(TRIM_HISTORY_AGE, &[&"a", &1]);
-    assert_eq!(age, "SEARCH history USING INDEX history_at (dimension_id=? AND at<?)");
+    conn.execute_batch(
+        "INSERT INTO history (dimension_id, revision, at, method, changes) VALUES \
+         ('a', 1, 5, 'PATCH', '[]'), ('a', 2, 6, 'PATCH', '[]'), ('b', 1, 5, 'PATCH', '[]')",
+    )
+    .unwrap();
+    let page = crate::store::sqlite::reader::history_page_sql();
+    for (sql, values) in
+        [(super::OLDEST_ENTRY, 1), (super::OLDEST_RECENT_ENTRY, 2), (super::TRIM_HISTORY, 2), (page.as_str(), 4)]
+    {
+        for round in 0..4_i64 {
+            let mut s = conn.prepare_cached(sql).unwrap();
+            s.raw_bind_parameter(1, if round % 2 == 0 { "a" } else { "b" }).unwrap();
+            for i in 2..=values {
+                s.raw_bind_parameter(i, round + 1).unwrap();
+            }
+            let mut rows = s.raw_query();
+            while rows.next().unwrap().is_some() {}
+        }
+        assert_eq!(conn.prepare_cached(sql).unwrap().get_status(RePrepare), 0, "compiled again: {sql}");
+    }
 }
