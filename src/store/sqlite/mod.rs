@@ -19,7 +19,7 @@
 //!   first, the change is re-read and re-applied. Within this process changes
 //!   to one id are also serialised by a striped lock, so they never collide.
 //! * **Checkpoints** (copying the WAL into the database, with its fsync) run
-//!   on a thread of their own every 250 ms, not inside a commit.
+//!   on a thread of their own every 25 ms after a commit, not inside one.
 //! * **One process** owns the database (an exclusive lock on `PATH.lock`, like
 //!   the file store's; PATH with every symlink resolved, so that two names
 //!   of one file share the lock), so the dimensions it has read can be
