@@ -53,7 +53,7 @@ const MAX_GROUP: usize = 256;
 /// anything was committed since it last copied all of it). Each checkpoint
 /// competes with the commits for the CPU and the disk (its fsync of the
 /// database): small ones often keep the write tail down. Durable PATCH at
-/// c=16, p99: 250 ms 12.5-14.5 ms, 100 ms 9.2-23 ms, 25 ms 6.8-7.2 ms, the
+/// c=16, p99: 250 ms 12.5-14.5 ms, 50 ms 8.3-10.4 ms, 25 ms 6.8-7.2 ms, the
 /// same throughput (bench/README.md, sixth round).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(25);
 
