@@ -67,7 +67,7 @@ impl Commits {
 
     /// The commit count now, and whether the database is quiet: nothing
     /// committed since the last complete checkpoint.
-    fn now(&self) -> (u64, bool) {
+    pub(super) fn now(&self) -> (u64, bool) {
         let count = self.count();
         (count, self.0.1.load(Ordering::Acquire) == count)
     }

@@ -131,10 +131,9 @@ fn checkpoint_loop(
     readers: &Readers,
     commits: &Commits,
 ) {
-    let mut copied_through = None;
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        let count = commits.count();
-        if copied_through == Some(count) {
+        let (count, quiet) = commits.now();
+        if quiet {
             continue;
         }
         readers.release_idle();
@@ -143,10 +142,7 @@ fn checkpoint_loop(
             Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
         });
         match done {
-            Ok((0, log, copied)) if log == copied => {
-                commits.checkpointed(count);
-                copied_through = Some(count);
-            }
+            Ok((0, log, copied)) if log == copied => commits.checkpointed(count),
             Ok(_) => {}
             Err(e) => {
                 if let e @ StoreError::Unavailable(_) = damage.error(e) {
