@@ -27,6 +27,14 @@ if [ "$FLOOR_BIN" != none ] && [ ! -x "$FLOOR_BIN" ]; then
     cargo build --release --example floor
 fi
 export FLOOR_BIN
+# The SQLite floor under the SCALE row: SQLite's point read of a dimension
+# alone (examples/sqlite_floor.rs). BENCH_SQLITE_FLOOR_BIN=none skips it.
+SQLITE_FLOOR_BIN="${BENCH_SQLITE_FLOOR_BIN:-$ROOT/target/release/examples/sqlite_floor}"
+if [ "$SQLITE_FLOOR_BIN" != none ] && [ ! -x "$SQLITE_FLOOR_BIN" ]; then
+    echo "bench: $SQLITE_FLOOR_BIN missing; building it with cargo build --release --example sqlite_floor" >&2
+    cargo build --release --example sqlite_floor
+fi
+export SQLITE_FLOOR_BIN
 
 # The tools, each with its Debian package. A missing one is installed when
 # we run as root with apt-get (as .ci/run does; services the packages bring,
