@@ -4,7 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crest::domain::{
-    Capacity, Defaults, Dimension, DimensionId, HistoryQuery, Outcome, Retention, Source, TransitionError, change,
+    Capacity, Defaults, Dimension, DimensionId, HistoryQuery, Outcome, Retention, ScalingStatus, Source,
+    TransitionError, change,
 };
 use crest::store::{self, ListQuery, Store, StoreError, StoreOptions, UpdateError};
 use std::sync::Arc;
@@ -235,6 +236,48 @@ async fn survives_reopen(url: &str) {
     s.close().await;
 }
 
+/// The dimension with `status` and `desired` (created first if absent).
+fn set(
+    current: Option<&Dimension>,
+    target: &DimensionId,
+    status: ScalingStatus,
+    desired: f64,
+) -> Result<Outcome, TransitionError> {
+    let old = current.cloned().unwrap_or_else(|| Dimension::new(target.clone(), &Defaults::default()));
+    let mut new = old.clone();
+    new.scaling_status = status;
+    new.desired_capacity = Capacity::new(desired).unwrap();
+    new.revision = old.revision + 1;
+    let changes = change::diff(&old, &new);
+    Ok(Outcome { dimension: new, changes, created: current.is_none() })
+}
+
+/// Each change is what a new process reads back: one that moves the
+/// status and one that keeps it (the SQLite writer then leaves the status
+/// column alone) alike.
+async fn statuses_survive_reopen(url: &str) {
+    use ScalingStatus::{InProgress, Pending, Successful};
+    let a = id("status");
+    for (step, (status, desired)) in
+        [(Pending, 1.0), (InProgress, 2.0), (InProgress, 3.0), (Successful, 3.0), (Successful, 4.0)]
+            .into_iter()
+            .enumerate()
+    {
+        let s = store::open(url, &StoreOptions::default()).await.unwrap();
+        s.update(&a, &|c| set(c, &a, status, desired), &src()).await.unwrap();
+        s.close().await;
+        drop(s);
+        let s = store::open(url, &StoreOptions::default()).await.unwrap();
+        let d = s.get(&a).await.unwrap().unwrap();
+        assert_eq!(
+            (d.scaling_status, d.desired_capacity.get(), d.revision),
+            (status, desired, step as u64 + 1),
+            "step {step}, reopened"
+        );
+        s.close().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_contract() {
     contract("memory:").await;
@@ -272,6 +315,8 @@ async fn file_store_contract() {
     let dir = tempfile::tempdir().unwrap();
     survives_reopen(&format!("file:{}", dir.path().display())).await;
     let dir = tempfile::tempdir().unwrap();
+    statuses_survive_reopen(&format!("file:{}", dir.path().display())).await;
+    let dir = tempfile::tempdir().unwrap();
     count_contract(&format!("file:{}", dir.path().display()), true).await;
 }
 
@@ -281,6 +326,8 @@ async fn sqlite_store_contract() {
     contract(&format!("sqlite:{}", dir.path().join("c.db").display())).await;
     let dir = tempfile::tempdir().unwrap();
     survives_reopen(&format!("sqlite:{}", dir.path().join("c.db").display())).await;
+    let dir = tempfile::tempdir().unwrap();
+    statuses_survive_reopen(&format!("sqlite:{}", dir.path().join("s.db").display())).await;
     let dir = tempfile::tempdir().unwrap();
     count_contract(&format!("sqlite:{}", dir.path().join("n.db").display()), true).await;
 }
@@ -314,6 +361,7 @@ async fn postgres_contract(through_pgbouncer: bool) {
     let url = store_url(&db, through_pgbouncer).await;
     contract(&url).await;
     survives_reopen(&url).await;
+    statuses_survive_reopen(&url).await;
     history_contract(&url).await;
     let db = pg::TestDb::create().await;
     count_contract(&store_url(&db, through_pgbouncer).await, true).await;

@@ -137,8 +137,15 @@ pub fn changed_at(d: &Dimension) -> i64 {
     d.changed_at.map_or(0, to_ms)
 }
 
-/// The columns of a `history` row, in the order every history query uses.
-pub const HISTORY_COLUMNS: &str = "revision, at, created, method, client, request_id, changes";
+/// The columns of a `history` row, in the order every history query uses
+/// (a macro, for statements built with `concat!`).
+macro_rules! history_columns {
+    () => {
+        "revision, at, created, method, client, request_id, changes"
+    };
+}
+pub(crate) use history_columns;
+pub const HISTORY_COLUMNS: &str = history_columns!();
 
 /// A `history` row, checked into a `HistoryEntry` like `DimensionRow`.
 #[derive(sqlx::FromRow)]

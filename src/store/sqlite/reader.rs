@@ -23,7 +23,7 @@ use super::connection::{closed, open_connection};
 use super::integrity::Damage;
 use crate::domain::DimensionId;
 use crate::store::StoreError;
-use crate::store::row::{DimensionRow, HISTORY_COLUMNS, HistoryRow, select_dimension};
+use crate::store::row::{DimensionRow, HistoryRow, history_columns, select_dimension};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -208,18 +208,17 @@ pub(super) fn history(
     cutoff: i64,
     limit: i64,
 ) -> rusqlite::Result<Vec<HistoryRow>> {
-    let mut s = conn.prepare_cached(&history_page_sql())?;
+    let mut s = conn.prepare_cached(HISTORY_PAGE)?;
     let rows = s.query_map(params![id, before, cutoff, limit], HistoryRow::from_sqlite)?;
     rows.collect()
 }
 
 /// The statement of `history`.
-pub(super) fn history_page_sql() -> String {
-    format!(
-        "SELECT {HISTORY_COLUMNS} FROM history WHERE dimension_id = ?1 AND revision < ?2 AND at >= ?3 \
-         ORDER BY revision DESC LIMIT ?4"
-    )
-}
+pub(super) const HISTORY_PAGE: &str = concat!(
+    "SELECT ",
+    history_columns!(),
+    " FROM history WHERE dimension_id = ?1 AND revision < ?2 AND at >= ?3 ORDER BY revision DESC LIMIT ?4"
+);
 
 pub(super) fn secret(conn: &Connection, name: &str) -> rusqlite::Result<Option<Vec<u8>>> {
     conn.query_row("SELECT value FROM secrets WHERE name = ?1", [name], |r| r.get(0)).optional()

@@ -173,10 +173,12 @@ async fn history_statements_are_not_compiled_again_per_use() {
          ('a', 1, 5, 'PATCH', '[]'), ('a', 2, 6, 'PATCH', '[]'), ('b', 1, 5, 'PATCH', '[]')",
     )
     .unwrap();
-    let page = crate::store::sqlite::reader::history_page_sql();
-    for (sql, values) in
-        [(super::OLDEST_ENTRY, 1), (super::OLDEST_RECENT_ENTRY, 2), (super::TRIM_HISTORY, 2), (page.as_str(), 4)]
-    {
+    for (sql, values) in [
+        (super::OLDEST_ENTRY, 1),
+        (super::OLDEST_RECENT_ENTRY, 2),
+        (super::TRIM_HISTORY, 2),
+        (crate::store::sqlite::reader::HISTORY_PAGE, 4),
+    ] {
         for round in 0..4_i64 {
             let mut s = conn.prepare_cached(sql).unwrap();
             s.raw_bind_parameter(1, if round % 2 == 0 { "a" } else { "b" }).unwrap();
