@@ -10,6 +10,9 @@
 # before and after migration 20261207000008 (which dropped `updated_at`).
 #
 #   bash bench/history.sh [CREST_BIN] [IDS] [ENTRIES] [SECONDS]
+#
+# HISTORY_THREADS=1 also prints, for each of crest's threads, its time on the
+# CPU and its time runnable but waiting for the CPU during the run.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${1:-$ROOT/target/release/crest}"
@@ -50,8 +53,13 @@ PY
 taskset -c 0 "$BIN" serve --listen "127.0.0.1:$port" --store "sqlite:$WORK/c.db" --log-level warn >"$WORK/log" 2>&1 &
 pid=$!
 for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.1; done
+# Each thread's schedstat: time on the CPU, time runnable but waiting for it
+# (ns), and how many times it ran.
+threads() { for t in /proc/"$pid"/task/*; do echo "${t##*/} $(cat "$t/comm") $(cat "$t/schedstat")"; done; }
+before=$(threads)
 out=$(BENCH_IDS="$IDS" BENCH_THREADS=1 taskset -c 1 wrk -t1 -c16 -d"${SECONDS_}s" --latency \
     -s "$ROOT/bench/lua/patch.lua" "http://127.0.0.1:$port")
+after=$(threads)
 kill "$pid"
 wait "$pid" 2>/dev/null || true
 pid=""
@@ -60,3 +68,12 @@ echo "$BIN: $IDS dimensions x $ENTRIES history entries, patch.lua c=16 ${SECONDS
     "$(echo "$out" | awk '/Requests\/sec/ {print $2}') req/s," \
     "p99 $(echo "$out" | awk '$1 == "99%" {print $2}'), $kept entries kept" \
     "$(echo "$out" | awk '/Non-2xx/ {print "(non-2xx: " $NF ")"}')"
+if [ -n "${HISTORY_THREADS:-}" ]; then
+    # crest's threads while wrk ran (all on CPU 0): on the CPU, and runnable
+    # but waiting for it while another of them ran.
+    # by thread id (threads started during the run count from 0)
+    awk 'NR == FNR { run[$1] = $3; wait[$1] = $4; slices[$1] = $5; next }
+        { r = ($3 - run[$1]) / 1e9; w = ($4 - wait[$1]) / 1e9
+          if (r > 0.01) printf "  %-24s on the CPU %.2f s, waiting for it %.2f s, %d slices\n", $2, r, w, $5 - slices[$1] }' \
+        <(echo "$before") <(echo "$after")
+fi
