@@ -42,6 +42,7 @@ mod ports;
 pub mod process;
 mod process_metrics;
 mod readme;
+mod readme_bench;
 mod readme_errors;
 mod replicas;
 mod restart;
