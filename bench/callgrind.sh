@@ -20,25 +20,21 @@ BIN="${1:-$ROOT/target/release/crest}"
 IDS="${2:-1000}"
 SECONDS_="${3:-8}"
 SCRIPT="${4:-get.lua}"
-for tool in valgrind callgrind_control wrk python3 curl; do
-    command -v "$tool" >/dev/null || { echo "callgrind.sh: $tool not found (apt-get install -y valgrind wrk curl)" >&2; exit 1; }
-done
-WORK="$(mktemp -d)"
-pid=""
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$WORK"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source "$ROOT/bench/lib.sh"
+bench_need callgrind.sh "apt-get install -y valgrind wrk curl" valgrind callgrind_control wrk python3 curl
+bench_work
 if [ "$(basename "$BIN")" = floor ]; then
     # examples/floor.rs (the bench's floor row): no store, any path answers.
     valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$BIN" "127.0.0.1:$port" >"$WORK/log" 2>&1 &
     pid=$!
-    for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+    bench_wait "http://127.0.0.1:$port/"
 else
 "$BIN" migrate --store "sqlite:$WORK/c.db" >/dev/null 2>&1
 python3 "$ROOT/bench/seed_sqlite.py" "$WORK/c.db" "$IDS"
 valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$BIN" serve --listen "127.0.0.1:$port" \
     --store "sqlite:$WORK/c.db" --log-level warn >"$WORK/log" 2>&1 &
 pid=$!
-for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.1; done
+bench_wait "http://127.0.0.1:$port/readyz"
 fi
 callgrind_control -z "$pid" >/dev/null 2>&1
 out=$(BENCH_IDS="$IDS" wrk -t1 -c16 -d"${SECONDS_}s" -s "$ROOT/bench/lua/$SCRIPT" "http://127.0.0.1:$port")

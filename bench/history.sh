@@ -19,13 +19,9 @@ BIN="${1:-$ROOT/target/release/crest}"
 IDS="${2:-100}"
 ENTRIES="${3:-1000}"
 SECONDS_="${4:-10}"
-for tool in wrk python3 curl taskset; do
-    command -v "$tool" >/dev/null || { echo "history.sh: $tool not found (apt-get install -y wrk python3 curl util-linux)" >&2; exit 1; }
-done
-WORK="$(mktemp -d)"
-pid=""
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$WORK"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source "$ROOT/bench/lib.sh"
+bench_need history.sh "apt-get install -y wrk python3 curl util-linux" wrk python3 curl taskset
+bench_work
 "$BIN" migrate --store "sqlite:$WORK/c.db" >/dev/null 2>&1
 python3 - "$WORK/c.db" "$IDS" "$ENTRIES" <<'PY'
 import sqlite3, sys, time
@@ -52,7 +48,7 @@ db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 PY
 taskset -c 0 "$BIN" serve --listen "127.0.0.1:$port" --store "sqlite:$WORK/c.db" --log-level warn >"$WORK/log" 2>&1 &
 pid=$!
-for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.1; done
+bench_wait "http://127.0.0.1:$port/readyz"
 # Each thread's schedstat: time on the CPU, time runnable but waiting for it
 # (ns), and how many times it ran.
 threads() { for t in /proc/"$pid"/task/*; do echo "${t##*/} $(cat "$t/comm") $(cat "$t/schedstat")"; done; }

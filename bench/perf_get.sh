@@ -18,19 +18,15 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${1:-$ROOT/target/release/crest}"
 IDS="${2:-1000}"
 SECONDS_="${3:-6}"
-for tool in perf wrk python3 curl taskset; do
-    command -v "$tool" >/dev/null || { echo "perf_get.sh: $tool not found (apt-get install -y linux-perf wrk curl)" >&2; exit 1; }
-done
-WORK="$(mktemp -d)"
-pid=""
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$WORK"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source "$ROOT/bench/lib.sh"
+bench_need perf_get.sh "apt-get install -y linux-perf wrk curl" perf wrk python3 curl taskset
+bench_work
 "$BIN" migrate --store "sqlite:$WORK/c.db" >/dev/null 2>&1
 python3 "$ROOT/bench/seed_sqlite.py" "$WORK/c.db" "$IDS"
 sync
 taskset -c 0 "$BIN" serve --listen "127.0.0.1:$port" --store "sqlite:$WORK/c.db" --log-level warn >"$WORK/log" 2>&1 &
 pid=$!
-for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.1; done
+bench_wait "http://127.0.0.1:$port/readyz"
 load() { BENCH_IDS="$IDS" taskset -c 1 wrk -t1 -c16 -d"$1s" -s "$ROOT/bench/lua/get.lua" "http://127.0.0.1:$port"; }
 load 3 >/dev/null
 perf record -q -e cpu-clock -F 4999 -g -p "$pid" -o "$WORK/perf.data" -- sleep "$SECONDS_" >/dev/null 2>&1 &
@@ -42,6 +38,6 @@ rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
 echo "$(basename "$BIN"): get.lua, $IDS ids, $rps requests/s under perf"
 perf report -i "$WORK/perf.data" --no-children --sort dso -q -g none 2>/dev/null | head -4
 perf report -i "$WORK/perf.data" --no-children --sort sym -q -g none 2>/dev/null |
-    awk -v us="$(python3 -c "print(1e6 / $rps)")" 'NR <= 25 {
+    awk -v rps="$rps" 'NR <= 25 {
         share = $1; sub("%", "", share); $1 = ""
-        printf "%7.2f us/request %s\n", share * us / 100, $0 }'
+        printf "%7.2f us/request %s\n", share * 1e4 / rps, $0 }'

@@ -19,21 +19,23 @@ if [ ! -x "$CREST_BIN" ]; then
     CREST_BIN="$ROOT/target/release/crest"
 fi
 export CREST_BIN
+# example_bin NAME OVERRIDE: the release build of examples/NAME.rs (built
+# when missing), or OVERRIDE when given; "none" skips its rows.
+example_bin() {
+    local bin="${2:-$ROOT/target/release/examples/$1}"
+    if [ "$bin" != none ] && [ ! -x "$bin" ]; then
+        echo "bench: $bin missing; building it with cargo build --release --example $1" >&2
+        cargo build --release --example "$1" >&2
+    fi
+    echo "$bin"
+}
 # The floor row: a bare hyper server (examples/floor.rs), the stack crest is
 # built on, with nothing of crest's. BENCH_FLOOR_BIN=none skips it.
-FLOOR_BIN="${BENCH_FLOOR_BIN:-$ROOT/target/release/examples/floor}"
-if [ "$FLOOR_BIN" != none ] && [ ! -x "$FLOOR_BIN" ]; then
-    echo "bench: $FLOOR_BIN missing; building it with cargo build --release --example floor" >&2
-    cargo build --release --example floor
-fi
+FLOOR_BIN="$(example_bin floor "${BENCH_FLOOR_BIN:-}")"
 export FLOOR_BIN
 # The SQLite floor under the SCALE row: SQLite's point read of a dimension
 # alone (examples/sqlite_floor.rs). BENCH_SQLITE_FLOOR_BIN=none skips it.
-SQLITE_FLOOR_BIN="${BENCH_SQLITE_FLOOR_BIN:-$ROOT/target/release/examples/sqlite_floor}"
-if [ "$SQLITE_FLOOR_BIN" != none ] && [ ! -x "$SQLITE_FLOOR_BIN" ]; then
-    echo "bench: $SQLITE_FLOOR_BIN missing; building it with cargo build --release --example sqlite_floor" >&2
-    cargo build --release --example sqlite_floor
-fi
+SQLITE_FLOOR_BIN="$(example_bin sqlite_floor "${BENCH_SQLITE_FLOOR_BIN:-}")"
 export SQLITE_FLOOR_BIN
 
 # The tools, each with its Debian package. A missing one is installed when

@@ -13,18 +13,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${1:-$ROOT/target/release/crest}"
 IDS="${2:-1000000}"
 SECONDS_="${3:-20}"
-for tool in wrk python3 curl; do
-    command -v "$tool" >/dev/null || { echo "wal_growth.sh: $tool not found (apt-get install -y wrk curl)" >&2; exit 1; }
-done
-WORK="$(mktemp -d)"
-pid=""
-trap 'kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source "$ROOT/bench/lib.sh"
+bench_need wal_growth.sh "apt-get install -y wrk curl" wrk python3 curl
+bench_work
 "$BIN" migrate --store "sqlite:$WORK/c.db" >/dev/null 2>&1
 python3 "$ROOT/bench/seed_sqlite.py" "$WORK/c.db" "$IDS"
 "$BIN" serve --listen "127.0.0.1:$port" --store "sqlite:$WORK/c.db" --log-level warn >"$WORK/log" 2>&1 &
 pid=$!
-for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.1; done
+bench_wait "http://127.0.0.1:$port/readyz"
 load=()
 for script in get patch; do
     BENCH_IDS="$IDS" wrk -t1 -c8 -d"${SECONDS_}s" -s "$ROOT/bench/lua/$script.lua" "http://127.0.0.1:$port" \

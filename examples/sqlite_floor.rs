@@ -12,7 +12,7 @@
 //! Prints one JSON line: reads, seconds, reads per second, microseconds per
 //! read, and the median, 99th percentile and largest read time (µs).
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::time::{Duration, Instant};
 
 /// As crest's reader (`src/store/sqlite/connection.rs`).
@@ -68,8 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         r.get(12)?,
                     ))
                 })
-                .map(Some)
-                .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })?;
+                .optional()?;
             times.push(began.elapsed());
             found += u64::from(row.is_some_and(|r| r.0 == id));
             reads += 1;
