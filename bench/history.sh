@@ -39,11 +39,12 @@ with db:
     db.executemany(f"INSERT INTO dimensions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                    ([f"bench-{i}", entries, "MyVersion", "MyService", "MyDimension", *values]
                     for i in range(1, ids + 1)))
-    # one entry a second up to now: all within history_max_age (30 days)
+    # one entry a second up to now: all within history_max_age (30 days),
+    # written in time order (as crest would have written them)
     db.executemany("INSERT INTO history (dimension_id, revision, at, created, method, client, request_id, changes)"
                    " VALUES (?, ?, ?, ?, 'PATCH', NULL, NULL, ?)",
                    ((f"bench-{i}", r, now - (entries - r) * 1000, r == 1, change)
-                    for i in range(1, ids + 1) for r in range(1, entries + 1)))
+                    for r in range(1, entries + 1) for i in range(1, ids + 1)))
 db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 PY
 taskset -c 0 "$BIN" serve --listen "127.0.0.1:$port" --store "sqlite:$WORK/c.db" --log-level warn >"$WORK/log" 2>&1 &
@@ -53,9 +54,11 @@ bench_wait "http://127.0.0.1:$port/readyz"
 # (ns), and how many times it ran.
 threads() { for t in /proc/"$pid"/task/*; do echo "${t##*/} $(cat "$t/comm") $(cat "$t/schedstat")"; done; }
 before=$(threads)
+io_before=$(cat /proc/"$pid"/io)
 out=$(BENCH_IDS="$IDS" BENCH_THREADS=1 taskset -c 1 wrk -t1 -c16 -d"${SECONDS_}s" --latency \
     -s "$ROOT/bench/lua/patch.lua" "http://127.0.0.1:$port")
 after=$(threads)
+io_after=$(cat /proc/"$pid"/io)
 kill "$pid"
 wait "$pid" 2>/dev/null || true
 pid=""
@@ -64,6 +67,15 @@ echo "$BIN: $IDS dimensions x $ENTRIES history entries, patch.lua c=16 ${SECONDS
     "$(echo "$out" | awk '/Requests\/sec/ {print $2}') req/s," \
     "p99 $(echo "$out" | awk '$1 == "99%" {print $2}'), $kept entries kept" \
     "$(echo "$out" | awk '/Non-2xx/ {print "(non-2xx: " $NF ")"}')"
+# What crest's process wrote while wrk ran, per answered PATCH: bytes passed
+# to write calls (`wchar`: WAL frames, checkpoint copies, and the answers on
+# the sockets) and bytes of file pages it dirtied (`write_bytes`: a page
+# written again while still dirty counts once).
+requests=$(echo "$out" | awk '/requests in/ {print $1}')
+awk -v n="$requests" 'NR == FNR { b[$1] = $2; next }
+    $1 == "wchar:" { w = $2 - b[$1] } $1 == "write_bytes:" { d = $2 - b[$1] }
+    END { if (n > 0) printf "  per PATCH: %.0f bytes written, %.0f bytes of file pages dirtied\n", w / n, d / n }' \
+    <(echo "$io_before") <(echo "$io_after")
 if [ -n "${HISTORY_THREADS:-}" ]; then
     # crest's threads while wrk ran (all on CPU 0): on the CPU, and runnable
     # but waiting for it while another of them ran.

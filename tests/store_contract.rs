@@ -815,7 +815,7 @@ async fn sqlite_file_migrated_by_sqlx_opens_as_it_was() {
     let later: Vec<i64> = after[before.len()..].iter().map(|r| r.0).collect();
     assert_eq!(
         later,
-        [20261206000006, 20261206000007, 20261207000008, 20261207000009, 20261207000010],
+        [20261206000006, 20261206000007, 20261207000008, 20261207000009, 20261207000010, 20261207000011],
         "only the migrations newer than sqlx's ran"
     );
     let table =
@@ -845,7 +845,7 @@ async fn sqlite_migration_records_that_do_not_fit_are_refused() {
         ),
         (
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (20991231000001, 'later', TRUE, zeroblob(48), 1)",
-            "this database was migrated by a newer crest (migration 20991231000001; this crest knows migrations up to 20261207000010)",
+            "this database was migrated by a newer crest (migration 20991231000001; this crest knows migrations up to 20261207000011)",
         ),
         (
             "UPDATE _sqlx_migrations SET success = FALSE WHERE version = 20261122000004",

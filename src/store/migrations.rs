@@ -33,6 +33,7 @@ pub const SQLITE: &[Embedded] = embed!(
     "20261207000008_thirteen_columns.sql",
     "20261207000009_history_by_revision.sql",
     "20261207000010_history_without_index.sql",
+    "20261207000011_history_appended.sql",
 );
 
 /// `migrations/postgres/`, oldest first.

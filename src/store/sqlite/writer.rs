@@ -34,8 +34,9 @@ const INSERT_HISTORY: &str = "INSERT INTO history (dimension_id, revision, at, c
     at = excluded.at, created = excluded.created, method = excluded.method, client = excluded.client, \
     request_id = excluded.request_id, changes = excluded.changes";
 
-/// The trim after a change, by the primary key alone (the history has no
-/// other index, so a change writes two pages: its row's and its entry's).
+/// The trim after a change, by the primary key alone (the history's one
+/// index: a change writes its row's page, the history's last page, where
+/// entries are appended, and the index's page for its entry).
 /// First the dimension's oldest entry; most changes stop there (nothing
 /// beyond the count or the age kept). Else the oldest entry within the age
 /// kept, if the oldest is older, and one `DELETE` of what comes before the

@@ -134,30 +134,73 @@ async fn the_trim_drops_what_is_beyond_the_count_or_the_age_kept() {
     assert_eq!(revisions(&conn, "b"), [7], "all older than the age kept but the entry just written");
 }
 
-/// A change writes two pages: its dimension's row and its history entry
-/// (no index on the history to keep, and the trim writes nothing when
-/// nothing goes). Counted as frames of the WAL after one change.
-#[tokio::test]
-async fn a_change_writes_two_pages() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut conn = migrated(&dir).await;
+/// 500 dimensions, each changed `changes` times (revisions 2 ..), then the
+/// WAL emptied: a file where the history spans many pages.
+fn changed_often(conn: &mut rusqlite::Connection, changes: u64) -> (Damage, Commits) {
     let (damage, commits) = (Damage::new("w.db"), Commits::default());
     let ids: Vec<String> = (0..500).map(|i| format!("id-{i}")).collect();
     let (ops, _answers): (Vec<_>, Vec<_>) = ids.iter().map(|id| insert(id)).unzip();
-    commit_group(&mut conn, ops, &Retention::default(), &damage, &commits);
-    let (ops, _answers): (Vec<_>, Vec<_>) = ids.iter().map(|id| update(id, 2, 2.0, SystemTime::now())).unzip();
-    commit_group(&mut conn, ops, &Retention::default(), &damage, &commits);
+    commit_group(conn, ops, &Retention::default(), &damage, &commits);
+    for revision in 2..2 + changes {
+        let (ops, _answers): (Vec<_>, Vec<_>) =
+            ids.iter().map(|id| update(id, revision, 2.0, SystemTime::now())).unzip();
+        commit_group(conn, ops, &Retention::default(), &damage, &commits);
+    }
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
-    let wal = dir.path().join("w.db-wal");
-    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+    (damage, commits)
+}
 
+/// The pages written to the WAL (frame headers: the page number, 4 bytes
+/// big-endian), each named by its table or index (SQLite's `dbstat`).
+fn wal_pages(conn: &rusqlite::Connection, dir: &tempfile::TempDir) -> Vec<(String, u32)> {
+    let page: u32 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    let wal = std::fs::read(dir.path().join("w.db-wal")).unwrap();
+    let mut s = conn.prepare("SELECT name FROM dbstat WHERE pageno = ?1").unwrap();
+    let mut pages: Vec<(String, u32)> = wal
+        .get(32..)
+        .unwrap_or_default()
+        .chunks(24 + page as usize)
+        .map(|frame| u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]))
+        .map(|n| (s.query_row([n], |r| r.get(0)).unwrap(), n))
+        .collect();
+    pages.sort();
+    pages.dedup();
+    pages
+}
+
+/// A change writes three pages: its dimension's row, the history's last
+/// page (entries are appended, migration 11) and the history's index entry
+/// (small; the trim writes nothing when nothing goes).
+#[tokio::test]
+async fn a_change_writes_three_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = migrated(&dir).await;
+    let (damage, commits) = changed_often(&mut conn, 1);
     let (ops, mut answers): (Vec<_>, Vec<_>) = [update("id-250", 3, 3.0, SystemTime::now())].into_iter().unzip();
     commit_group(&mut conn, ops, &Retention::default(), &damage, &commits);
     assert!(matches!(answers[0].try_recv(), Ok(Ok(true))));
-    let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
-    let page = u64::try_from(page).unwrap();
-    let frames = (std::fs::metadata(&wal).unwrap().len() - 32) / (24 + page);
-    assert_eq!(frames, 2, "pages one change wrote to the WAL");
+    let names: Vec<String> = wal_pages(&conn, &dir).into_iter().map(|(name, _)| name).collect();
+    assert_eq!(names, ["dimensions", "history", "sqlite_autoindex_history_1"], "pages one change wrote to the WAL");
+}
+
+/// The changes of a group, to dimensions spread over the file, append
+/// their history entries to the history's last page (or two), instead of each writing
+/// an entry into its own dimension's page in the middle of the history
+/// (which made commits and checkpoints copy scattered pages).
+#[tokio::test]
+async fn a_group_appends_its_history_entries_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = migrated(&dir).await;
+    let (damage, commits) = changed_often(&mut conn, 20);
+    let (ops, answers): (Vec<_>, Vec<_>) =
+        (0..50).map(|i| update(&format!("id-{}", i * 10), 22, 3.0, SystemTime::now())).unzip();
+    commit_group(&mut conn, ops, &Retention::default(), &damage, &commits);
+    for mut answer in answers {
+        assert!(matches!(answer.try_recv(), Ok(Ok(true))));
+    }
+    let history = wal_pages(&conn, &dir).into_iter().filter(|(name, _)| name == "history").count();
+    // the last page, a new one, and the page above them that points to both
+    assert!((1..=3).contains(&history), "the group's 50 history entries went to {history} pages");
 }
 
 /// The writer's and the reader's history statements are compiled once:
