@@ -13,6 +13,8 @@
 # (default 6) of wrk's load, and prints the rate (under perf: lower than
 # without), the share of each program and the top symbols by own time in
 # microseconds per request. PERF_KEEP=FILE keeps perf's data for `perf report`.
+# PERF_LUA=patch.lua times durable PATCHes instead (bench/README.md, "Eighth
+# round"); any script of bench/lua/ that reads BENCH_IDS works.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${1:-$ROOT/target/release/crest}"
@@ -27,7 +29,7 @@ sync
 taskset -c 0 "$BIN" serve --listen "127.0.0.1:$port" --store "sqlite:$WORK/c.db" --log-level warn >"$WORK/log" 2>&1 &
 pid=$!
 bench_wait "http://127.0.0.1:$port/readyz"
-load() { BENCH_IDS="$IDS" taskset -c 1 wrk -t1 -c16 -d"$1s" -s "$ROOT/bench/lua/get.lua" "http://127.0.0.1:$port"; }
+load() { BENCH_IDS="$IDS" taskset -c 1 wrk -t1 -c16 -d"$1s" -s "$ROOT/bench/lua/${PERF_LUA:-get.lua}" "http://127.0.0.1:$port"; }
 load 3 >/dev/null
 perf record -q -e cpu-clock -F 4999 -g -p "$pid" -o "$WORK/perf.data" -- sleep "$SECONDS_" >/dev/null 2>&1 &
 recorder=$!
@@ -35,7 +37,7 @@ out=$(load "$SECONDS_")
 wait "$recorder"
 [ -z "${PERF_KEEP:-}" ] || cp "$WORK/perf.data" "$PERF_KEEP"
 rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-echo "$(basename "$BIN"): get.lua, $IDS ids, $rps requests/s under perf"
+echo "$(basename "$BIN"): ${PERF_LUA:-get.lua}, $IDS ids, $rps requests/s under perf"
 perf report -i "$WORK/perf.data" --no-children --sort dso -q -g none 2>/dev/null | head -4
 perf report -i "$WORK/perf.data" --no-children --sort sym -q -g none 2>/dev/null |
     awk -v rps="$rps" 'NR <= 25 {
