@@ -184,9 +184,10 @@ async fn a_change_writes_three_pages() {
 }
 
 /// The changes of a group, to dimensions spread over the file, append
-/// their history entries to the history's last page (or two), instead of each writing
-/// an entry into its own dimension's page in the middle of the history
-/// (which made commits and checkpoints copy scattered pages).
+/// their history entries to the history's last page (and a new one when it
+/// fills), instead of each writing its entry into its own dimension's page
+/// in the middle of the history (which made commits and checkpoints copy
+/// scattered pages).
 #[tokio::test]
 async fn a_group_appends_its_history_entries_together() {
     let dir = tempfile::tempdir().unwrap();
