@@ -23,30 +23,7 @@ source "$ROOT/bench/lib.sh"
 bench_need history.sh "apt-get install -y wrk python3 curl util-linux" wrk python3 curl taskset
 bench_work
 "$BIN" migrate --store "sqlite:$WORK/c.db" >/dev/null 2>&1
-python3 - "$WORK/c.db" "$IDS" "$ENTRIES" <<'PY'
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1])
-ids, entries = int(sys.argv[2]), int(sys.argv[3])
-columns = ["id", "revision", "version", "resource_name", "dimension_name", "desired_capacity",
-           "actual_capacity", "scaling_status"]
-values = [1.0, 1.0, "Successful"]
-if "updated_at" in [r[1] for r in db.execute("PRAGMA table_info(dimensions)")]:
-    columns.append("updated_at")  # a crest from before migration 20261207000008
-    values.append("2026-11-22T00:00:00.000Z")
-now = int(time.time() * 1000)
-change = '[{"field":"desiredCapacity","old":1.0,"new":2.0}]'
-with db:
-    db.executemany(f"INSERT INTO dimensions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                   ([f"bench-{i}", entries, "MyVersion", "MyService", "MyDimension", *values]
-                    for i in range(1, ids + 1)))
-    # one entry a second up to now: all within history_max_age (30 days),
-    # written in time order (as crest would have written them)
-    db.executemany("INSERT INTO history (dimension_id, revision, at, created, method, client, request_id, changes)"
-                   " VALUES (?, ?, ?, ?, 'PATCH', NULL, NULL, ?)",
-                   ((f"bench-{i}", r, now - (entries - r) * 1000, r == 1, change)
-                    for r in range(1, entries + 1) for i in range(1, ids + 1)))
-db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-PY
+python3 "$ROOT/bench/seed_history.py" "$WORK/c.db" "$IDS" "$ENTRIES"
 taskset -c 0 "$BIN" serve --listen "127.0.0.1:$port" --store "sqlite:$WORK/c.db" --log-level warn >"$WORK/log" 2>&1 &
 pid=$!
 bench_wait "http://127.0.0.1:$port/readyz"

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The cost of reading history pages from SQLite, per crest build: for each
-# BIN, a new file migrated by that build (`crest migrate`), IDS dimensions'
-# worth of history with ENTRIES entries each, inserted in time order (one
-# entry per dimension per second, as crest writes them), then crest's
+# BIN, a new file migrated by that build (`crest migrate`), IDS dimensions
+# with ENTRIES history entries each (bench/seed_history.py), then crest's
 # history statement (`reader::HISTORY_PAGE`) for pages of 100 and 1,000
 # entries of random dimensions, with Python's sqlite3 (its own cost is in
 # both figures). Compares table layouts (bench/README.md, eighth round).
@@ -13,24 +12,17 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/bench/lib.sh"
 bench_need history_read.sh "apt-get install -y python3" python3
 [ $# -ge 1 ] || { echo "usage: bash bench/history_read.sh BIN [BIN...]" >&2; exit 2; }
+IDS="${IDS:-1000}"
+ENTRIES="${ENTRIES:-1000}"
 bench_work
 n=0
 for BIN in "$@"; do
     n=$((n + 1))
     "$BIN" migrate --store "sqlite:$WORK/$n.db" >/dev/null 2>&1
-    python3 - "$WORK/$n.db" "$BIN" "${IDS:-1000}" "${ENTRIES:-1000}" <<'PY'
+    python3 "$ROOT/bench/seed_history.py" "$WORK/$n.db" "$IDS" "$ENTRIES"
+    python3 - "$WORK/$n.db" "$BIN" "$IDS" "$ENTRIES" <<'PY'
 import random, sqlite3, sys, time
 path, binary, ids, entries = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-db = sqlite3.connect(path)
-now = int(time.time() * 1000)
-change = '[{"field":"desiredCapacity","old":1.0,"new":2.0}]'
-with db:
-    db.executemany("INSERT INTO history (dimension_id, revision, at, created, method, client, request_id, changes)"
-                   " VALUES (?, ?, ?, 0, 'PATCH', NULL, NULL, ?)",
-                   ((f"bench-{i}", r, now - (entries - r) * 1000, change)
-                    for r in range(1, entries + 1) for i in range(1, ids + 1)))
-db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-db.close()
 db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
 db.execute("PRAGMA cache_size = -4096")  # crest's readers' page cache
 page = ("SELECT revision, at, created, method, client, request_id, changes FROM history"
