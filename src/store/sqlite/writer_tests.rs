@@ -146,6 +146,8 @@ fn changed_often(conn: &mut rusqlite::Connection, changes: u64) -> (Damage, Comm
             ids.iter().map(|id| update(id, revision, 2.0, SystemTime::now())).unzip();
         commit_group(conn, ops, &Retention::default(), &damage, &commits);
     }
+    let entries: i64 = conn.query_row("SELECT count(*) FROM history", [], |r| r.get(0)).unwrap();
+    assert_eq!(entries, 500 * (1 + i64::try_from(changes).unwrap()), "every change of the setup stored");
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
     (damage, commits)
 }
