@@ -66,7 +66,8 @@ impl<H> Api<H> {
 /// The id of a hot path: one path segment after the prefix, without `%`.
 fn hot_id(path: &str) -> Option<&str> {
     // `watch` is a route of its own.
-    path.strip_prefix(PREFIX).filter(|id| !id.is_empty() && *id != "watch" && !id.contains(['/', '%']))
+    path.strip_prefix(PREFIX)
+        .filter(|id| !id.is_empty() && *id != "watch" && !id.bytes().any(|b| b == b'/' || b == b'%'))
 }
 
 impl<H> Service<Request> for Api<H>
@@ -105,9 +106,14 @@ impl Service<Request> for HotGet {
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let state = self.0.clone();
-        Box::pin(async move { Ok(get(&state, req).await.into_response()) })
+        Box::pin(serve(self.0.clone(), req))
     }
+}
+
+/// `get`'s answer; the request goes straight into this future (see
+/// `router::FrontService::call`).
+async fn serve(state: AppState, req: Request) -> Result<Response, Infallible> {
+    Ok(get(&state, req).await.into_response())
 }
 
 /// `dimensions::get` for a plain GET, with the id read from the path as the

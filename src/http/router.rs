@@ -146,8 +146,9 @@ where
         // The ready service goes with this request; a clone stays for the next.
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
-        let front = self.front.clone();
-        Box::pin(async move { Ok(front_call(front, req, ready).await) })
+        // The request goes straight into `front_call`'s future (an `async`
+        // block around it would hold it and move it in again at the first poll).
+        Box::pin(front_call(self.front.clone(), req, ready))
     }
 }
 
@@ -156,7 +157,7 @@ where
 /// fields (`telemetry::request`: on every line written for it),
 /// authentication, then the rate limit (per token, certificate or
 /// address), timeout, the log line, metrics.
-async fn front_call<S>(front: Front, mut req: Request, next: S) -> Response
+async fn front_call<S>(front: Front, mut req: Request, next: S) -> Result<Response, Infallible>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
@@ -211,7 +212,7 @@ where
     if let Some(traceparent) = trace.and_then(|t| t.traceparent) {
         response.headers_mut().insert(trace_context::TRACEPARENT.clone(), traceparent);
     }
-    response
+    Ok(response)
 }
 
 /// Who was refused, for the log: the token by name, the certificate by

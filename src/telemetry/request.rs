@@ -78,8 +78,10 @@ impl Fields {
 }
 
 /// Serves `future` as the request `fields`: lines it writes carry them.
-pub async fn scope<F: Future>(fields: Fields, future: F) -> F::Output {
-    CURRENT.scope(fields, future).await
+/// A plain function, not an `async fn`: that would move the request's
+/// whole future once more (into its own state) before it first runs.
+pub fn scope<F: Future>(fields: Fields, future: F) -> impl Future<Output = F::Output> {
+    CURRENT.scope(fields, future)
 }
 
 /// Runs `f` as the request `fields` (a line written for a request that is
