@@ -30,7 +30,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+use tower::{Layer, Service, ServiceBuilder};
 
 /// The API's routes: path template, the methods it documents, handlers.
 /// `/openapi.json` must list exactly these (tests/api/openapi.rs checks it).
@@ -157,7 +157,7 @@ where
 /// fields (`telemetry::request`: on every line written for it),
 /// authentication, then the rate limit (per token, certificate or
 /// address), timeout, the log line, metrics.
-async fn front_call<S>(front: Front, mut req: Request, next: S) -> Result<Response, Infallible>
+async fn front_call<S>(front: Front, mut req: Request, mut next: S) -> Result<Response, Infallible>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
@@ -190,7 +190,11 @@ where
         let refused = rate_limit::check(state, req.uri().path(), key).err().or(unauthenticated);
         let (response, reason) = match refused {
             Some(Rejection { reason, error }) => (error.into_response(), Some(reason)),
-            None => match tokio::time::timeout(front.request_timeout, next.oneshot(req)).await {
+            // `next` was found ready by `poll_ready` (`FrontService::call`
+            // hands over that very service) or is always ready (the hot
+            // path's handler), so it is called as it is: tower's `oneshot`
+            // would ask again and move the request once more.
+            None => match tokio::time::timeout(front.request_timeout, next.call(req)).await {
                 Ok(Ok(response)) => (response, None),
                 Ok(Err(never)) => match never {},
                 Err(_) => (ApiError::Timeout(front.request_timeout).into_response(), None),
