@@ -22,12 +22,10 @@ python3 "$ROOT/bench/seed_sqlite.py" "$WORK/seed.db" 1000
 cp "$WORK/seed.db" "$WORK/a.db"
 cp "$WORK/seed.db" "$WORK/b.db"
 sync
-port_b=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-taskset -c 0 "$A" serve --listen "127.0.0.1:$port" --store "sqlite:$WORK/a.db" --log-level warn >"$WORK/a.log" 2>&1 &
-pid=$!
-taskset -c 0 "$B" serve --listen "127.0.0.1:$port_b" --store "sqlite:$WORK/b.db" --log-level warn >"$WORK/b.log" 2>&1 &
-pid_b=$!
-trap 'kill "$pid" "$pid_b" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+port_b=$(bench_port)
+serve() { taskset -c 0 "$1" serve --listen "127.0.0.1:$2" --store "sqlite:$WORK/$3.db" --log-level warn >"$WORK/$3.log" 2>&1 & }
+serve "$A" "$port" a
+serve "$B" "$port_b" b
 bench_wait "http://127.0.0.1:$port/readyz"
 bench_wait "http://127.0.0.1:$port_b/readyz"
 rate() {
