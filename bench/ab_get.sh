@@ -23,7 +23,7 @@ cp "$WORK/seed.db" "$WORK/a.db"
 cp "$WORK/seed.db" "$WORK/b.db"
 sync
 port_b=$(bench_port)
-serve() { taskset -c 0 "$1" serve --listen "127.0.0.1:$2" --store "sqlite:$WORK/$3.db" --log-level warn >"$WORK/$3.log" 2>&1 & }
+serve() { taskset -c 0 "$1" serve --listen "127.0.0.1:$2" --store "sqlite:$WORK/$3.db" --mode production --log-level warn >"$WORK/$3.log" 2>&1 & }
 serve "$A" "$port" a
 serve "$B" "$port_b" b
 bench_wait "http://127.0.0.1:$port/readyz"

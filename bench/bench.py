@@ -521,13 +521,7 @@ REPEAT = int(os.environ.get("BENCH_REPEAT", "1" if QUICK else "3"))
 def wrk(url, script, conns, env=None, headers=()):
     if script != "get.lua" or REPEAT <= 1:
         return wrk_once(url, script, conns, env, headers)
-    runs = [r for r in (wrk_once(url, script, conns, env, headers) for _ in range(REPEAT)) if r]
-    if not runs:
-        return None
-    runs.sort(key=lambda r: r["rps"])
-    median = dict(runs[len(runs) // 2])
-    median["runs"] = [{"rps": round(r["rps"]), "p99_us": r["p99_us"]} for r in runs]
-    return median
+    return median_run([wrk_once(url, script, conns, env, headers) for _ in range(REPEAT)])
 
 
 def wrk_once(url, script, conns, env=None, headers=()):
@@ -568,6 +562,8 @@ def row(group, name, conns, res, ceiling=None, **extra):
                   "p99_ms": res["p99_us"] / 1000, "max_ms": res["max_us"] / 1000,
                   "requests": res["requests"], "errors": res["errors"],
                   "err_status": res["err_status"]})
+        if res.get("runs"):
+            r["runs"] = res["runs"]
         if ceiling:
             r["vs_nginx"] = round(res["rps"] / ceiling["rps"], 3) if ceiling["rps"] else None
         if res["errors"]:
@@ -583,6 +579,51 @@ def row(group, name, conns, res, ceiling=None, **extra):
         + (f"{r['rps']:>10.0f} req/s p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms"
            if res else "FAILED"))
     return r
+
+
+def median_run(runs):
+    """The run with the median req/s, with every run's req/s and p99 in `runs`."""
+    runs = sorted((r for r in runs if r), key=lambda r: r["rps"])
+    if not runs:
+        return None
+    median = dict(runs[len(runs) // 2])
+    median["runs"] = [{"rps": round(r["rps"]), "p99_us": r["p99_us"]} for r in runs]
+    return median
+
+
+class Ceiling:
+    """nginx, the ceiling: its own rows at each connection count, measured
+    first, and again in turns with each crest GET row (`get_row`), so a
+    drift of the machine's speed over the minutes between the two (seen
+    here: the same crest 15-20 % apart two minutes later, bench/README.md
+    "Ninth round") hits both sides of a row's share alike."""
+
+    def __init__(self, ngx):
+        self.ngx = ngx
+        self.rows = {n: row("GET", "nginx (ceiling)", n, wrk(ngx.url(), "get.lua", n)) for n in CONNS}
+
+    def get(self, n):
+        return self.rows.get(n)
+
+    def get_row(self, name, n, url, env=None):
+        """The GET row of `name` at `n` connections: REPEAT rounds, each one
+        wrk run of nginx and one of `url` (the order alternating); the row
+        is the median round of `url`, its share of nginx the ratio of the
+        two medians (`nginx_rps`, `nginx_runs`). `vs_ceiling`: the share of
+        the nginx row measured first."""
+        runs, nginx_runs = [], []
+        for i in range(max(1, REPEAT)):
+            pair = [("nginx", self.ngx.url(), None), ("crest", url, env)]
+            for who, u, e in (pair if i % 2 == 0 else pair[::-1]):
+                (nginx_runs if who == "nginx" else runs).append(wrk_once(u, "get.lua", n, e))
+        res, ngx = median_run(runs), median_run(nginx_runs)
+        first = self.get(n)
+        extra = {}
+        if ngx:
+            extra = {"nginx_rps": round(ngx["rps"], 1), "nginx_runs": ngx["runs"]}
+        if res and first and first.get("rps"):
+            extra["vs_ceiling"] = round(res["rps"] / first["rps"], 3)
+        return row("GET", name, n, res, ngx, **extra)
 
 
 def find(group, name, conns=16):
@@ -639,8 +680,7 @@ def store_phase(name, store, ceil, seed_before=None, seed_after=None, check_get=
     time.sleep(0.5)
     RSS[name] = {"idle_mb": c.rss_mb()}
     for n in CONNS:
-        row("GET", name, n, wrk(c.url(), "get.lua", n, {"BENCH_IDS": str(SEED_IDS)}),
-            ceil.get(n))
+        ceil.get_row(name, n, c.url(), {"BENCH_IDS": str(SEED_IDS)})
     if check_get:
         check_get()
     res = wrk(c.url(), "patch.lua", 16, {"BENCH_IDS": str(SEED_IDS)})
@@ -902,7 +942,7 @@ def floor_phase(ceil):
                 return
             time.sleep(0.02)
         for n in CONNS:
-            row("GET", "hyper floor (no crest)", n, wrk(f"http://127.0.0.1:{port}", "get.lua", n), ceil.get(n))
+            ceil.get_row("hyper floor (no crest)", n, f"http://127.0.0.1:{port}")
     finally:
         stop(proc)
         logf.close()
@@ -949,9 +989,7 @@ def main():
 
     # --- ceiling
     ngx = Nginx()
-    ceil = {}
-    for n in CONNS:
-        ceil[n] = row("GET", "nginx (ceiling)", n, wrk(ngx.url(), "get.lua", n))
+    ceil = Ceiling(ngx)
     floor_phase(ceil)
     if ONLY == "postgres":
         postgres_phases(ceil)

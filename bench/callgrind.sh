@@ -32,7 +32,7 @@ else
 "$BIN" migrate --store "sqlite:$WORK/c.db" >/dev/null 2>&1
 python3 "$ROOT/bench/seed_sqlite.py" "$WORK/c.db" "$IDS"
 valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$BIN" serve --listen "127.0.0.1:$port" \
-    --store "sqlite:$WORK/c.db" --log-level warn >"$WORK/log" 2>&1 &
+    --store "sqlite:$WORK/c.db" --mode production --log-level warn >"$WORK/log" 2>&1 &
 pid=$!
 bench_wait "http://127.0.0.1:$port/readyz"
 fi

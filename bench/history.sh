@@ -24,7 +24,7 @@ bench_need history.sh "apt-get install -y wrk python3 curl util-linux" wrk pytho
 bench_work
 "$BIN" migrate --store "sqlite:$WORK/c.db" >/dev/null 2>&1
 python3 "$ROOT/bench/seed_history.py" "$WORK/c.db" "$IDS" "$ENTRIES"
-taskset -c 0 "$BIN" serve --listen "127.0.0.1:$port" --store "sqlite:$WORK/c.db" --log-level warn >"$WORK/log" 2>&1 &
+taskset -c 0 "$BIN" serve --listen "127.0.0.1:$port" --store "sqlite:$WORK/c.db" --mode production --log-level warn >"$WORK/log" 2>&1 &
 pid=$!
 bench_wait "http://127.0.0.1:$port/readyz"
 # Each thread's schedstat: time on the CPU, time runnable but waiting for it

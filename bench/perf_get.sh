@@ -26,7 +26,7 @@ bench_work
 "$BIN" migrate --store "sqlite:$WORK/c.db" >/dev/null 2>&1
 python3 "$ROOT/bench/seed_sqlite.py" "$WORK/c.db" "$IDS"
 sync
-taskset -c 0 "$BIN" serve --listen "127.0.0.1:$port" --store "sqlite:$WORK/c.db" --log-level warn >"$WORK/log" 2>&1 &
+taskset -c 0 "$BIN" serve --listen "127.0.0.1:$port" --store "sqlite:$WORK/c.db" --mode production --log-level warn >"$WORK/log" 2>&1 &
 pid=$!
 bench_wait "http://127.0.0.1:$port/readyz"
 load() { BENCH_IDS="$IDS" taskset -c 1 wrk -t1 -c16 -d"$1s" -s "$ROOT/bench/lua/${PERF_LUA:-get.lua}" "http://127.0.0.1:$port"; }

@@ -18,7 +18,7 @@ bench_need wal_growth.sh "apt-get install -y wrk curl" wrk python3 curl
 bench_work
 "$BIN" migrate --store "sqlite:$WORK/c.db" >/dev/null 2>&1
 python3 "$ROOT/bench/seed_sqlite.py" "$WORK/c.db" "$IDS"
-"$BIN" serve --listen "127.0.0.1:$port" --store "sqlite:$WORK/c.db" --log-level warn >"$WORK/log" 2>&1 &
+"$BIN" serve --listen "127.0.0.1:$port" --store "sqlite:$WORK/c.db" --mode production --log-level warn >"$WORK/log" 2>&1 &
 pid=$!
 bench_wait "http://127.0.0.1:$port/readyz"
 load=()
