@@ -143,6 +143,18 @@ impl Dimensions {
         self.change(id, step, caller, true).await
     }
 
+    /// A GET answered at once from the store's copy in memory, when it has
+    /// one and the GET changes nothing there (production mode): no task, no
+    /// clock, nothing awaited. None: ask [`Self::get`].
+    pub fn get_cached(&self, id: &DimensionId) -> Option<Outcome> {
+        if !lifecycle::changes_nothing(Event::Get, self.policy.mode) {
+            return None;
+        }
+        let dimension = self.store.cached(id)?;
+        self.metrics.dimension(&dimension);
+        Some(Outcome { dimension, changes: Vec::new(), created: false })
+    }
+
     /// A PATCH, a compare-and-swap when `precondition` is given.
     ///
     /// # Errors

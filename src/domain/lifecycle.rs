@@ -70,7 +70,7 @@ pub fn apply(
     now: SystemTime,
 ) -> Result<Outcome, TransitionError> {
     if let Some(d) = current
-        && (matches!(event, Event::View) || matches!((policy.mode, event), (Mode::Production, Event::Get)))
+        && changes_nothing(event, policy.mode)
     {
         // Nothing can change (what AAS polls, in production): nothing to compare.
         return Ok(Outcome { dimension: d.clone(), changes: Vec::new(), created: false });
@@ -91,6 +91,12 @@ pub fn apply(
         dimension.revision = old.revision + 1;
     }
     Ok(Outcome { dimension, changes, created })
+}
+
+/// Whether `event` leaves every existing dimension as it is in `mode`
+/// (a view, or a GET in production: what AAS polls), whatever the time.
+pub fn changes_nothing(event: Event<'_>, mode: Mode) -> bool {
+    matches!(event, Event::View) || matches!((mode, event), (Mode::Production, Event::Get))
 }
 
 /// The new state of `d` after `event` in `mode` at `now`.

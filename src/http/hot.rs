@@ -27,7 +27,7 @@ use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use futures_util::future::Either;
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -99,34 +99,63 @@ pub struct HotGet(pub(super) AppState);
 impl Service<Request> for HotGet {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future =
+        Either<Ready<Result<Response, Infallible>>, Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        Box::pin(serve(self.0.clone(), req))
+        match at_once(&self.0, req) {
+            Answer::Now(response) => Either::Left(ready(Ok(response))),
+            Answer::Later(req, id) => Either::Right(Box::pin(serve(self.0.clone(), req, id))),
+        }
     }
 }
 
-/// `get`'s answer; the request goes straight into this future (see
-/// `router::FrontService::call`).
-async fn serve(state: AppState, req: Request) -> Result<Response, Infallible> {
-    Ok(get(&state, req).await.into_response())
+/// What `at_once` found.
+enum Answer {
+    /// The response, nothing awaited.
+    Now(Response),
+    /// The request and its id, for `serve`.
+    Later(Request, DimensionId),
 }
 
 /// `dimensions::get` for a plain GET, with the id read from the path as the
-/// router would.
-async fn get(state: &AppState, req: Request) -> Result<impl IntoResponse, ApiError> {
-    let (mut parts, _body) = req.into_parts();
-    let id = DimensionId::parse(hot_id(parts.uri.path()).unwrap_or_default())?;
-    let Ok(RequestId(request_id)) = RequestId::from_request_parts(&mut parts, state).await;
+/// router would, as far as it goes without awaiting: an invalid id, a
+/// refused role, or a dimension the store has in memory in production mode
+/// (what AAS polls: no boxed future, no task-local look-up, no clock).
+fn at_once(state: &AppState, req: Request) -> Answer {
+    let id = match DimensionId::parse(hot_id(req.uri().path()).unwrap_or_default()) {
+        Ok(id) => id,
+        Err(e) => return Answer::Now(ApiError::from(e).into_response()),
+    };
     // The front middleware authenticated the request (else it would not be here).
-    let principal = parts.extensions.get::<Principal>().ok_or_else(|| ApiError::Internal("no principal".into()))?;
+    let Some(principal) = req.extensions().get::<Principal>() else {
+        return Answer::Now(ApiError::Internal("no principal".into()).into_response());
+    };
     dimensions::log_fields(&id);
-    auth::allow(principal, &Role::ALL, "reading a dimension")?;
-    dimensions::read(state, principal, request_id.as_ref(), &id).await
+    if let Err(e) = auth::allow(principal, &Role::ALL, "reading a dimension") {
+        return Answer::Now(e.into_response());
+    }
+    match dimensions::read_cached(state, &id) {
+        Some(answer) => Answer::Now(answer.into_response()),
+        None => Answer::Later(req, id),
+    }
+}
+
+/// The rest of `get` (the store, a demo step, a creation); the request goes
+/// straight into this future (see `router::FrontService::call`).
+async fn serve(state: AppState, req: Request, id: DimensionId) -> Result<Response, Infallible> {
+    Ok(read(&state, req, &id).await.into_response())
+}
+
+async fn read(state: &AppState, req: Request, id: &DimensionId) -> Result<impl IntoResponse, ApiError> {
+    let (mut parts, _body) = req.into_parts();
+    let Ok(RequestId(request_id)) = RequestId::from_request_parts(&mut parts, state).await;
+    let principal = parts.extensions.get::<Principal>().ok_or_else(|| ApiError::Internal("no principal".into()))?;
+    dimensions::read_stored(state, principal, request_id.as_ref(), id).await
 }
 
 #[cfg(test)]

@@ -171,7 +171,7 @@ where
     let conn = req.extensions().get::<Arc<ConnInfo>>().cloned();
     let trace = trace_context::TraceIds::from_headers(req.headers());
     let line = access::Request { conn: conn.as_deref(), principal: None, started };
-    let mut fields = telemetry::request::Fields::new(method.clone(), route, req.uri().clone(), request_id.clone());
+    let mut fields = telemetry::request::Fields::new(method.clone(), route, req.uri().clone(), request_id);
     if let Some(trace) = &trace {
         fields.set_trace(&trace.trace_id, trace.xray_trace_id.as_deref());
     }
@@ -210,9 +210,14 @@ where
         }
         response
     };
-    let mut response = telemetry::request::scope(fields, serve).await;
+    let scoped = telemetry::request::scope(fields, serve);
+    tokio::pin!(scoped);
+    let mut response = scoped.as_mut().await;
     state.metrics.http(route, &method, response.status().as_u16(), started);
-    response.headers_mut().insert(request_id::X_REQUEST_ID.clone(), request_id);
+    // The request id goes back from the log fields to the answer.
+    if let Some(fields) = telemetry::request::take_fields(scoped) {
+        response.headers_mut().insert(request_id::X_REQUEST_ID.clone(), fields.request_id);
+    }
     if let Some(traceparent) = trace.and_then(|t| t.traceparent) {
         response.headers_mut().insert(trace_context::TRACEPARENT.clone(), traceparent);
     }

@@ -109,7 +109,7 @@ impl Metrics {
         let store_duration = HistogramFamily::<StoreLabels>::new_with_constructor(latency_histogram);
         registry.register(
             "crest_store_operation_duration_seconds",
-            "Latency of state store operations",
+            "Latency of state store operations (a get answered from memory counts as 0)",
             store_duration.clone(),
         );
         let store_errors: Family<StoreLabels, Counter> =
@@ -334,6 +334,13 @@ pub struct StoreOperation {
 }
 
 impl StoreOperation {
+    /// A get answered from the store's copy in memory: counted as taking no
+    /// time (it takes well under a microsecond, the first bucket is 100 µs),
+    /// without reading the clock twice on every cached GET.
+    pub fn done_in_memory(&self) {
+        self.duration.observe(0.0);
+    }
+
     /// One operation done since `started`; `failed` counts an error.
     pub fn done(&self, started: Instant, failed: bool) {
         self.duration.observe(started.elapsed().as_secs_f64());

@@ -80,8 +80,18 @@ impl Fields {
 /// Serves `future` as the request `fields`: lines it writes carry them.
 /// A plain function, not an `async fn`: that would move the request's
 /// whole future once more (into its own state) before it first runs.
-pub fn scope<F: Future>(fields: Fields, future: F) -> impl Future<Output = F::Output> {
+/// Once it is done, `Scoped::take_fields` gives the fields back (the
+/// request id for the response, without a copy kept for it).
+pub fn scope<F: Future>(fields: Fields, future: F) -> Scoped<F> {
     CURRENT.scope(fields, future)
+}
+
+/// `scope`'s future.
+pub type Scoped<F> = tokio::task::futures::TaskLocalFuture<Fields, F>;
+
+/// The fields of a finished `scope`, at most once.
+pub fn take_fields<F: Future>(scoped: std::pin::Pin<&mut Scoped<F>>) -> Option<Fields> {
+    scoped.take_value()
 }
 
 /// Runs `f` as the request `fields` (a line written for a request that is
