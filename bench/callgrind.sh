@@ -13,7 +13,9 @@
 # per request. CREST_BIN may also be target/release/examples/floor (the bare
 # hyper server of the bench's floor row). SCRIPT is a wrk script of bench/lua/ (default get.lua;
 # patch.lua for durable PATCHes). CALLGRIND_KEEP=FILE keeps callgrind's
-# output there, for callgrind_annotate.
+# output there, for callgrind_annotate. CALLGRIND_STORE=file: crest on the
+# file store, its IDS dimensions registered with PUT (as bench.py seeds it)
+# before the counts are zeroed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${1:-$ROOT/target/release/crest}"
@@ -28,6 +30,21 @@ if [ "$(basename "$BIN")" = floor ]; then
     valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$BIN" "127.0.0.1:$port" >"$WORK/log" 2>&1 &
     pid=$!
     bench_wait "http://127.0.0.1:$port/"
+elif [ "${CALLGRIND_STORE:-sqlite}" = file ]; then
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$BIN" serve --listen "127.0.0.1:$port" \
+        --store "file:$WORK/f" --mode production --log-level warn >"$WORK/log" 2>&1 &
+    pid=$!
+    bench_wait "http://127.0.0.1:$port/readyz"
+    python3 - "$port" "$IDS" <<'PY'
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=60)
+for i in range(1, int(sys.argv[2]) + 1):
+    c.request("PUT", f"/v1/scalableTargetDimensions/bench-{i}", '{"desiredCapacity": 1.0, "actualCapacity": 1.0}',
+              {"Content-Type": "application/json"})
+    r = c.getresponse()
+    r.read()
+    assert r.status in (200, 201), r.status
+PY
 else
 "$BIN" migrate --store "sqlite:$WORK/c.db" >/dev/null 2>&1
 python3 "$ROOT/bench/seed_sqlite.py" "$WORK/c.db" "$IDS"

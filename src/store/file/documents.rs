@@ -9,11 +9,10 @@
 
 use super::atomic::{Staged, TMP_SUFFIX, io_err, open_err};
 use crate::domain::history::{from_ms, to_ms};
-use crate::domain::{Capacity, Dimension, DimensionId};
+use crate::domain::{Capacity, Dimension, DimensionId, IdMap};
 use crate::fingerprint::Fingerprint;
 use crate::store::{StoreError, bucket};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -21,16 +20,16 @@ use std::sync::{Mutex, PoisonError};
 const DOC_SUFFIX: &str = ".json";
 
 /// The committed dimensions, split in shards so threads rarely wait.
-pub(super) struct Committed(Box<[Mutex<HashMap<DimensionId, Dimension>>]>);
+pub(super) struct Committed(Box<[Mutex<IdMap<Dimension>>]>);
 
 impl Committed {
     const SHARDS: usize = 16;
 
     pub(super) fn new() -> Self {
-        Self((0..Self::SHARDS).map(|_| Mutex::new(HashMap::new())).collect())
+        Self((0..Self::SHARDS).map(|_| Mutex::new(IdMap::default())).collect())
     }
 
-    fn shard(&self, id: &DimensionId) -> std::sync::MutexGuard<'_, HashMap<DimensionId, Dimension>> {
+    fn shard(&self, id: &DimensionId) -> std::sync::MutexGuard<'_, IdMap<Dimension>> {
         self.0[bucket(id, self.0.len())].lock().unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -18,12 +18,11 @@ mod recovery;
 
 use super::{ListQuery, Store, StoreError, Transition, UpdateError, record};
 use crate::clock::Clock;
-use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, Outcome, Retention, Source};
+use crate::domain::{Dimension, DimensionId, HistoryEntry, HistoryQuery, IdMap, Outcome, Retention, Source};
 use async_trait::async_trait;
 use atomic::{io_err, open_err, secret_path};
 use committer::{Job, Shared, Write};
 use documents::Committed;
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -46,7 +45,7 @@ struct SlotState {
 /// The slots by id, and the size at which empty ones are swept out.
 #[derive(Default)]
 struct Slots {
-    map: HashMap<DimensionId, Slot>,
+    map: IdMap<Slot>,
     sweep_at: usize,
 }
 
