@@ -232,6 +232,36 @@ async fn history_retention_trims() {
 
 crate::store_tests!(metrics_follow_the_walkthrough, history_of_a_walkthrough);
 
+/// A GET answered from the store's copy in memory (production mode, SQLite
+/// and the file store keep one) is a `get` in the store histogram that
+/// takes 0 s, as README's metrics table says: the count grows, the sum
+/// does not.
+async fn gets_from_memory_count_as_zero(kind: StoreKind) {
+    let app = spawn_app(kind, |c| c.mode = crest::domain::Mode::Production).await;
+    assert_eq!(app.patch("m1", json!({"desiredCapacity": 2.0})).await.0, 200);
+    let labels = format!("operation=get,store={}", kind.metrics_label());
+    let Some((_, before)) = scrape(&app).await else { return };
+    for _ in 0..5 {
+        assert_eq!(app.get("m1").await.0, 200);
+    }
+    let (_, after) = scrape(&app).await.unwrap();
+    let count = |m: &Samples| sample(m, "crest_store_operation_duration_seconds_count", &labels).unwrap_or(0.0);
+    let sum = |m: &Samples| sample(m, "crest_store_operation_duration_seconds_sum", &labels).unwrap_or(0.0);
+    assert_eq!(count(&after) - count(&before), 5.0, "every GET is a get of the store");
+    assert_eq!(sum(&after), sum(&before), "a get from memory adds no time");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_gets_from_memory_count_as_zero() {
+    gets_from_memory_count_as_zero(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn file_gets_from_memory_count_as_zero() {
+    gets_from_memory_count_as_zero(StoreKind::File).await;
+}
+
 /// Over the limit: 429 JSON with Retry-After; health is never limited; under
 /// the limit nothing is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
