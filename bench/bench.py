@@ -612,10 +612,10 @@ class Ceiling:
         two medians (`nginx_rps`, `nginx_runs`). `vs_ceiling`: the share of
         the nginx row measured first."""
         runs, nginx_runs = [], []
+        pair = [(nginx_runs, self.ngx.url(), None), (runs, url, env)]
         for i in range(max(1, REPEAT)):
-            pair = [("nginx", self.ngx.url(), None), ("crest", url, env)]
-            for who, u, e in (pair if i % 2 == 0 else pair[::-1]):
-                (nginx_runs if who == "nginx" else runs).append(wrk_once(u, "get.lua", n, e))
+            for out, u, e in (pair if i % 2 == 0 else pair[::-1]):
+                out.append(wrk_once(u, "get.lua", n, e))
         res, ngx = median_run(runs), median_run(nginx_runs)
         first = self.get(n)
         extra = {}
