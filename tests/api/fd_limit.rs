@@ -47,8 +47,8 @@ async fn silent_connections_cannot_exhaust_the_file_descriptors() {
     let (plain, https, metrics) = (addr(&ready, "listen"), addr(&ready, "tls_listen"), addr(&ready, "metrics_listen"));
 
     // 600 silent connections, held open by the test until the end: plain
-    // ones first (a burst crest accepts from its queue), then TLS ones (one
-    // handshake after the other).
+    // ones first (a burst crest accepts from its queue), then, once crest
+    // has taken in the burst, TLS ones (one handshake after the other).
     let (mut tcp, mut tls, mut stalled) = (Vec::new(), Vec::new(), 0);
     for n in 0..300 {
         let r = tokio::time::timeout(SECOND, TcpStream::connect(plain)).await;
@@ -56,10 +56,22 @@ async fn silent_connections_cannot_exhaust_the_file_descriptors() {
             stalled += 1;
             break;
         };
-        if n % 2 == 0 {
+        if n % 2 == 1 {
             s.write_all(H2_PREFACE).await.unwrap();
         }
         tcp.push(s);
+    }
+    // Crest accepts from its queue in order: once the last one (h2c) has
+    // its SETTINGS, the burst is in. Before that, accepting the rest of it
+    // would shed the TLS connections below in their handshakes (the
+    // longest-idle then), as it should.
+    if let Some(last) = tcp.last_mut().filter(|_| stalled == 0) {
+        let mut head = [0u8; 9];
+        tokio::time::timeout(Duration::from_secs(10), last.read_exact(&mut head))
+            .await
+            .expect("crest accepted the burst of plain connections within 10 s")
+            .unwrap();
+        assert_eq!(head[3], 4, "a SETTINGS frame first: {head:?}");
     }
     for (alpn, preface) in [(&b"http/1.1"[..], false), (&b"h2"[..], true)] {
         let config = tls_config(&f, &[alpn]);
