@@ -591,6 +591,20 @@ def median_run(runs):
     return median
 
 
+def in_turns(sides, n):
+    """GETs (get.lua) at `n` connections on each of `sides` ((url, env)
+    pairs) in REPEAT rounds of one wrk run each, the order alternating, so
+    a drift of the machine's speed hits every side alike; each side's
+    median run (`median_run`)."""
+    runs = [[] for _ in sides]
+    order = list(range(len(sides)))
+    for i in range(max(1, REPEAT)):
+        for k in (order if i % 2 == 0 else order[::-1]):
+            url, env = sides[k]
+            runs[k].append(wrk_once(url, "get.lua", n, env))
+    return [median_run(r) for r in runs]
+
+
 class Ceiling:
     """nginx, the ceiling: its own rows at each connection count, measured
     first, and again in turns with each crest GET row (`get_row`), so a
@@ -611,12 +625,7 @@ class Ceiling:
         is the median round of `url`, its share of nginx the ratio of the
         two medians (`nginx_rps`, `nginx_runs`). `vs_ceiling`: the share of
         the nginx row measured first."""
-        runs, nginx_runs = [], []
-        pair = [(nginx_runs, self.ngx.url(), None), (runs, url, env)]
-        for i in range(max(1, REPEAT)):
-            for out, u, e in (pair if i % 2 == 0 else pair[::-1]):
-                out.append(wrk_once(u, "get.lua", n, e))
-        res, ngx = median_run(runs), median_run(nginx_runs)
+        ngx, res = in_turns([(self.ngx.url(), None), (url, env)], n)
         first = self.get(n)
         extra = {}
         if ngx:
@@ -631,6 +640,16 @@ def find(group, name, conns=16):
         if r["group"] == group and r["name"] == name and r["conns"] == conns:
             return r
     return None
+
+
+def scale_pair(store):
+    """The cached GET a SCALE row of `store` is compared with, and the row:
+    the cached turns measured with it when there are (`cached_rps`,
+    `cached_p99_ms`), else the store's `GET` row at c=16."""
+    large = find("SCALE", f"{store} 1M dimensions")
+    if large and "cached_rps" in large:
+        return {"rps": large["cached_rps"], "p99_ms": large["cached_p99_ms"]}, large
+    return find("GET", store), large
 
 
 def load_default():
@@ -1069,8 +1088,18 @@ def main():
     log(f"seeded {SCALE_IDS} SQLite rows in {time.time() - t:.1f}s")
     c = Crest("sqlite-1m", f"sqlite:{big}")
     check_api(c)
-    row("SCALE", "sqlite 1M dimensions", 16,
-        wrk(c.url(), "get.lua", 16, {"BENCH_IDS": str(SCALE_IDS)}))
+    # In turns with a cached GET (a crest on the SQLite phase's 1,000
+    # dimensions), the rate the goal divides by: the `GET sqlite` row,
+    # minutes earlier, moved the ratio from 52 % to 67 % on a machine whose
+    # speed drifts (bench/README.md, "Eleventh round").
+    cached = Crest("sqlite-1k", f"sqlite:{sq}")
+    check_api(cached)
+    small, large = in_turns([(cached.url(), {"BENCH_IDS": str(SEED_IDS)}),
+                             (c.url(), {"BENCH_IDS": str(SCALE_IDS)})], 16)
+    cached.stop()
+    extra = {"cached_rps": round(small["rps"], 1), "cached_p99_ms": small["p99_us"] / 1000,
+             "cached_runs": small["runs"]} if small else {}
+    row("SCALE", "sqlite 1M dimensions", 16, large, **extra)
     RSS["sqlite-1m"] = {"after_mb": c.rss_mb()}
     c.stop()
     sqlite_floor_phase(big)
@@ -1188,7 +1217,7 @@ def targets():
         add("DEMO walkthrough c=16: p99 <= 15 ms", f"p99 {r['p99_ms']:.2f} ms", r["p99_ms"] <= 15 and not r["errors"])
     else:
         add("DEMO walkthrough c=16: p99 <= 15 ms", no_result(r), False)
-    small, large = find("GET", "sqlite"), find("SCALE", "sqlite 1M dimensions")
+    small, large = scale_pair("sqlite")
     what = "SCALE sqlite 1M dimensions: >= 60% of the cached GET rate (GET sqlite c=16, 1,000 ids)"
     if small and large and not small.get("failed") and not large.get("failed") and small["rps"]:
         share = large["rps"] / small["rps"]
@@ -1201,7 +1230,8 @@ def targets():
             most = 1 / (1 + small["rps"] * floor["us_per_read"] / 1e6)
             large["most_vs_cached"] = round(most, 3)
             bound = f"; SQLite's read alone {floor['us_per_read']:.2f} us: at most {most * 100:.0f}%"
-        add(what, f"{share * 100:.0f}% ({large['rps']:.0f} / {small['rps']:.0f}){bound}",
+        turns = ", in turns" if "cached_rps" in large else ""
+        add(what, f"{share * 100:.0f}% ({large['rps']:.0f} / {small['rps']:.0f}{turns}){bound}",
             share >= 0.6 and not large["errors"])
     else:
         add(what, no_result(large), False)
@@ -1212,7 +1242,7 @@ def targets():
         add(f"ready (exec -> /readyz 200) <= 200 ms, {name}", f"median {s['median_ms']:.1f} ms",
             s["median_ms"] <= 200)
     for s in ("sqlite", "postgres"):
-        small, large = find("GET", s), find("SCALE", f"{s} 1M dimensions")
+        small, large = scale_pair(s)
         if small and large and not small.get("failed") and not large.get("failed"):
             ratio = large["p99_ms"] / small["p99_ms"] if small["p99_ms"] else float("inf")
             large["p99_vs_1k"] = round(ratio, 2)
