@@ -35,15 +35,12 @@ elif [ "${CALLGRIND_STORE:-sqlite}" = file ]; then
         --store "file:$WORK/f" --mode production --log-level warn >"$WORK/log" 2>&1 &
     pid=$!
     bench_wait "http://127.0.0.1:$port/readyz"
-    python3 - "$port" "$IDS" <<'PY'
-import http.client, sys
-c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=60)
-for i in range(1, int(sys.argv[2]) + 1):
-    c.request("PUT", f"/v1/scalableTargetDimensions/bench-{i}", '{"desiredCapacity": 1.0, "actualCapacity": 1.0}',
-              {"Content-Type": "application/json"})
-    r = c.getresponse()
-    r.read()
-    assert r.status in (200, 201), r.status
+    # bench.py's own seeding (its temp dir goes at exit)
+    python3 - "$ROOT/bench" "$port" "$IDS" <<'PY'
+import sys, types
+sys.path.insert(0, sys.argv[1])
+import bench
+bench.seed_file_via_http(types.SimpleNamespace(port=int(sys.argv[2])), int(sys.argv[3]), "bench-")
 PY
 else
 "$BIN" migrate --store "sqlite:$WORK/c.db" >/dev/null 2>&1
